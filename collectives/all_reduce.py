@@ -1,0 +1,30 @@
+"""all_reduce: every rank ends with the reduction of all ranks' buffers.
+
+size_bytes is the send buffer (count x itemsize), as nccl-tests.
+busbw factor 2(p-1)/p: a ring all-reduce is a reduce-scatter then an all-gather; each
+moves (p-1)/p of the buffer through every rank's link, so 2(p-1)/p of it in all
+(nccl-tests doc/PERFORMANCE.md).
+"""
+import numpy as np
+
+from .spec import SENTINEL, CollectiveSpec, Layout, one_hot_contribution, weights
+
+
+def _layout(size_bytes, nranks, itemsize):
+    count = size_bytes // itemsize
+    return Layout(count, count, count * itemsize, count)
+
+
+def _inputs(rank, nranks, layout, op):
+    index = np.arange(layout.send_numel)
+    return one_hot_contribution(rank, nranks, index, op), np.full(layout.recv_numel, SENTINEL)
+
+
+def _expected(rank, nranks, layout, op):
+    return weights(np.arange(layout.recv_numel)).astype(np.float64)
+
+
+SPEC = CollectiveSpec(
+    name="all_reduce", reduces=True, busbw_factor=lambda p: 2 * (p - 1) / p,
+    layout=_layout, inputs=_inputs, expected=_expected, in_place="same",
+)

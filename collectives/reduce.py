@@ -1,0 +1,33 @@
+"""reduce: the root ends with the reduction of all ranks' buffers.
+
+size_bytes is the buffer (count x itemsize), as nccl-tests. busbw factor 1: a pipelined
+reduce passes the whole buffer once through every link (nccl-tests doc/PERFORMANCE.md).
+Root 0; only the root's output is defined, so only the root is checked.
+"""
+import numpy as np
+
+from .spec import SENTINEL, CollectiveSpec, Layout, one_hot_contribution, weights
+
+ROOT = 0
+
+
+def _layout(size_bytes, nranks, itemsize):
+    count = size_bytes // itemsize
+    return Layout(count, count, count * itemsize, count)
+
+
+def _inputs(rank, nranks, layout, op):
+    index = np.arange(layout.send_numel)
+    return one_hot_contribution(rank, nranks, index, op), np.full(layout.recv_numel, SENTINEL)
+
+
+def _expected(rank, nranks, layout, op):
+    if rank != ROOT:
+        return None
+    return weights(np.arange(layout.recv_numel)).astype(np.float64)
+
+
+SPEC = CollectiveSpec(
+    name="reduce", reduces=True, busbw_factor=lambda p: 1.0,
+    layout=_layout, inputs=_inputs, expected=_expected, in_place="same", root=ROOT,
+)
