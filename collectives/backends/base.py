@@ -1,0 +1,47 @@
+"""The interface every backend implements, and the small value types it exchanges."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+#: call(send, recv, group, op, root) -> None: one collective, blocking on the host until
+#: it is enqueued (GPU) or complete (CPU).
+CollectiveCall = Callable[[object, object, object, "str | None", "int | None"], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendOptions:
+    timeout_s: float
+    """Process-group timeout: a collective waiting longer than this fails."""
+    cuda_graph: bool = False
+    """Time CUDA-graph replays instead of eager launches (GPU backends only)."""
+
+
+class Backend(Protocol):
+    name: str
+    device: str
+    """"cpu" or "cuda"."""
+    rank: int
+    world_size: int
+    in_place_only: frozenset[str]
+    """Collectives this library only offers in place: their out-of-place requests run in
+    place and are recorded so."""
+
+    def call_for(self, collective: str) -> CollectiveCall | None: ...
+    def make_buffer(self, values: np.ndarray, dtype: str) -> object: ...
+    def to_numpy(self, buffer: object) -> np.ndarray: ...
+    def new_group(self, ranks: list[int]) -> object: ...
+    def time_calls(self, fn: Callable[[], None], iters: int) -> np.ndarray:
+        """Per-iteration times (us) of `iters` calls of fn on this rank."""
+    def synchronize(self) -> None: ...
+    def max_over(self, values: np.ndarray, group: object) -> np.ndarray: ...
+    def sum_over(self, values: np.ndarray, group: object) -> np.ndarray: ...
+    def barrier(self) -> None: ...
+    def all_gather_object(self, obj: object) -> list: ...
+    def broadcast_object(self, obj: object) -> object: ...
+    def transport(self, nnodes: int) -> str | None: ...
+    def fabric(self, nnodes: int) -> str: ...
+    def versions(self) -> dict: ...
+    def close(self) -> None: ...
