@@ -1,0 +1,1 @@
+"""commscale jobs: the sweep harness, the dry run and the command line."""

@@ -1,0 +1,95 @@
+"""The harness: for one point, check the data, warm up, time, and summarise.
+
+This is the only place that owns warm-up, timing and checking (the sweep decides *what*
+to measure, backends know *how to call*). Every member rank of the group runs
+`measure_point` with the same arguments and gets the same result: decisions that depend on
+measurements (auto iterations, skip on error) are taken on values reduced over the group.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from collectives.dtypes import DType
+from collectives.records import bandwidths
+from collectives.spec import CollectiveSpec, build_buffers, count_wrong
+from collectives.timing import auto_iters_done, summarize
+
+AUTO_FIRST_BATCH = 10
+AUTO_MAX_ITERS = 100_000
+# What a library raises when it cannot do a dtype/op: the point is recorded as skipped.
+UNSUPPORTED_ERRORS = (RuntimeError, ValueError, TypeError, NotImplementedError)
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    spec: CollectiveSpec
+    dtype: DType
+    op: str | None
+    in_place: bool
+    size_bytes: int
+    """Requested size; the layout may round it down."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    warmup: int
+    iters: int | None
+    """None: auto."""
+    budget_s: float
+
+
+def _skip(point, layout, reason):
+    return {"status": "skipped", "reason": reason, "size_bytes": layout.size_bytes if layout else point.size_bytes,
+            "count": layout.count if layout else None}
+
+
+def measure_point(backend, group, group_rank: int, nranks: int, point: Point, timing: Timing) -> dict:
+    """Measure one point on this member rank; returns the point's record fields."""
+    spec, op = point.spec, point.op
+    layout = spec.layout(point.size_bytes, nranks, point.dtype.itemsize)
+    if layout.send_numel == 0 or layout.recv_numel == 0:
+        return _skip(point, layout, f"{point.size_bytes} B holds no {point.dtype.name} element per rank at {nranks} ranks")
+    call = backend.call_for(spec.name)
+    if call is None:
+        return _skip(point, layout, f"backend {backend.name} does not implement {spec.name}")
+    root = spec.root
+
+    error = ""
+    try:
+        send, recv = build_buffers(spec, layout, group_rank, nranks, op, point.in_place,
+                                   lambda v: backend.make_buffer(v, point.dtype.name))
+
+        def fn():
+            call(send, recv, group, op, root)
+
+        fn()
+        backend.synchronize()
+        n_wrong = count_wrong(backend.to_numpy(recv), spec.expected(group_rank, nranks, layout, op))
+    except UNSUPPORTED_ERRORS as exc:
+        error, n_wrong = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300], 0
+    n_wrong, n_errors = (int(v) for v in backend.sum_over(np.array([n_wrong, 1 if error else 0]), group))
+    if n_errors:
+        return _skip(point, layout, f"{backend.name} cannot run this point: {error or 'failed on another rank'}")
+
+    for _ in range(timing.warmup):
+        fn()
+    backend.synchronize()
+    if timing.iters is not None:
+        times = backend.max_over(backend.time_calls(fn, timing.iters), group)
+    else:
+        times = np.empty(0)
+        batch = AUTO_FIRST_BATCH
+        while not auto_iters_done(times, timing.budget_s) and times.size < AUTO_MAX_ITERS:
+            times = np.concatenate([times, backend.max_over(backend.time_calls(fn, batch), group)])
+            batch = times.size  # double the sample each round
+    stats = summarize(times)
+    algbw, busbw = bandwidths(layout.size_bytes, stats.time_us_mean, spec.busbw_factor(nranks))
+    return {
+        "status": "ok" if n_wrong == 0 else "failed",
+        "reason": None if n_wrong == 0 else f"data check: {n_wrong} wrong elements",
+        "size_bytes": layout.size_bytes, "count": layout.count,
+        "warmup": timing.warmup, "iters": int(times.size), **stats.as_dict(),
+        "algbw_gbps": round(algbw, 6), "busbw_gbps": round(busbw, 6), "n_wrong": n_wrong,
+    }

@@ -1,0 +1,108 @@
+"""Who am I in this launch? One answer for torchrun, srun, mpiexec and a plain start.
+
+Precedence: torchrun's variables (RANK, WORLD_SIZE; torchrun also sets them under srun),
+then an srun step's (SLURM_PROCID with SLURM_STEP_NUM_TASKS), then an MPI launcher's
+(PMI_RANK/PMI_SIZE from MPICH's hydra, OMPI_COMM_WORLD_* from Open MPI, PMIX_RANK with
+PMIX_SIZE... as set), else a standalone single process.
+"""
+from __future__ import annotations
+
+import re
+import socket
+from dataclasses import dataclass
+
+from .errors import UsageError
+
+DEFAULT_PORT = 29500
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchEnv:
+    launcher: str
+    """"torchrun", "env" (RANK/WORLD_SIZE set by hand or by dryrun), "srun", "mpiexec"
+    or "standalone"."""
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+    master_addr: str
+    master_port: int
+
+
+def expand_hostlist(text: str) -> list[str]:
+    """Expand a Slurm hostlist: 'n[1-3,5],gpu[01-02]' -> n1 n2 n3 n5 gpu01 gpu02."""
+    hosts: list[str] = []
+    for match in re.finditer(r"([^,\[]+)(?:\[([^\]]+)\])?([^,]*)", text):
+        prefix, ranges, suffix = match.groups()
+        if not ranges:
+            hosts.append(prefix + suffix)
+            continue
+        for part in ranges.split(","):
+            lo, _, hi = part.partition("-")
+            width = len(lo)
+            for i in range(int(lo), int(hi or lo) + 1):
+                hosts.append(f"{prefix}{i:0{width}d}{suffix}")
+    return hosts
+
+
+def _int(environ, name):
+    value = environ.get(name)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"environment variable {name}={value!r} is not an integer: check how the job was launched") from None
+
+
+def _first_int(text: str) -> int:
+    """SLURM_STEP_TASKS_PER_NODE looks like '4(x2),3': the first node's count."""
+    return int(re.match(r"\d+", text).group(0))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def detect(environ) -> LaunchEnv:
+    """Read the launcher's variables from `environ` (a mapping such as os.environ)."""
+    addr = environ.get("MASTER_ADDR")
+    port = _int(environ, "MASTER_PORT") if "MASTER_PORT" in environ else None
+    if "RANK" in environ and "WORLD_SIZE" in environ:
+        rank, world = _int(environ, "RANK"), _int(environ, "WORLD_SIZE")
+        local = _int(environ, "LOCAL_RANK") if "LOCAL_RANK" in environ else rank
+        local_world = _int(environ, "LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in environ else world
+        launcher = "torchrun" if "TORCHELASTIC_RUN_ID" in environ else "env"
+        if addr is None or port is None:
+            raise UsageError("RANK and WORLD_SIZE are set but MASTER_ADDR or MASTER_PORT is not: launch with torchrun or set both")
+    elif "SLURM_PROCID" in environ and "SLURM_STEP_NUM_TASKS" in environ:
+        launcher = "srun"
+        rank, world = _int(environ, "SLURM_PROCID"), _int(environ, "SLURM_STEP_NUM_TASKS")
+        local = _int(environ, "SLURM_LOCALID") if "SLURM_LOCALID" in environ else 0
+        local_world = _first_int(environ.get("SLURM_STEP_TASKS_PER_NODE", "1"))
+        if addr is None:
+            nodelist = environ.get("SLURM_STEP_NODELIST") or environ.get("SLURM_JOB_NODELIST", "")
+            hosts = expand_hostlist(nodelist)
+            addr = hosts[0] if hosts else "127.0.0.1"
+        if port is None:
+            job = environ.get("SLURM_JOB_ID", "0")
+            port = 20000 + (int(job) % 20000 if job.isdigit() else 0)
+    elif ("PMI_RANK" in environ and "PMI_SIZE" in environ) or "OMPI_COMM_WORLD_RANK" in environ \
+            or ("PMIX_RANK" in environ and "PMIX_SIZE" in environ):
+        launcher = "mpiexec"
+        if "OMPI_COMM_WORLD_RANK" in environ:
+            rank, world = _int(environ, "OMPI_COMM_WORLD_RANK"), _int(environ, "OMPI_COMM_WORLD_SIZE")
+            local = _int(environ, "OMPI_COMM_WORLD_LOCAL_RANK") if "OMPI_COMM_WORLD_LOCAL_RANK" in environ else rank
+            local_world = _int(environ, "OMPI_COMM_WORLD_LOCAL_SIZE") if "OMPI_COMM_WORLD_LOCAL_SIZE" in environ else world
+        else:
+            prefix = "PMI" if "PMI_RANK" in environ else "PMIX"
+            rank, world = _int(environ, f"{prefix}_RANK"), _int(environ, f"{prefix}_SIZE")
+            local = _int(environ, "MPI_LOCALRANKID") if "MPI_LOCALRANKID" in environ else rank
+            local_world = _int(environ, "MPI_LOCALNRANKS") if "MPI_LOCALNRANKS" in environ else world
+        addr = addr or "127.0.0.1"
+        port = port or DEFAULT_PORT
+    else:
+        return LaunchEnv("standalone", 0, 1, 0, 1, addr or "127.0.0.1", port or free_port())
+    if not 0 <= rank < world:
+        raise UsageError(f"rank {rank} is outside world size {world}: check the launcher's variables")
+    return LaunchEnv(launcher, rank, world, local, local_world, addr, port)

@@ -1,0 +1,172 @@
+"""The sweep: for each group size, collective, dtype, op, placement and size, measure one
+point and write its record. Runs on every rank of a launch; rank 0 writes and prints.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import socket
+import sys
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from collectives.backends import create_backend
+from collectives.backends.base import BackendOptions
+from collectives.dtypes import get_dtype
+from collectives.records import SCHEMA_VERSION, RecordWriter, allowed_env, make_record, write_meta
+from collectives.registry import get_collective
+
+from .config import RunConfig, check_out_dir
+from .errors import EXIT_OK, EXIT_WRONG_DATA, UsageError
+from .harness import Point, Timing, measure_point
+from .launch import LaunchEnv
+from .table import Printer
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPlan:
+    ranks: tuple[int, ...]
+    """Global ranks in the group: the first ranks of the launch (whole hosts for --nodes)."""
+    nnodes: int
+    ranks_per_node: int | None
+    """None when hosts hold different numbers of the group's ranks."""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def plan_groups(hosts: list[str], ranks: tuple[int, ...] | None, nodes: tuple[int, ...] | None) -> list[GroupPlan]:
+    """Subgroups to measure, given each global rank's host.
+
+    Hosts are ordered by their lowest rank. `--nodes k` takes every rank on the first k
+    hosts; `--ranks n` the first n ranks. Default: powers of two from 2 up to the world,
+    plus the world itself (1 when the world is one rank).
+    """
+    world = len(hosts)
+    host_order = list(dict.fromkeys(hosts))
+    if nodes:
+        if max(nodes) > len(host_order):
+            raise UsageError(f"--nodes asks for {max(nodes)} nodes but the launch spans {len(host_order)} host(s): "
+                             f"lower --nodes or launch on more nodes")
+        groups = [tuple(r for r in range(world) if hosts[r] in host_order[:k]) for k in nodes]
+    else:
+        if ranks is None:
+            ranks = tuple(sorted({2 ** i for i in range(1, world.bit_length()) if 2 ** i <= world} | {world}))
+        if max(ranks) > world:
+            raise UsageError(f"--ranks asks for {max(ranks)} ranks but the launch has {world}: "
+                             f"lower --ranks or launch more processes")
+        groups = [tuple(range(n)) for n in ranks]
+    plans = []
+    for group in groups:
+        per_host = [sum(1 for r in group if hosts[r] == h) for h in dict.fromkeys(hosts[r] for r in group)]
+        plans.append(GroupPlan(group, len(per_host), per_host[0] if len(set(per_host)) == 1 else None))
+    return plans
+
+
+def _points(cfg: RunConfig, backend) -> list[Point]:
+    points = []
+    for name in cfg.collectives:
+        spec = get_collective(name)
+        placements = cfg.in_place
+        if name in backend.in_place_only:
+            placements = (True,)
+        elif spec.in_place is None:
+            placements = (False,)
+        for dtype_name in cfg.dtypes:
+            for op in (cfg.ops if spec.reduces else (None,)):
+                for in_place in placements:
+                    for size in cfg.sizes:
+                        points.append(Point(spec, get_dtype(dtype_name), op, in_place, size))
+    return points
+
+
+def _meta(cfg, launch, backend, run_id, hosts, status, started, finished=None):
+    return {
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": status,
+        "started_at": started, "finished_at": finished,
+        "command_line": sys.argv, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
+        "launcher": launch.launcher, "world_size": launch.world_size,
+        "hosts": list(dict.fromkeys(hosts)), "rank_hosts": hosts,
+        "versions": {"python": platform.python_version(), "commscale_schema": SCHEMA_VERSION, **backend.versions()},
+        "platform": platform.platform(), "env": allowed_env(),
+    }
+
+
+def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
+    """Measure every planned point; return the exit status (1 if any data check failed)."""
+    backend = create_backend(cfg.backend, launch, BackendOptions(timeout_s=cfg.timeout_s, cuda_graph=cfg.cuda_graph))
+    try:
+        return _sweep(cfg, launch, backend)
+    finally:
+        backend.close()
+
+
+def _sweep(cfg, launch, backend) -> int:
+    rank0 = backend.rank == 0
+    hosts = backend.all_gather_object(socket.gethostname())
+    plans = plan_groups(hosts, cfg.ranks, cfg.nodes)
+
+    # Rank 0 owns the run directory; every rank learns whether it is usable.
+    problem = None
+    if rank0:
+        try:
+            check_out_dir(cfg.out)
+        except UsageError as exc:
+            problem = str(exc)
+    problem = backend.broadcast_object(problem)
+    if problem:
+        raise UsageError(problem)
+
+    run_id = backend.broadcast_object(f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}")
+    started = _now()
+    points = _points(cfg, backend)
+    timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s)
+    writer = printer = None
+    if rank0:
+        write_meta(cfg.out, _meta(cfg, launch, backend, run_id, hosts, "running", started))
+        writer = RecordWriter(cfg.out)
+        printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in plans for pt in points])
+        printer.note(f"commscale run {run_id}: backend {backend.name}, {launch.world_size} ranks on "
+                     f"{len(set(hosts))} host(s), launcher {launch.launcher}, out {cfg.out}")
+    status, any_wrong = "incomplete", False
+    try:
+        for plan in plans:
+            group = backend.new_group(list(plan.ranks))
+            member = backend.rank in plan.ranks
+            nranks = len(plan.ranks)
+            fabric, transport = backend.fabric(plan.nnodes), backend.transport(plan.nnodes)
+            block = None
+            for point in points:
+                if member:
+                    fields = measure_point(backend, group, plan.ranks.index(backend.rank), nranks, point, timing)
+                if rank0:
+                    if block != (point.spec.name, nranks):
+                        if block is not None:
+                            printer.progress()
+                        block = (point.spec.name, nranks)
+                        printer.header(point.spec.name, nranks, plan.nnodes, fabric)
+                    record = make_record(
+                        run_id=run_id, timestamp=_now(), collective=point.spec.name, backend=backend.name,
+                        fabric=fabric, transport=transport, dtype=point.dtype.name, reduce_op=point.op,
+                        in_place=point.in_place, nranks=nranks, nnodes=plan.nnodes,
+                        ranks_per_node=plan.ranks_per_node, **fields,
+                    )
+                    writer.write(record)
+                    printer.row(record)
+                    any_wrong |= bool(record["n_wrong"])
+                backend.barrier()  # ranks outside the group wait here, point by point
+            if rank0:
+                printer.progress()
+        status = "complete"
+    finally:
+        if rank0:
+            writer.close()
+            write_meta(cfg.out, _meta(cfg, launch, backend, run_id, hosts, status, started, _now()))
+    if rank0:
+        printer.note(f"records: {cfg.out / 'records.jsonl'}")
+        if any_wrong:
+            printer.note("DATA CHECK FAILED: see records with status 'failed'")
+    return EXIT_WRONG_DATA if backend.sum_over([int(any_wrong)], None)[0] else EXIT_OK
