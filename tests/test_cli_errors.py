@@ -1,0 +1,62 @@
+"""Every bad input: one line naming the problem and the fix, exit status 2, no traceback."""
+import pytest
+
+from conftest import commscale
+
+CASES = [
+    (["run", "--collectives", "allreduce"], "unknown collective 'allreduce'"),
+    (["run", "--backend", "ucc"], "unknown backend 'ucc'"),
+    (["run", "--backend", "nccl"], "needs CUDA GPUs"),
+    (["run", "-d", "float8"], "unknown dtype 'float8'"),
+    (["run", "-o", "prod"], "unknown reduction 'prod'"),
+    (["run", "-b", "1M", "-e", "1K"], "is above -e/--max-bytes"),
+    (["run", "-b", "1.5M"], "malformed size '1.5M'"),
+    (["run", "--sizes", "8,lots"], "malformed size 'lots'"),
+    (["run", "-f", "1"], "must be above 1"),
+    (["run", "-f", "0.5"], "must be above 1"),
+    (["run", "-f", "two"], "is not a number"),
+    (["run", "-n", "0"], "must be at least 1"),
+    (["run", "-n", "many"], "neither a number nor 'auto'"),
+    (["run", "-w", "-1"], "is negative"),
+    (["run", "--in-place", "sometimes"], "choose from out, in, both"),
+    (["run", "--ranks", "2,x"], "not a list of integers"),
+    (["run", "--ranks", "0"], "at least 1"),
+    (["run", "--ranks", "2", "--nodes", "1"], "choose one way"),
+    (["run", "--ranks", "2"], "launch has 1"),
+    (["run", "--nodes", "2"], "spans 1 host"),
+    (["run", "--cuda-graph"], "--cuda-graph needs GPUs"),
+    (["run", "--timeout", "0"], "--timeout must be positive"),
+    (["run", "--out", "/proc/commscale-cannot-write"], "cannot write output directory"),
+    (["dryrun", "--nproc", "4", "--ranks", "8"], "--nproc is 4"),
+    (["dryrun", "--nproc", "0"], "--nproc 0 must be at least 1"),
+    (["dryrun", "--nodes", "2"], "dryrun runs on one host"),
+    (["run", "--warmup", "many"], "invalid int value"),
+    (["run", "--no-such-flag"], "unrecognized arguments"),
+    (["teleport"], "invalid choice"),
+    ([], "required"),
+]
+
+
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a) or "no-verb" for a, _ in CASES])
+def test_bad_input_gets_one_line_and_status_2(argv, message, tmp_path):
+    if "--out" not in argv and argv and argv[0] in ("run", "dryrun"):
+        argv = argv + ["--out", tmp_path / "run"]
+    result = commscale(*argv, timeout=120)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("commscale: error: ") and message in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_an_existing_run_is_not_overwritten(tmp_path):
+    (tmp_path / "records.jsonl").write_text("")
+    result = commscale("run", "--out", tmp_path)
+    assert result.returncode == 2 and "already holds a run" in result.stderr
+
+
+def test_a_file_in_the_way_of_the_output_directory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = commscale("dryrun", "--out", blocker / "run")
+    assert result.returncode == 2 and "cannot write output directory" in result.stderr

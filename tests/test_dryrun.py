@@ -1,0 +1,77 @@
+"""Real multi-process runs on CPU: gloo process groups of 2 and 4 ranks."""
+import json
+from collections import Counter
+
+import pytest
+
+from conftest import commscale, read_records
+from record_checks import check_record
+from reports.load import load_run
+
+COLLECTIVES = {"all_reduce", "all_to_all", "all_gather", "reduce_scatter", "broadcast", "reduce", "sendrecv"}
+
+
+@pytest.mark.slow
+def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("dryrun", "--nproc", "4", "--out", out, timeout=600)
+    assert result.returncode == 0, result.stderr
+    records = read_records(out)
+    requested = [1024 << i for i in range(15)]  # 1 KiB .. 16 MiB
+    seen = Counter()
+    for rec in records:
+        check_record(rec, requested)
+        seen[(rec["collective"], rec["nranks"])] += 1
+    assert set(seen) == {(c, p) for c in COLLECTIVES for p in (2, 4)}
+    assert min(seen.values()) >= 10
+    assert {r["backend"] for r in records} == {"gloo"} and {r["nnodes"] for r in records} == {1}
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["status"] == "complete" and meta["world_size"] == 4 and meta["versions"]["torch"]
+    assert len(load_run(out)) == len(records)
+    assert "busbw_gbps" in result.stdout and "ETA" in result.stdout
+
+
+def test_every_dtype_op_and_placement_checks_out(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("dryrun", "--nproc", "2", "--out", out, "-d", "float32,float64,float16,bfloat16,int32,int8",
+                       "-o", "sum,max,min", "--in-place", "both", "--sizes", "1K,256K", "-n", "2", "-w", "1")
+    assert result.returncode == 0, result.stderr
+    records = read_records(out)
+    for rec in records:
+        check_record(rec, [1024, 256 << 10])
+    combos = {(r["collective"], r["dtype"], r["reduce_op"], r["in_place"]) for r in records}
+    assert len(combos) == 6 * (3 * 1 + 3 * 1 + 3 * 2 + 2 + 1 + 1 + 1)  # see below
+    # all_reduce, reduce: 3 ops, in place only (torch API); reduce_scatter: 3 ops x 2
+    # placements; all_gather: 2 placements; all_to_all, sendrecv: out only; broadcast: in only.
+    assert {r["in_place"] for r in records if r["collective"] == "all_reduce"} == {True}
+    assert {r["in_place"] for r in records if r["collective"] == "all_to_all"} == {False}
+
+
+def test_auto_iterations_reach_the_target_or_the_budget(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("dryrun", "--nproc", "2", "--out", out, "--collectives", "all_reduce",
+                       "--sizes", "64K", "-n", "auto", "--iters-budget-s", "0.5")
+    assert result.returncode == 0, result.stderr
+    (rec,) = read_records(out)
+    spent_s = rec["iters"] * rec["time_us_mean"] * 1e-6
+    assert rec["iters"] >= 10
+    assert rec["median_ci95_rel_pct"] <= 1.0 or spent_s >= 0.5
+
+
+def test_group_sizes_in_one_launch(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("dryrun", "--nproc", "3", "--ranks", "1,3", "--out", out,
+                       "--collectives", "all_gather,all_reduce", "--sizes", "4K", "-n", "2")
+    assert result.returncode == 0, result.stderr
+    assert sorted((r["collective"], r["nranks"]) for r in read_records(out)) == \
+        [("all_gather", 1), ("all_gather", 3), ("all_reduce", 1), ("all_reduce", 3)]
+
+
+def test_too_small_points_are_skipped_with_a_reason(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("dryrun", "--nproc", "4", "--ranks", "4", "--out", out,
+                       "--collectives", "all_to_all", "--sizes", "8,1K", "-n", "2")
+    assert result.returncode == 0, result.stderr
+    small, big = read_records(out)
+    assert small["status"] == "skipped" and "holds no float32 element per rank at 4 ranks" in small["reason"]
+    assert big["status"] == "ok"
