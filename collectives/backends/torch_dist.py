@@ -190,6 +190,7 @@ class TorchDistBackend:
 
     def close(self):
         if dist.is_initialized():
+            self.barrier()  # no rank tears down its connections while a peer still uses them
             dist.destroy_process_group()
 
 
