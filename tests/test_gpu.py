@@ -1,0 +1,36 @@
+"""GPU paths (nccl, CUDA events, CUDA graphs): run where a CUDA GPU is present, skipped
+elsewhere. Not verified on the machine this was written on (no GPU there)."""
+import json
+
+import pytest
+
+from conftest import commscale, read_records
+from record_checks import check_record
+
+torch = pytest.importorskip("torch")
+pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+SIZES = [1024, 1 << 20, 16 << 20]
+
+
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "cuda-graph"])
+def test_every_collective_on_one_gpu_with_nccl(tmp_path, graph):
+    out = tmp_path / "run"
+    args = ["run", "--backend", "nccl", "--sizes", "1K,1M,16M", "-n", "20", "--out", out,
+            "-d", "float32,bfloat16,int8", "--collectives", "all_reduce,all_gather,reduce_scatter,all_to_all,broadcast,reduce,sendrecv"]
+    result = commscale(*args, *(["--cuda-graph"] if graph else []))
+    assert result.returncode == 0, result.stderr
+    records = read_records(out)
+    assert {r["collective"] for r in records} == {"all_reduce", "all_gather", "reduce_scatter", "all_to_all",
+                                                   "broadcast", "reduce", "sendrecv"}
+    for rec in records:
+        assert rec["backend"] == "nccl" and rec["nranks"] == 1
+        check_record(rec, SIZES)
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["versions"]["nccl"] and meta["versions"]["gpus"]
+
+
+def test_auto_backend_picks_nccl_with_a_gpu(tmp_path):
+    result = commscale("run", "--sizes", "1K", "--collectives", "all_reduce", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert read_records(tmp_path / "run")[0]["backend"] == "nccl"
