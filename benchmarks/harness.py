@@ -95,12 +95,13 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
     backend.synchronize()
     n_wrong = count_wrong(backend.to_numpy(recv), spec.expected(group_rank, nranks, layout, op))
     n_wrong = int(backend.sum_over(np.array([n_wrong]), group)[0])
-    stats = summarize(times)
-    algbw, busbw = bandwidths(layout.size_bytes, stats.time_us_mean, spec.busbw_factor(nranks))
+    stats = summarize(times).as_dict()
+    # from the mean as recorded, so size_bytes / time_us_mean reproduces algbw exactly
+    algbw, busbw = bandwidths(layout.size_bytes, stats["time_us_mean"], spec.busbw_factor(nranks))
     return {
         "status": "ok" if n_wrong == 0 else "failed",
         "reason": None if n_wrong == 0 else f"data check: {n_wrong} wrong elements",
         "size_bytes": layout.size_bytes, "count": layout.count,
-        "warmup": timing.warmup, "iters": int(times.size), **stats.as_dict(),
-        "algbw_gbps": round(algbw, 6), "busbw_gbps": round(busbw, 6), "n_wrong": n_wrong,
+        "warmup": timing.warmup, "iters": int(times.size), **stats,
+        "algbw_gbps": algbw, "busbw_gbps": busbw, "n_wrong": n_wrong,
     }

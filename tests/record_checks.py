@@ -33,6 +33,6 @@ def check_record(rec, requested_sizes):
     assert rec["time_us_min"] <= t <= rec["time_us_max"]
     assert rec["time_us_p99"] <= rec["time_us_max"] + 1e-3
     algbw = rec["size_bytes"] / (t * 1e-6) / 1e9
-    assert math.isclose(rec["algbw_gbps"], algbw, rel_tol=1e-3, abs_tol=1e-6)
-    assert math.isclose(rec["busbw_gbps"], algbw * factor(rec["collective"], p), rel_tol=1e-3, abs_tol=1e-6)
+    assert math.isclose(rec["algbw_gbps"], algbw, rel_tol=1e-9)
+    assert math.isclose(rec["busbw_gbps"], algbw * factor(rec["collective"], p), rel_tol=1e-9)
     return matches[0]
