@@ -4,7 +4,6 @@ point and write its record. Runs on every rank of a launch; rank 0 writes and pr
 from __future__ import annotations
 
 import datetime as _dt
-import os
 import platform
 import socket
 import sys

@@ -7,17 +7,7 @@ moves (p-1)/p of the buffer through every rank's link, so 2(p-1)/p of it in all
 """
 import numpy as np
 
-from .spec import SENTINEL, CollectiveSpec, Layout, one_hot_contribution, weights
-
-
-def _layout(size_bytes, nranks, itemsize):
-    count = size_bytes // itemsize
-    return Layout(count, count, count * itemsize, count)
-
-
-def _inputs(rank, nranks, layout, op):
-    index = np.arange(layout.send_numel)
-    return one_hot_contribution(rank, nranks, index, op), np.full(layout.recv_numel, SENTINEL)
+from .spec import CollectiveSpec, one_hot_inputs, weights, whole_buffer_layout
 
 
 def _expected(rank, nranks, layout, op):
@@ -26,5 +16,5 @@ def _expected(rank, nranks, layout, op):
 
 SPEC = CollectiveSpec(
     name="all_reduce", reduces=True, busbw_factor=lambda p: 2 * (p - 1) / p,
-    layout=_layout, inputs=_inputs, expected=_expected, in_place="same",
+    layout=whole_buffer_layout, inputs=one_hot_inputs, expected=_expected, in_place="same",
 )

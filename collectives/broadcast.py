@@ -6,14 +6,9 @@ doc/PERFORMANCE.md). Root 0, as nccl-tests' default.
 """
 import numpy as np
 
-from .spec import SENTINEL, CollectiveSpec, Layout, values
+from .spec import SENTINEL, CollectiveSpec, values, whole_buffer_layout
 
 ROOT = 0
-
-
-def _layout(size_bytes, nranks, itemsize):
-    count = size_bytes // itemsize
-    return Layout(count, count, count * itemsize, count)
 
 
 def _inputs(rank, nranks, layout, op):
@@ -28,5 +23,5 @@ def _expected(rank, nranks, layout, op):
 
 SPEC = CollectiveSpec(
     name="broadcast", reduces=False, busbw_factor=lambda p: 1.0,
-    layout=_layout, inputs=_inputs, expected=_expected, in_place="same", root=ROOT,
+    layout=whole_buffer_layout, inputs=_inputs, expected=_expected, in_place="same", root=ROOT,
 )

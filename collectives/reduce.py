@@ -6,19 +6,9 @@ Root 0; only the root's output is defined, so only the root is checked.
 """
 import numpy as np
 
-from .spec import SENTINEL, CollectiveSpec, Layout, one_hot_contribution, weights
+from .spec import CollectiveSpec, one_hot_inputs, weights, whole_buffer_layout
 
 ROOT = 0
-
-
-def _layout(size_bytes, nranks, itemsize):
-    count = size_bytes // itemsize
-    return Layout(count, count, count * itemsize, count)
-
-
-def _inputs(rank, nranks, layout, op):
-    index = np.arange(layout.send_numel)
-    return one_hot_contribution(rank, nranks, index, op), np.full(layout.recv_numel, SENTINEL)
 
 
 def _expected(rank, nranks, layout, op):
@@ -29,5 +19,5 @@ def _expected(rank, nranks, layout, op):
 
 SPEC = CollectiveSpec(
     name="reduce", reduces=True, busbw_factor=lambda p: 1.0,
-    layout=_layout, inputs=_inputs, expected=_expected, in_place="same", root=ROOT,
+    layout=whole_buffer_layout, inputs=one_hot_inputs, expected=_expected, in_place="same", root=ROOT,
 )

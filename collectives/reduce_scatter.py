@@ -7,17 +7,12 @@ of the array through its link (nccl-tests doc/PERFORMANCE.md).
 """
 import numpy as np
 
-from .spec import SENTINEL, CollectiveSpec, Layout, aligned_chunk, one_hot_contribution, weights
+from .spec import CollectiveSpec, Layout, aligned_chunk, one_hot_inputs, weights
 
 
 def _layout(size_bytes, nranks, itemsize):
     chunk = aligned_chunk(size_bytes, nranks, itemsize)
     return Layout(chunk * nranks, chunk, chunk * nranks * itemsize, chunk * nranks)
-
-
-def _inputs(rank, nranks, layout, op):
-    index = np.arange(layout.send_numel)
-    return one_hot_contribution(rank, nranks, index, op), np.full(layout.recv_numel, SENTINEL)
 
 
 def _expected(rank, nranks, layout, op):
@@ -27,5 +22,5 @@ def _expected(rank, nranks, layout, op):
 
 SPEC = CollectiveSpec(
     name="reduce_scatter", reduces=True, busbw_factor=lambda p: (p - 1) / p,
-    layout=_layout, inputs=_inputs, expected=_expected, in_place="recv_in_send",
+    layout=_layout, inputs=one_hot_inputs, expected=_expected, in_place="recv_in_send",
 )

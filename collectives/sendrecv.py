@@ -5,12 +5,7 @@ carries the buffer once. No in-place form.
 """
 import numpy as np
 
-from .spec import SENTINEL, CollectiveSpec, Layout, values
-
-
-def _layout(size_bytes, nranks, itemsize):
-    count = size_bytes // itemsize
-    return Layout(count, count, count * itemsize, count)
+from .spec import SENTINEL, CollectiveSpec, values, whole_buffer_layout
 
 
 def _payload(rank, count):
@@ -27,5 +22,5 @@ def _expected(rank, nranks, layout, op):
 
 SPEC = CollectiveSpec(
     name="sendrecv", reduces=False, busbw_factor=lambda p: 1.0,
-    layout=_layout, inputs=_inputs, expected=_expected, in_place=None,
+    layout=whole_buffer_layout, inputs=_inputs, expected=_expected, in_place=None,
 )

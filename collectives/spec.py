@@ -86,6 +86,20 @@ class CollectiveSpec:
     """Root rank for rooted collectives (nccl-tests default 0), else None."""
 
 
+def whole_buffer_layout(size_bytes: int, nranks: int, itemsize: int) -> Layout:
+    """Layout of collectives whose size is one rank's whole buffer (all_reduce, broadcast,
+    reduce, sendrecv): count = size_bytes // itemsize on both sides."""
+    count = size_bytes // itemsize
+    return Layout(count, count, count * itemsize, count)
+
+
+def one_hot_inputs(rank: int, nranks: int, layout: Layout, op: str) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs of a reduction over the whole send buffer (see `one_hot_contribution`); the
+    output starts at SENTINEL."""
+    index = np.arange(layout.send_numel)
+    return one_hot_contribution(rank, nranks, index, op), np.full(layout.recv_numel, SENTINEL)
+
+
 def aligned_chunk(size_bytes: int, nranks: int, itemsize: int, align: int = 4) -> int:
     """Elements per rank for collectives whose buffer is split across ranks.
 
