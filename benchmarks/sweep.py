@@ -98,9 +98,12 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     """Measure every planned point; return the exit status (1 if any data check failed)."""
     backend = create_backend(cfg.backend, launch, BackendOptions(timeout_s=cfg.timeout_s, cuda_graph=cfg.cuda_graph))
     try:
-        return _sweep(cfg, launch, backend)
-    finally:
-        backend.close()
+        code = _sweep(cfg, launch, backend)
+    except BaseException:
+        backend.close(orderly=False)  # peers may be elsewhere: do not wait for them
+        raise
+    backend.close(orderly=True)
+    return code
 
 
 def _sweep(cfg, launch, backend) -> int:

@@ -55,3 +55,15 @@ def test_under_srun_variables(tmp_path):
     meta = json.loads((out / "meta.json").read_text())
     assert meta["launcher"] == "srun" and meta["env"]["SLURM_JOB_ID"] == "4242"
     assert len(read_records(out)) == 4
+
+
+def test_a_usage_error_found_after_launch_ends_every_rank_promptly(tmp_path):
+    """--ranks above the world is only known once the ranks are up: all must exit, none hang."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+           "--master-port", str(free_port()), "-m", "benchmarks", "run", "--ranks", "4",
+           "--timeout", "600", "--out", str(tmp_path / "run")]
+    result = subprocess.run(cmd, env=_clean_env(), capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode != 0
+    assert "commscale: error: --ranks asks for 4 ranks but the launch has 2" in result.stderr
+    assert result.stderr.count("commscale: error:") == 1  # rank 0 speaks for all
+    assert not (tmp_path / "run" / "records.jsonl").exists()

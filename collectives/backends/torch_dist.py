@@ -188,9 +188,12 @@ class TorchDistBackend:
             v["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         return v
 
-    def close(self):
+    def close(self, orderly: bool = True):
+        """Tear down; `orderly` first waits for every rank, so none closes its connections
+        while a peer still uses them. After a failure, pass False and just leave."""
         if dist.is_initialized():
-            self.barrier()  # no rank tears down its connections while a peer still uses them
+            if orderly:
+                self.barrier()
             dist.destroy_process_group()
 
 
