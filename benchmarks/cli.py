@@ -18,7 +18,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _env(name: str, default):
-    """Flags fall back to COMMSCALE_<NAME> in the environment (like torchrun's PET_*)."""
+    """Flags fall back to COMMSCALE_<NAME> in the environment (like torchrun's PET_*).
+    Defaults stay strings so argparse converts (and rejects) them like typed flags."""
     return os.environ.get(f"COMMSCALE_{name.upper()}", default)
 
 
@@ -42,13 +43,13 @@ def _add_run_options(p: argparse.ArgumentParser, min_bytes: str, max_bytes: str)
                    help="group sizes, e.g. 2,4,8 [powers of two up to the world, and the world]")
     g.add_argument("--nodes", default=_env("nodes", None), help="node counts, ranks grouped by host, e.g. 1,2,4")
     g = p.add_argument_group("timing")
-    g.add_argument("-w", "--warmup", type=int, default=int(_env("warmup", 5)), help="warm-up calls per point [5]")
+    g.add_argument("-w", "--warmup", type=int, default=_env("warmup", "5"), help="warm-up calls per point [5]")
     g.add_argument("-n", "--iters", default=_env("iters", "20"),
                    help="timed calls per point, or 'auto' (median's 95%% CI within +-1%% or budget spent) [20]")
-    g.add_argument("--iters-budget-s", type=float, default=float(_env("iters_budget_s", 1.0)),
+    g.add_argument("--iters-budget-s", type=float, default=_env("iters_budget_s", "1"),
                    help="time budget per point for --iters auto, seconds [1]")
     g.add_argument("--cuda-graph", action="store_true", help="time CUDA-graph replays (nccl)")
-    g.add_argument("--timeout", type=float, default=float(_env("timeout", 300)),
+    g.add_argument("--timeout", type=float, default=_env("timeout", "300"),
                    help="seconds a collective may wait before the run fails [300]")
     p.add_argument("--out", default=_env("out", None), help="run directory for records.jsonl and meta.json")
 
@@ -61,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(run, "8", "128M")
     dry = sub.add_parser("dryrun", help="the whole pipeline on this machine with CPU ranks",
                          description="Spawn CPU ranks (gloo) on this machine and sweep every collective.")
-    dry.add_argument("--nproc", type=int, default=int(_env("nproc", 4)), help="CPU ranks to spawn [4]")
+    dry.add_argument("--nproc", type=int, default=_env("nproc", "4"), help="CPU ranks to spawn [4]")
     _add_run_options(dry, "1K", "16M")
     return parser
 
@@ -77,12 +78,15 @@ def _cuda_available() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    rank = os.environ.get("RANK", os.environ.get("SLURM_PROCID", os.environ.get("PMI_RANK", "0")))
+    rank = next((os.environ[v] for v in ("RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
+                 if v in os.environ), "0")
     try:
         args = build_parser().parse_args(argv)
         if args.out is None:
             args.out = _default_out(args.verb)
         from .config import check_out_dir, config_from_args
+        if args.verb == "dryrun" and args.backend.strip().lower() == "auto":
+            args.backend = "gloo"  # the dry run is CPU ranks, GPUs or not
         cfg = config_from_args(args, _cuda_available)
         if args.verb == "dryrun":
             from .dryrun import dryrun

@@ -1,7 +1,7 @@
 """Every bad input: one line naming the problem and the fix, exit status 2, no traceback."""
 import pytest
 
-from conftest import commscale
+from conftest import commscale, read_records
 
 CASES = [
     (["run", "--collectives", "allreduce"], "unknown collective 'allreduce'"),
@@ -47,6 +47,20 @@ def test_bad_input_gets_one_line_and_status_2(argv, message, tmp_path):
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("commscale: error: ") and message in lines[0]
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_bad_environment_fallback_is_a_usage_error(tmp_path):
+    result = commscale("run", "--out", tmp_path / "run", env={"COMMSCALE_WARMUP": "abc"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("commscale: error: argument -w/--warmup: invalid int value: 'abc'")
+
+
+def test_environment_fallbacks_are_read(tmp_path):
+    result = commscale("dryrun", "--nproc", "2", "--out", tmp_path / "run",
+                       env={"COMMSCALE_COLLECTIVES": "broadcast", "COMMSCALE_SIZES": "4K", "COMMSCALE_ITERS": "3"})
+    assert result.returncode == 0, result.stderr
+    (rec,) = read_records(tmp_path / "run")
+    assert (rec["collective"], rec["size_bytes"], rec["iters"]) == ("broadcast", 4096, 3)
 
 
 def test_an_existing_run_is_not_overwritten(tmp_path):

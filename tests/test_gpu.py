@@ -34,3 +34,9 @@ def test_auto_backend_picks_nccl_with_a_gpu(tmp_path):
     result = commscale("run", "--sizes", "1K", "--collectives", "all_reduce", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     assert read_records(tmp_path / "run")[0]["backend"] == "nccl"
+
+
+def test_dryrun_stays_on_cpu_ranks_on_a_gpu_machine(tmp_path):
+    result = commscale("dryrun", "--nproc", "2", "--sizes", "1K", "--collectives", "all_reduce", "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert read_records(tmp_path / "run")[0]["backend"] == "gloo"
