@@ -65,4 +65,8 @@ def dryrun(cfg: RunConfig, nproc: int) -> int:
         print(f"commscale: error: a rank exited with status {code}; records measured so far are in {cfg.out}",
               file=sys.stderr)
         return EXIT_FAILED
+    if code != 2:
+        from reports.load import load_run
+        from reports.summary import format_summary, summarize_run
+        print(f"#\n# summary of {cfg.out}\n" + format_summary(summarize_run(load_run(cfg.out))), flush=True)
     return code

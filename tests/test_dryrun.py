@@ -29,6 +29,8 @@ def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(tmp_path):
     assert meta["status"] == "complete" and meta["world_size"] == 4 and meta["versions"]["torch"]
     assert len(load_run(out)) == len(records)
     assert "busbw_gbps" in result.stdout and "ETA" in result.stdout
+    summary = result.stdout.split("# summary of")[1].splitlines()
+    assert len(summary) == 2 + 14  # path line, header, 7 collectives x 2 group sizes
 
 
 def test_every_dtype_op_and_placement_checks_out(tmp_path):
