@@ -12,6 +12,8 @@ the machine. Printed: the median over rounds of each statistic, the paired ratio
 and of medians, the median difference, and `noise_pct`, the bare loop's own round-to-round
 spread of its mean (interquartile range / median over rounds), and the 95% interval of the
 paired ratio of medians (order statistics, collectives.timing.median_ci95).
+Last, the harness's own per-call cost where no network adds noise: 8 B on a group of one
+rank, bare loop vs harness, paired medians.
 Goal: ratio <= 1.03 from 64 KiB, median difference <= +5 us at 8 B. Verdicts: "met" (the
 estimate meets the goal), "MISSED" (the whole interval is beyond it), "unresolved" (the
 estimate misses but the interval reaches the goal: this machine's noise hides the answer).
@@ -32,15 +34,15 @@ from collectives.timing import median_ci95
 GOAL_RATIO, GOAL_RATIO_FROM, GOAL_SMALL_US = 1.03, 64 << 10, 5.0
 
 
-def _bare_us(dist, tensor, iters, warmup):
+def _bare_us(dist, tensor, iters, warmup, group=None):
     """Per-call times (us) of a plain all_reduce loop on this rank."""
     for _ in range(warmup):
-        dist.all_reduce(tensor)
+        dist.all_reduce(tensor, group=group)
     times = np.empty(iters)
     clock = time.perf_counter_ns
     for i in range(iters):
         t0 = clock()
-        dist.all_reduce(tensor)
+        dist.all_reduce(tensor, group=group)
         times[i] = clock() - t0
     return times / 1e3
 
@@ -81,11 +83,30 @@ def worker(sizes, iters, warmup, rounds):
         rows.append((spec.layout(size, world, 4).size_bytes, *np.median(bare, axis=0), *np.median(harness, axis=0),
                      *np.median(paired, axis=0), 100 * (q3 - q1) / np.median(bare[:, 0]),
                      median_ci95(paired[:, 1]), median_ci95(harness[:, 1] - bare[:, 1])))
+    call_path = _call_path_us(backend, dist, torch, Point(spec, dtype, "sum", True, 8), rounds)
     backend.close()
-    return rows
+    return rows, call_path
 
 
-def report(rows, iters, rounds):
+def _call_path_us(backend, dist, torch, point, rounds, iters=2000):
+    """The harness's own per-call cost without a network: 8 B on a group of rank 0 alone,
+    bare loop vs harness, medians over iterations, paired per round. Rank 1 waits."""
+    from benchmarks.harness import Timing, measure_point
+    solo = backend.new_group([0])  # every rank takes part in creating it
+    diffs, bare_med = [], []
+    if backend.rank == 0:
+        tensor = torch.ones(2, dtype=torch.float32)
+        for _ in range(rounds):
+            bare = float(np.median(_bare_us(dist, tensor, iters, 5, group=solo)))
+            rec = measure_point(backend, solo, 0, 1, point, Timing(5, iters, 1.0))
+            diffs.append(rec["time_us_median"] - bare)
+            bare_med.append(bare)
+    backend.barrier()
+    return (float(np.median(bare_med)), float(np.median(diffs))) if diffs else None
+
+
+def report(result, iters, rounds):
+    rows, call_path = result
     print("# commscale harness overhead vs a bare dist.all_reduce loop: gloo, 2 ranks, float32 sum, in place")
     print(f"# {iters} timed iterations per round, {rounds} alternating rounds; us, max over ranks; ratios paired per round")
     print(f"# {'size':>9} {'bare_mean':>10} {'harn_mean':>10} {'r_mean':>7} {'noise_pct':>9} {'bare_med':>9} "
@@ -104,6 +125,9 @@ def report(rows, iters, rounds):
             verdicts.append(verdict)
         print(f"  {format_size(size):>9} {bare_mean:10.1f} {h_mean:10.1f} {r_mean:7.3f} {noise_pct:9.0f} {bare_med:9.1f} "
               f"{h_med:9.1f} {ratio:8.3f} {f'[{lo:.3f},{hi:.3f}]':>13} {diff:+8.1f}  {goal or '-'}: {verdict}")
+    bare_solo, diff_solo = call_path
+    print(f"# call path without a network (8 B, group of 1 rank, medians of {rounds} paired rounds of 2000 calls): "
+          f"bare {bare_solo:.2f} us, harness {diff_solo:+.2f} us")
     print(f"# goals: {verdicts.count('met')} met, {verdicts.count('unresolved')} unresolved, "
           f"{verdicts.count('MISSED')} missed, of {len(verdicts)}")
     return "MISSED" not in verdicts
@@ -119,9 +143,9 @@ def main(argv=None):
     args = p.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",")] if args.sizes else size_series(8, 16 << 20, 4)
     if args.worker:
-        rows = worker(sizes, args.iters, args.warmup, args.rounds)
+        result = worker(sizes, args.iters, args.warmup, args.rounds)
         if int(os.environ["RANK"]) == 0:
-            return 0 if report(rows, args.iters, args.rounds) else 1
+            return 0 if report(result, args.iters, args.rounds) else 1
         return 0
     from benchmarks.launch import free_port
     port = str(free_port())
