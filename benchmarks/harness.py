@@ -40,9 +40,8 @@ class Timing:
     budget_s: float
 
 
-def _skip(point, layout, reason):
-    return {"status": "skipped", "reason": reason, "size_bytes": layout.size_bytes if layout else point.size_bytes,
-            "count": layout.count if layout else None}
+def _skip(layout, reason):
+    return {"status": "skipped", "reason": reason, "size_bytes": layout.size_bytes, "count": layout.count}
 
 
 def measure_point(backend, group, group_rank: int, nranks: int, point: Point, timing: Timing) -> dict:
@@ -50,10 +49,10 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
     spec, op = point.spec, point.op
     layout = spec.layout(point.size_bytes, nranks, point.dtype.itemsize)
     if layout.send_numel == 0 or layout.recv_numel == 0:
-        return _skip(point, layout, f"{point.size_bytes} B holds no {point.dtype.name} element per rank at {nranks} ranks")
+        return _skip(layout, f"{point.size_bytes} B holds no {point.dtype.name} element per rank at {nranks} ranks")
     call = backend.call_for(spec.name)
     if call is None:
-        return _skip(point, layout, f"backend {backend.name} does not implement {spec.name}")
+        return _skip(layout, f"backend {backend.name} does not implement {spec.name}")
     root = spec.root
 
     def fresh_call():
@@ -72,7 +71,7 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
     except UNSUPPORTED_ERRORS as exc:
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     if backend.sum_over(np.array([1 if error else 0]), group)[0]:
-        return _skip(point, layout, f"{backend.name} cannot run this point: {error or 'failed on another rank'}")
+        return _skip(layout, f"{backend.name} cannot run this point: {error or 'failed on another rank'}")
 
     # 2. Warm-up and timed calls (buffers keep being reused; their values do not matter).
     for _ in range(timing.warmup):
