@@ -45,7 +45,13 @@ def expand_hostlist(text: str) -> list[str]:
     return hosts
 
 
-def _int(environ, name):
+_REQUIRED = object()
+
+
+def _int(environ, name, default=_REQUIRED):
+    """`name` as an integer, or `default` when it is unset (without one it must be set)."""
+    if default is not _REQUIRED and name not in environ:
+        return default
     value = environ.get(name)
     try:
         return int(value)
@@ -67,18 +73,18 @@ def free_port() -> int:
 def detect(environ) -> LaunchEnv:
     """Read the launcher's variables from `environ` (a mapping such as os.environ)."""
     addr = environ.get("MASTER_ADDR")
-    port = _int(environ, "MASTER_PORT") if "MASTER_PORT" in environ else None
+    port = _int(environ, "MASTER_PORT", None)
     if "RANK" in environ and "WORLD_SIZE" in environ:
         rank, world = _int(environ, "RANK"), _int(environ, "WORLD_SIZE")
-        local = _int(environ, "LOCAL_RANK") if "LOCAL_RANK" in environ else rank
-        local_world = _int(environ, "LOCAL_WORLD_SIZE") if "LOCAL_WORLD_SIZE" in environ else world
+        local = _int(environ, "LOCAL_RANK", rank)
+        local_world = _int(environ, "LOCAL_WORLD_SIZE", world)
         launcher = "torchrun" if "TORCHELASTIC_RUN_ID" in environ else "env"
         if addr is None or port is None:
             raise UsageError("RANK and WORLD_SIZE are set but MASTER_ADDR or MASTER_PORT is not: launch with torchrun or set both")
     elif "SLURM_PROCID" in environ and "SLURM_STEP_NUM_TASKS" in environ:
         launcher = "srun"
         rank, world = _int(environ, "SLURM_PROCID"), _int(environ, "SLURM_STEP_NUM_TASKS")
-        local = _int(environ, "SLURM_LOCALID") if "SLURM_LOCALID" in environ else 0
+        local = _int(environ, "SLURM_LOCALID", 0)
         local_world = _first_int(environ.get("SLURM_STEP_TASKS_PER_NODE", "1"))
         if addr is None:
             nodelist = environ.get("SLURM_STEP_NODELIST") or environ.get("SLURM_JOB_NODELIST", "")
@@ -92,13 +98,13 @@ def detect(environ) -> LaunchEnv:
         launcher = "mpiexec"
         if "OMPI_COMM_WORLD_RANK" in environ:
             rank, world = _int(environ, "OMPI_COMM_WORLD_RANK"), _int(environ, "OMPI_COMM_WORLD_SIZE")
-            local = _int(environ, "OMPI_COMM_WORLD_LOCAL_RANK") if "OMPI_COMM_WORLD_LOCAL_RANK" in environ else rank
-            local_world = _int(environ, "OMPI_COMM_WORLD_LOCAL_SIZE") if "OMPI_COMM_WORLD_LOCAL_SIZE" in environ else world
+            local = _int(environ, "OMPI_COMM_WORLD_LOCAL_RANK", rank)
+            local_world = _int(environ, "OMPI_COMM_WORLD_LOCAL_SIZE", world)
         else:
             prefix = "PMI" if "PMI_RANK" in environ else "PMIX"
             rank, world = _int(environ, f"{prefix}_RANK"), _int(environ, f"{prefix}_SIZE")
-            local = _int(environ, "MPI_LOCALRANKID") if "MPI_LOCALRANKID" in environ else rank
-            local_world = _int(environ, "MPI_LOCALNRANKS") if "MPI_LOCALNRANKS" in environ else world
+            local = _int(environ, "MPI_LOCALRANKID", rank)
+            local_world = _int(environ, "MPI_LOCALNRANKS", world)
         addr = addr or "127.0.0.1"
         port = port or DEFAULT_PORT
     else:
