@@ -82,10 +82,11 @@ def _points(cfg: RunConfig, backend) -> list[Point]:
     return points
 
 
-def _meta(cfg, launch, backend, run_id, hosts, status, started, finished=None):
+def _meta(cfg, launch, backend, run_id, hosts, started):
+    """meta.json as written at the start; the end updates only status and finished_at."""
     return {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": status,
-        "started_at": started, "finished_at": finished,
+        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "running",
+        "started_at": started, "finished_at": None,
         "command_line": sys.argv, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "launcher": launch.launcher, "world_size": launch.world_size,
         "hosts": list(dict.fromkeys(hosts)), "rank_hosts": hosts,
@@ -126,9 +127,10 @@ def _sweep(cfg, launch, backend) -> int:
     started = _now()
     points = _points(cfg, backend)
     timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s)
-    writer = printer = None
+    writer = printer = meta = None
     if rank0:
-        write_meta(cfg.out, _meta(cfg, launch, backend, run_id, hosts, "running", started))
+        meta = _meta(cfg, launch, backend, run_id, hosts, started)
+        write_meta(cfg.out, meta)
         writer = RecordWriter(cfg.out)
         printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in plans for pt in points])
         printer.note(f"commscale run {run_id}: backend {backend.name}, {launch.world_size} ranks on "
@@ -166,7 +168,7 @@ def _sweep(cfg, launch, backend) -> int:
     finally:
         if rank0:
             writer.close()
-            write_meta(cfg.out, _meta(cfg, launch, backend, run_id, hosts, status, started, _now()))
+            write_meta(cfg.out, {**meta, "status": status, "finished_at": _now()})
     if rank0:
         printer.note(f"records: {cfg.out / 'records.jsonl'}")
         if any_wrong:
