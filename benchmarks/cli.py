@@ -26,7 +26,9 @@ def _env(name: str, default):
 def _add_run_options(p: argparse.ArgumentParser, min_bytes: str, max_bytes: str) -> None:
     g = p.add_argument_group("what to measure")
     g.add_argument("--backend", default=_env("backend", "auto"),
-                   help="auto (nccl with GPUs, else gloo), gloo or nccl [auto]")
+                   help="auto (nccl with GPUs, else gloo), gloo, nccl or mpi [auto]")
+    g.add_argument("--device", default=_env("device", "auto"),
+                   help="buffers for mpi: cpu, cuda, or auto (cuda if GPUs and CUDA-aware MPI) [auto]")
     g.add_argument("--collectives", "--collective", default=_env("collectives", "all"),
                    help="comma list or 'all': all_reduce,all_to_all,all_gather,reduce_scatter,broadcast,reduce,sendrecv")
     g.add_argument("-d", "--dtype", default=_env("dtype", "float32"),
@@ -61,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Sweep collectives; run under torchrun, srun or mpiexec (or alone: 1 rank).")
     _add_run_options(run, "8", "128M")
     dry = sub.add_parser("dryrun", help="the whole pipeline on this machine with CPU ranks",
-                         description="Spawn CPU ranks (gloo) on this machine and sweep every collective.")
+                         description="Spawn CPU ranks on this machine (gloo, or mpi through mpiexec) and sweep every collective.")
     dry.add_argument("--nproc", type=int, default=_env("nproc", "4"), help="CPU ranks to spawn [4]")
     _add_run_options(dry, "1K", "16M")
     return parser
@@ -77,6 +79,16 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def _cpu_ranks(args) -> None:
+    """The dry run is CPU ranks, GPUs or not: auto means gloo and host buffers."""
+    if args.backend.strip().lower() == "auto":
+        args.backend = "gloo"
+    if args.device.strip().lower() == "cuda":
+        raise UsageError("dryrun runs CPU ranks: drop --device cuda (use 'commscale run' on GPU nodes)")
+    if args.device.strip().lower() == "auto":
+        args.device = "cpu"
+
+
 def main(argv: list[str] | None = None) -> int:
     rank = next((os.environ[v] for v in ("RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
                  if v in os.environ), "0")
@@ -85,15 +97,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.out is None:
             args.out = _default_out(args.verb)
         from .config import check_out_dir, config_from_args
-        if args.verb == "dryrun" and args.backend.strip().lower() == "auto":
-            args.backend = "gloo"  # the dry run is CPU ranks, GPUs or not
+        if args.verb == "dryrun":
+            _cpu_ranks(args)
         cfg = config_from_args(args, _cuda_available)
         if args.verb == "dryrun":
             from .dryrun import dryrun
             if args.nproc < 1:
                 raise UsageError(f"--nproc {args.nproc} must be at least 1: use e.g. --nproc 4")
-            if cfg.backend != "gloo":
-                raise UsageError(f"dryrun runs CPU ranks, not {cfg.backend}: use --backend gloo (or leave auto on a CPU machine)")
+            if cfg.backend not in ("gloo", "mpi"):
+                raise UsageError(f"dryrun runs CPU ranks, not {cfg.backend}: use --backend gloo or mpi (or leave auto)")
             biggest = max(cfg.ranks or [1])
             if biggest > args.nproc:
                 raise UsageError(f"--ranks asks for {biggest} ranks but --nproc is {args.nproc}: raise --nproc or lower --ranks")

@@ -6,6 +6,7 @@ exist, nodes than hosts) happen in the sweep once the world is known.
 """
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ PLACEMENTS = {"out": (False,), "in": (True,), "both": (False, True)}
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunConfig:
     backend: str
-    """"gloo" or "nccl" ("auto" is resolved before this object is made)."""
+    """"gloo", "nccl" or "mpi" ("auto" is resolved before this object is made)."""
     collectives: tuple[str, ...]
     """Collectives to sweep, in order."""
     dtypes: tuple[str, ...]
@@ -46,6 +47,9 @@ class RunConfig:
     iters_budget_s: float
     """With auto iterations: stop when the median's 95% interval is within +-1% or the
     timed calls have used this many seconds."""
+    device: str
+    """Where buffers live: "cpu" (gloo), "cuda" (nccl); for mpi "cpu", "cuda", or "auto"
+    (device buffers when GPUs are visible and MPI is CUDA-aware, decided by the backend)."""
     cuda_graph: bool
     """Time CUDA-graph replays (nccl only)."""
     timeout_s: float
@@ -91,6 +95,15 @@ def _sizes(args) -> tuple[int, ...]:
     return tuple(size_series(lo, hi, factor))
 
 
+def _importable(module: str) -> bool:
+    """Whether `module` imports (mpi4py's package does not start MPI; mpi4py.MPI would)."""
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
 def resolve_backend(name: str, cuda_available) -> str:
     """'auto' -> nccl with GPUs, gloo without; nccl without GPUs is a usage error."""
     name = name.strip().lower()
@@ -100,7 +113,29 @@ def resolve_backend(name: str, cuda_available) -> str:
         raise UsageError(f"unknown backend {name!r}: choose from auto, {', '.join(BACKENDS)}")
     if name == "nccl" and not cuda_available():
         raise UsageError("--backend nccl needs CUDA GPUs and none is visible: use --backend gloo (or auto) on CPU")
+    if name == "mpi" and not _importable("mpi4py"):
+        raise UsageError("--backend mpi needs mpi4py and an MPI library: pip install 'mpi4py>=4' mpich "
+                         "(or build mpi4py against the cluster's MPI; see the README)")
     return name
+
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(backend: str, device: str, cuda_available) -> str:
+    """Where buffers live. gloo: host memory; nccl: GPUs; mpi: either (auto decided later)."""
+    device = device.strip().lower()
+    if device not in DEVICES:
+        raise UsageError(f"--device {device!r}: choose from {', '.join(DEVICES)}")
+    fixed = {"gloo": "cpu", "nccl": "cuda"}.get(backend)
+    if fixed:
+        if device not in ("auto", fixed):
+            raise UsageError(f"--device {device} does not go with --backend {backend} (always {fixed}): "
+                             f"drop --device, or use --backend mpi")
+        return fixed
+    if device == "cuda" and not cuda_available():
+        raise UsageError("--device cuda needs CUDA GPUs and none is visible: use --device cpu")
+    return device
 
 
 def check_out_dir(out: Path) -> Path:
@@ -121,6 +156,7 @@ def check_out_dir(out: Path) -> Path:
 def config_from_args(args, cuda_available) -> RunConfig:
     """Validate parsed flags; raise UsageError naming the first bad one."""
     backend = resolve_backend(args.backend, cuda_available)
+    device = resolve_device(backend, args.device, cuda_available)
     names = list(COLLECTIVES) if args.collectives.strip() == "all" else _csv(args.collectives)
     for name in names:
         if name not in COLLECTIVES:
@@ -166,7 +202,7 @@ def config_from_args(args, cuda_available) -> RunConfig:
         backend=backend, collectives=tuple(dict.fromkeys(names)), dtypes=dtypes, ops=ops,
         in_place=PLACEMENTS[args.in_place], sizes=_sizes(args), ranks=ranks, nodes=nodes,
         warmup=args.warmup, iters=iters, iters_budget_s=args.iters_budget_s,
-        cuda_graph=args.cuda_graph, timeout_s=args.timeout, out=Path(os.path.abspath(args.out)),
+        device=device, cuda_graph=args.cuda_graph, timeout_s=args.timeout, out=Path(os.path.abspath(args.out)),
     )
 
 
@@ -174,7 +210,7 @@ def config_to_argv(cfg: RunConfig) -> list[str]:
     """Flags that make `commscale run` rebuild exactly `cfg` (used by dryrun and Slurm)."""
     placement = {v: k for k, v in PLACEMENTS.items()}[cfg.in_place]
     argv = [
-        "--backend", cfg.backend, "--collectives", ",".join(cfg.collectives),
+        "--backend", cfg.backend, "--device", cfg.device, "--collectives", ",".join(cfg.collectives),
         "--dtype", ",".join(cfg.dtypes), "--op", ",".join(cfg.ops), "--in-place", placement,
         "--sizes", ",".join(map(str, cfg.sizes)), "--warmup", str(cfg.warmup),
         "--iters", "auto" if cfg.iters is None else str(cfg.iters),

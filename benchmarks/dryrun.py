@@ -2,21 +2,57 @@
 
 Spawns `--nproc` processes of `python -m benchmarks run` with the variables torchrun would
 set (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT), so the ranks go through the
-same entry point as on a cluster. If one rank fails the others are stopped (by PID).
+same entry point as on a cluster; with `--backend mpi`, one `mpiexec -n N` starts them
+instead. If one rank fails the others are stopped (by PID).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from .config import RunConfig, config_to_argv
-from .errors import EXIT_FAILED
+from .errors import EXIT_FAILED, UsageError
 from .launch import free_port
 
 _GRACE_S = 5.0
+
+
+#: Variables of an outer launch that would make the ranks misread who they are.
+_LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+                "TORCHELASTIC_RUN_ID", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "PMI_RANK", "PMI_SIZE",
+                "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
+
+
+def find_mpiexec() -> str:
+    """$COMMSCALE_MPIEXEC, else the mpiexec beside this Python (pip's mpich installs one
+    into the virtual environment, matching the library mpi4py loads), else PATH's."""
+    chosen = os.environ.get("COMMSCALE_MPIEXEC")
+    if chosen:
+        if not shutil.which(chosen):
+            raise UsageError(f"COMMSCALE_MPIEXEC={chosen!r} is not an executable: point it at your MPI's mpiexec")
+        return chosen
+    beside = Path(sys.executable).parent / "mpiexec"
+    found = str(beside) if beside.exists() else shutil.which("mpiexec")
+    if not found:
+        raise UsageError("dryrun --backend mpi needs mpiexec and none was found: pip install mpich, "
+                         "or put your MPI's bin directory on PATH (or set COMMSCALE_MPIEXEC)")
+    return found
+
+
+def spawn_mpi(cfg: RunConfig, nproc: int) -> int:
+    """Run the sweep on `nproc` local ranks started by mpiexec; return its exit status."""
+    env = {k: v for k, v in os.environ.items() if k not in _LAUNCH_VARS}
+    argv = [find_mpiexec(), "-n", str(nproc), sys.executable, "-m", "benchmarks", "run", *config_to_argv(cfg)]
+    procs = [subprocess.Popen(argv, env=env)]
+    try:
+        return _wait(procs)
+    finally:
+        _stop(procs)
 
 
 def spawn_ranks(cfg: RunConfig, nproc: int) -> int:
@@ -60,7 +96,7 @@ def _stop(procs) -> None:
 
 
 def dryrun(cfg: RunConfig, nproc: int) -> int:
-    code = spawn_ranks(cfg, nproc)
+    code = (spawn_mpi if cfg.backend == "mpi" else spawn_ranks)(cfg, nproc)
     if code not in (0, 1, 2):
         print(f"commscale: error: a rank exited with status {code}; records measured so far are in {cfg.out}",
               file=sys.stderr)

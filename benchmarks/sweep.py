@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from collectives.backends import create_backend
-from collectives.backends.base import BackendOptions
+from collectives.backends.base import BackendOptions, BackendSetupError
 from collectives.dtypes import get_dtype
 from collectives.records import SCHEMA_VERSION, RecordWriter, allowed_env, make_record, write_meta
 from collectives.registry import get_collective
@@ -72,7 +72,7 @@ def _points(cfg: RunConfig, backend) -> list[Point]:
         placements = cfg.in_place
         if name in backend.in_place_only:
             placements = (True,)
-        elif spec.in_place is None:
+        elif spec.in_place is None or name in backend.out_of_place_only:
             placements = (False,)
         for dtype_name in cfg.dtypes:
             for op in (cfg.ops if spec.reduces else (None,)):
@@ -88,7 +88,7 @@ def _meta(cfg, launch, backend, run_id, hosts, started):
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "running",
         "started_at": started, "finished_at": None,
         "command_line": sys.argv, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-        "launcher": launch.launcher, "world_size": launch.world_size,
+        "launcher": launch.launcher, "world_size": backend.world_size,
         "hosts": list(dict.fromkeys(hosts)), "rank_hosts": hosts,
         "versions": {"python": platform.python_version(), "commscale_schema": SCHEMA_VERSION, **backend.versions()},
         "platform": platform.platform(), "env": allowed_env(),
@@ -97,9 +97,16 @@ def _meta(cfg, launch, backend, run_id, hosts, started):
 
 def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     """Measure every planned point; return the exit status (1 if any data check failed)."""
-    backend = create_backend(cfg.backend, launch, BackendOptions(timeout_s=cfg.timeout_s, cuda_graph=cfg.cuda_graph))
+    options = BackendOptions(timeout_s=cfg.timeout_s, cuda_graph=cfg.cuda_graph, device=cfg.device)
+    try:
+        backend = create_backend(cfg.backend, launch, options)
+    except BackendSetupError as exc:
+        raise UsageError(str(exc)) from None
     try:
         code = _sweep(cfg, launch, backend)
+    except UsageError:
+        backend.close(orderly=True)  # raised on every rank alike, before any point
+        raise
     except BaseException:
         backend.close(orderly=False)  # peers may be elsewhere: do not wait for them
         raise
@@ -133,7 +140,7 @@ def _sweep(cfg, launch, backend) -> int:
         write_meta(cfg.out, meta)
         writer = RecordWriter(cfg.out)
         printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in plans for pt in points])
-        printer.note(f"commscale run {run_id}: backend {backend.name}, {launch.world_size} ranks on "
+        printer.note(f"commscale run {run_id}: backend {backend.name} ({backend.device}), {backend.world_size} ranks on "
                      f"{len(set(hosts))} host(s), launcher {launch.launcher}, out {cfg.out}")
     status, any_wrong = "incomplete", False
     try:
@@ -154,8 +161,8 @@ def _sweep(cfg, launch, backend) -> int:
                         printer.header(point.spec.name, nranks, plan.nnodes, fabric)
                     record = make_record(
                         run_id=run_id, timestamp=_now(), collective=point.spec.name, backend=backend.name,
-                        fabric=fabric, transport=transport, dtype=point.dtype.name, reduce_op=point.op,
-                        in_place=point.in_place, nranks=nranks, nnodes=plan.nnodes,
+                        device=backend.device, fabric=fabric, transport=transport, dtype=point.dtype.name,
+                        reduce_op=point.op, in_place=point.in_place, nranks=nranks, nnodes=plan.nnodes,
                         ranks_per_node=plan.ranks_per_node, **fields,
                     )
                     writer.write(record)

@@ -19,7 +19,7 @@ META_FILE = "meta.json"
 #: Every field of a record, in the order they are written. Documented in README.md.
 FIELDS = (
     "schema_version", "run_id", "timestamp", "status", "reason",
-    "collective", "backend", "fabric", "transport", "dtype", "reduce_op", "in_place",
+    "collective", "backend", "device", "fabric", "transport", "dtype", "reduce_op", "in_place",
     "size_bytes", "count", "nranks", "nnodes", "ranks_per_node",
     "warmup", "iters", "time_us_mean", "time_us_median", "time_us_min", "time_us_max",
     "time_us_p99", "median_ci95_rel_pct", "algbw_gbps", "busbw_gbps", "n_wrong",

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def commscale(*args, env=None, timeout=300, cwd=None):
     """Run `python -m benchmarks ARGS` as a user would; returns CompletedProcess (text)."""
-    full_env = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
                  "SLURM_STEP_NUM_TASKS", "PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK"):
         if not env or name not in env:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import importlib
 
+from .base import BackendSetupError
+
 _FACTORIES = {
     "gloo": "collectives.backends.torch_dist",
     "nccl": "collectives.backends.torch_dist",
+    "mpi": "collectives.backends.mpi",
 }
 
 BACKENDS = tuple(_FACTORIES)
@@ -20,5 +23,10 @@ def create_backend(name: str, launch, options):
     """Initialise backend `name` for this process; unknown names raise KeyError."""
     if name not in _FACTORIES:
         raise KeyError(f"unknown backend {name!r}: choose from auto, {', '.join(_FACTORIES)}")
-    module = importlib.import_module(_FACTORIES[name])
+    try:
+        module = importlib.import_module(_FACTORIES[name])
+    except (ImportError, RuntimeError) as exc:  # e.g. mpi4py present but no MPI library
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackendSetupError(f"backend {name} cannot load here ({first}): install what it needs, "
+                                f"see the README's section on backends") from None
     return module.create(name, launch, options)

@@ -17,6 +17,14 @@ class BackendOptions:
     """Process-group timeout: a collective waiting longer than this fails."""
     cuda_graph: bool = False
     """Time CUDA-graph replays instead of eager launches (GPU backends only)."""
+    device: str | None = None
+    """"cpu", "cuda" or "auto" for backends that can use either (mpi); None: the backend's own."""
+
+
+class BackendSetupError(ValueError):
+    """The backend cannot start here for a reason the user can fix (its library does not
+    load; the launcher and the library disagree about the world, as when srun starts 4
+    tasks but MPI makes each a singleton). The message names the problem and the fix."""
 
 
 class Backend(Protocol):
@@ -28,6 +36,9 @@ class Backend(Protocol):
     in_place_only: frozenset[str]
     """Collectives this library only offers in place: their out-of-place requests run in
     place and are recorded so."""
+    out_of_place_only: frozenset[str]
+    """Collectives whose in-place form in this library is not the nccl-tests one: their
+    in-place requests run out of place and are recorded so."""
 
     def call_for(self, collective: str) -> CollectiveCall | None: ...
     def make_buffer(self, values: np.ndarray, dtype: str) -> object: ...

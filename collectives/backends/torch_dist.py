@@ -69,6 +69,7 @@ class TorchDistBackend:
 
     # dist.all_reduce/broadcast/reduce take one tensor that is both input and output.
     in_place_only = frozenset({"all_reduce", "broadcast", "reduce"})
+    out_of_place_only = frozenset()
 
     def __init__(self, name: str, launch, options: BackendOptions):
         self.name = name

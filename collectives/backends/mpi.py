@@ -1,0 +1,233 @@
+"""mpi4py backend: the same collectives through MPI, on numpy buffers (host) or on torch
+CUDA tensors (device buffers, passed through DLPack / the CUDA array interface) when the
+MPI library is CUDA-aware.
+
+Rank and world come from MPI itself (MPI_COMM_WORLD), whoever launched it: mpiexec, or
+srun with a PMI plugin (`--mpi=pmi2` / `pmix`). Timing: `MPI.Wtime` around each blocking
+call (MPI calls return when complete, on host and device buffers alike).
+
+MPI's in-place forms are used where they are the nccl-tests operation: Allreduce and
+Allgather with MPI_IN_PLACE, Reduce with MPI_IN_PLACE at the root. Bcast has one buffer
+(always in place). MPI's in-place Reduce_scatter_block leaves the result at the *start*
+of the buffer, not at the rank's slice as NCCL does, so reduce_scatter is measured out of
+place only.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+import traceback
+
+import mpi4py
+import numpy as np
+from mpi4py import MPI
+
+from .base import BackendOptions, BackendSetupError
+
+_OPS = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
+_HOST_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
+                "int32": np.int32, "int8": np.int8}
+_ABORT_STATUS = 3  # benchmarks.errors.EXIT_FAILED; collectives does not import benchmarks
+
+
+def _is_view_of(view, whole) -> bool:
+    """True when `view` is a slice of `whole` (numpy .base, torch ._base)."""
+    return getattr(view, "base", None) is whole or getattr(view, "_base", None) is whole
+
+
+def _all_reduce(send, recv, comm, op, root):
+    comm.Allreduce(MPI.IN_PLACE if send is recv else send, recv, _OPS[op])
+
+
+def _all_gather(send, recv, comm, op, root):
+    comm.Allgather(MPI.IN_PLACE if _is_view_of(send, recv) else send, recv)
+
+
+def _reduce_scatter(send, recv, comm, op, root):
+    comm.Reduce_scatter_block(send, recv, _OPS[op])
+
+
+def _all_to_all(send, recv, comm, op, root):
+    comm.Alltoall(send, recv)
+
+
+def _broadcast(send, recv, comm, op, root):
+    comm.Bcast(recv, root)
+
+
+def _reduce(send, recv, comm, op, root):
+    if comm.Get_rank() == root:
+        comm.Reduce(MPI.IN_PLACE if send is recv else send, recv, _OPS[op], root)
+    else:
+        comm.Reduce(send, None, _OPS[op], root)
+
+
+def _sendrecv(send, recv, comm, op, root):
+    me, p = comm.Get_rank(), comm.Get_size()
+    comm.Sendrecv(send, (me + 1) % p, 0, recv, (me - 1) % p, 0)
+
+
+_CALLS = {
+    "all_reduce": _all_reduce, "all_gather": _all_gather, "reduce_scatter": _reduce_scatter,
+    "all_to_all": _all_to_all, "broadcast": _broadcast, "reduce": _reduce, "sendrecv": _sendrecv,
+}
+
+
+def cuda_aware() -> bool | None:
+    """MPIX_Query_cuda_support() of the loaded MPI library (MPICH, Open MPI, MVAPICH...),
+    None when the library does not have it (then we cannot tell, and do not guess)."""
+    try:
+        query = ctypes.CDLL(MPI.__file__).MPIX_Query_cuda_support
+    except (OSError, AttributeError):
+        return None
+    return bool(query())
+
+
+def cuda_problem(aware: bool | None) -> str | None:
+    """Why device buffers cannot be handed to this MPI (None: they can)."""
+    if aware:
+        return None
+    what = "not CUDA-aware" if aware is False else "of unknown CUDA-awareness (no MPIX_Query_cuda_support)"
+    return f"MPI library {library_name()!r} is {what}: use --device cpu for host buffers, or an MPI built with CUDA"
+
+
+class MpiBackend:
+    """One process's view of an MPI launch."""
+
+    name = "mpi"
+    in_place_only = frozenset({"broadcast"})
+    out_of_place_only = frozenset({"reduce_scatter"})
+
+    def __init__(self, launch, options: BackendOptions):
+        world = MPI.COMM_WORLD
+        self.rank, self.world_size = world.Get_rank(), world.Get_size()
+        self.options = options
+        self.device = options.device or "auto"
+        if self.device == "auto":  # GPU buffers only where MPI can take them
+            self.device = "cuda" if cuda_aware() and _cuda_visible() else "cpu"
+        self._world = world.Dup()  # measurements and bookkeeping never share a context
+        self._groups = [self._world]
+        self._cuda_problem = None
+        if self.device == "cuda":
+            import torch
+            node = world.Split_type(MPI.COMM_TYPE_SHARED)
+            torch.cuda.set_device(node.Get_rank() % torch.cuda.device_count())
+            node.Free()
+            self._cuda_problem = cuda_problem(cuda_aware())
+
+    # --- collectives -------------------------------------------------------------------
+    def call_for(self, collective):
+        return _CALLS.get(collective)
+
+    def make_buffer(self, values, dtype):
+        if dtype == "bfloat16":
+            raise TypeError("MPI has no bfloat16 datatype")
+        if self.device == "cpu":
+            return np.asarray(values).astype(_HOST_DTYPES[dtype])
+        if self._cuda_problem:
+            raise NotImplementedError(self._cuda_problem)
+        import torch
+        tensor = torch.from_numpy(np.asarray(values)).to(device="cuda", dtype=getattr(torch, dtype))
+        torch.cuda.synchronize()  # MPI reads device memory on its own streams
+        return tensor
+
+    def to_numpy(self, buffer):
+        if isinstance(buffer, np.ndarray):
+            return buffer.astype(np.float64)
+        import torch
+        return buffer.detach().to("cpu", torch.float64).numpy()
+
+    def new_group(self, ranks):
+        """A communicator of `ranks` (in that order); COMM_NULL on ranks outside it.
+        Collective over the world, like torch's new_group."""
+        if list(ranks) == list(range(self.world_size)):
+            return self._world
+        member = self.rank in ranks
+        comm = self._world.Split(0 if member else MPI.UNDEFINED, ranks.index(self.rank) if member else 0)
+        if member:
+            self._groups.append(comm)
+        return comm
+
+    # --- timing ------------------------------------------------------------------------
+    def synchronize(self):
+        if self.device == "cuda":
+            import torch
+            torch.cuda.synchronize()
+
+    def time_calls(self, fn, iters):
+        times = np.empty(iters)
+        wtime = MPI.Wtime
+        for i in range(iters):
+            t0 = wtime()
+            fn()
+            times[i] = wtime() - t0
+        return times * 1e6
+
+    # --- agreement between ranks (outside timed regions) ------------------------------
+    def max_over(self, values, group):
+        return self._reduce_vector(values, group, MPI.MAX, np.float64)
+
+    def sum_over(self, values, group):
+        return self._reduce_vector(values, group, MPI.SUM, np.int64)
+
+    def _reduce_vector(self, values, group, op, dtype):
+        send = np.ascontiguousarray(values, dtype=dtype)
+        recv = np.empty_like(send)
+        (group or self._world).Allreduce(send, recv, op)
+        return recv
+
+    def barrier(self):
+        self._world.Barrier()
+
+    def all_gather_object(self, obj):
+        return self._world.allgather(obj)
+
+    def broadcast_object(self, obj):
+        return self._world.bcast(obj, root=0)
+
+    # --- description -------------------------------------------------------------------
+    def fabric(self, nnodes):
+        return "shm" if nnodes == 1 else "net"  # the MPI library picks the path within these
+
+    def transport(self, nnodes):
+        return None
+
+    def versions(self):
+        import torch
+        major, minor = MPI.Get_version()
+        return {"mpi4py": mpi4py.__version__, "mpi_library": library_name(),
+                "mpi_library_version": MPI.Get_library_version().strip(), "mpi_standard": f"{major}.{minor}",
+                "mpi_cuda_aware": cuda_aware(), "torch": torch.__version__}
+
+    def close(self, orderly: bool = True):
+        """Free the communicators. After a failure (`orderly=False`) the other ranks may be
+        blocked in a collective, and MPI has no timeout: print why, then abort the whole
+        job, as `python -m mpi4py` does."""
+        if not orderly:
+            if sys.exc_info()[0] is not None:
+                traceback.print_exc()
+            sys.stderr.flush()
+            MPI.COMM_WORLD.Abort(_ABORT_STATUS)
+            os._exit(_ABORT_STATUS)  # MPICH's Abort can return to the caller before the kill
+        for comm in self._groups:
+            comm.Free()
+        self._groups = []
+
+
+def _cuda_visible() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def library_name() -> str:
+    """First line of MPI_Get_library_version, whitespace collapsed: 'MPICH Version: 5.0.2'."""
+    return " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+
+
+def create(name, launch, options):
+    backend = MpiBackend(launch, options)
+    if launch.world_size > 1 and launch.world_size != backend.world_size:
+        raise BackendSetupError(f"the launch ({launch.launcher}) has {launch.world_size} processes but MPI sees a world "
+                                f"of {backend.world_size}: launch --backend mpi with mpiexec, or srun --mpi=pmi2 (or pmix)")
+    return backend

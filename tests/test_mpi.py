@@ -1,0 +1,255 @@
+"""The mpi4py backend under a real mpiexec (MPICH from pip in CI), 2 and 4 ranks."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import defaultdict
+
+import pytest
+
+from benchmarks.dryrun import find_mpiexec
+from benchmarks.errors import UsageError
+from benchmarks.launch import free_port
+from conftest import REPO, commscale, read_records
+from record_checks import check_record
+
+COLLECTIVES = {"all_reduce", "all_to_all", "all_gather", "reduce_scatter", "broadcast", "reduce", "sendrecv"}
+
+try:
+    MPIEXEC = find_mpiexec()
+    import importlib
+    importlib.import_module("mpi4py")  # the package only: importing it does not start MPI
+except (UsageError, ImportError):
+    pytest.skip("mpi4py and an mpiexec are needed (pip install mpi4py mpich)", allow_module_level=True)
+
+
+def _env(**extra):
+    """This environment without an outer launch's variables, the repo importable."""
+    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    env = {k: v for k, v in os.environ.items() if k not in drop and not k.startswith(("SLURM_", "PMI_", "OMPI_"))}
+    return dict(env, PYTHONPATH=os.pathsep.join([str(REPO), *extra.pop("path", [])]), **extra)
+
+
+def mpiexec(n, *argv, python_args=("-m", "benchmarks"), timeout=300, **env):
+    cmd = [MPIEXEC, "-n", str(n), sys.executable, *python_args, *map(str, argv)]
+    return subprocess.run(cmd, env=_env(**env), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def test_every_collective_under_mpiexec_at_2_and_4_ranks(tmp_path):
+    out = tmp_path / "run"
+    sizes = [1024, 64 << 10, 1 << 20]
+    result = mpiexec(4, "run", "--backend", "mpi", "--sizes", "1K,64K,1M", "-n", "3", "-w", "1", "--out", out)
+    assert result.returncode == 0, result.stderr
+    records = read_records(out)
+    for rec in records:
+        check_record(rec, sizes)
+    assert {(r["collective"], r["nranks"]) for r in records} == {(c, p) for c in COLLECTIVES for p in (2, 4)}
+    assert len(records) == 7 * 2 * 3
+    assert {(r["backend"], r["device"], r["fabric"]) for r in records} == {("mpi", "cpu", "shm")}
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["launcher"] == "mpiexec" and meta["world_size"] == 4 and meta["status"] == "complete"
+    assert meta["versions"]["mpi_library"].startswith(("MPICH", "Open MPI", "Intel"))
+    assert meta["versions"]["mpi4py"] and meta["versions"]["mpi_standard"]
+
+
+def test_dryrun_starts_mpiexec_itself_and_checks_every_dtype_op_and_placement(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("dryrun", "--backend", "mpi", "--nproc", "2", "--out", out,
+                       "-d", "float32,float64,float16,bfloat16,int32,int8", "-o", "sum,max,min",
+                       "--in-place", "both", "--sizes", "1K,256K", "-n", "2", "-w", "1")
+    assert result.returncode == 0, result.stderr
+    assert "# summary of" in result.stdout
+    records = read_records(out)
+    skipped = [r for r in records if r["status"] == "skipped"]
+    assert skipped and {r["dtype"] for r in skipped} == {"bfloat16"}
+    assert {r["reason"] for r in skipped} == {"mpi cannot run this point: MPI has no bfloat16 datatype"}
+    for rec in records:
+        if rec["dtype"] != "bfloat16":
+            check_record(rec, [1024, 256 << 10])
+    placements = defaultdict(set)
+    for r in records:
+        placements[r["collective"]].add(r["in_place"])
+    # MPI_IN_PLACE where it is the nccl-tests operation; Bcast has one buffer; MPI's
+    # in-place Reduce_scatter_block puts the result elsewhere, so out of place only.
+    assert placements == {"all_reduce": {False, True}, "reduce": {False, True}, "all_gather": {False, True},
+                          "reduce_scatter": {False}, "broadcast": {True}, "all_to_all": {False}, "sendrecv": {False}}
+    combos = {(r["collective"], r["dtype"], r["reduce_op"], r["in_place"]) for r in records}
+    assert len(combos) == 6 * (3 * 2 + 3 * 2 + 2 + 3 + 1 + 1 + 1)
+
+
+def _points(records):
+    """A point without its placement, whose rules differ by library (compared apart)."""
+    return sorted((r["collective"], r["dtype"], r["reduce_op"], r["nranks"], r["nnodes"], r["size_bytes"],
+                   r["count"], r["status"]) for r in records)
+
+
+def test_gloo_and_mpi_measure_the_same_points(tmp_path):
+    args = ["--nproc", "4", "-d", "float32,int32", "-o", "sum,max", "--sizes", "8,1K,64K", "-n", "2", "-w", "1"]
+    runs = {}
+    for backend in ("gloo", "mpi"):
+        out = tmp_path / backend
+        result = commscale("dryrun", "--backend", backend, *args, "--out", out)
+        assert result.returncode == 0, result.stderr
+        runs[backend] = read_records(out)
+    gloo, mpi = _points(runs["gloo"]), _points(runs["mpi"])
+    assert gloo == mpi
+    assert len(gloo) == 2 * 2 * (3 * 2 * 3 + 4 * 3)  # groups 2, 4 x dtypes x (3 reducing x ops + 4 others) x sizes
+    statuses = {s for *_, s in gloo}
+    assert statuses == {"ok", "skipped"}  # 8 B leaves no float32 per rank in the split collectives
+    for backend, records in runs.items():
+        for rec in records:
+            if rec["status"] == "ok":
+                check_record(rec, [8, 1024, 65536])
+
+
+# After the real MPI collective, world rank 1 overwrites element 0 of its result.
+CORRUPTING_RANK = textwrap.dedent("""
+    import sys
+    from collectives.backends import mpi
+    real = mpi._CALLS["all_reduce"]
+    def corrupting(send, recv, comm, op, root):
+        real(send, recv, comm, op, root)
+        if mpi.MPI.COMM_WORLD.Get_rank() == 1:
+            recv[0] = 99
+    mpi._CALLS["all_reduce"] = corrupting
+    from benchmarks.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_a_wrong_element_under_mpi_fails_the_point_and_mpiexec(tmp_path):
+    out = tmp_path / "run"
+    result = mpiexec(2, "run", "--backend", "mpi", "--collectives", "all_reduce,all_gather", "--sizes", "1K",
+                     "-n", "2", "--out", out, python_args=("-c", CORRUPTING_RANK))
+    assert result.returncode == 1, result.stderr
+    by_name = {r["collective"]: r for r in read_records(out)}
+    assert by_name["all_reduce"]["n_wrong"] == 1 and by_name["all_reduce"]["status"] == "failed"
+    assert by_name["all_gather"]["status"] == "ok"
+    assert "DATA CHECK FAILED" in result.stdout
+
+
+# A crash on one rank (not a usage error) must end the job, not leave rank 0 waiting in a
+# collective: MPI has no timeout, so the backend aborts the whole job.
+CRASHING_RANK = textwrap.dedent("""
+    import sys
+    from collectives.backends import mpi
+    real = mpi.MpiBackend.time_calls
+    def crashing(self, fn, iters):
+        if self.rank == 1:
+            raise KeyError("simulated crash on rank 1")
+        return real(self, fn, iters)
+    mpi.MpiBackend.time_calls = crashing
+    from benchmarks.cli import main
+    sys.exit(main(sys.argv[1:]))
+""")
+
+
+def test_a_crash_on_one_rank_aborts_the_job_with_one_traceback(tmp_path):
+    out = tmp_path / "run"
+    result = mpiexec(2, "run", "--backend", "mpi", "--collectives", "all_reduce", "--sizes", "1K,2K", "-n", "2",
+                     "--out", out, python_args=("-c", CRASHING_RANK), timeout=120)
+    assert result.returncode == 3, result.stderr
+    assert result.stderr.count("Traceback") == 1 and "simulated crash on rank 1" in result.stderr
+
+
+def test_a_usage_error_under_mpiexec_is_one_line_from_rank_0(tmp_path):
+    result = mpiexec(2, "run", "--backend", "mpi", "--ranks", "4", "--out", tmp_path / "run", timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("commscale: error: --ranks asks for 4 ranks but the launch has 2: "
+                                     "lower --ranks or launch more processes")
+
+
+def test_torchrun_with_backend_mpi_is_told_how_to_launch(tmp_path):
+    """torchrun starts processes MPI does not know about: each is a world of one."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(free_port()),
+           "-m", "benchmarks", "run", "--backend", "mpi", "--out", str(tmp_path / "run")]
+    result = subprocess.run(cmd, env=_env(), capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("commscale: error:")]
+    assert errors == ["commscale: error: the launch (torchrun) has 2 processes but MPI sees a world of 1: "
+                      "launch --backend mpi with mpiexec, or srun --mpi=pmi2 (or pmix)"]
+
+
+def test_standalone_run_is_an_mpi_world_of_one(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("run", "--backend", "mpi", "--collectives", "all_reduce,sendrecv", "--sizes", "1K", "-n", "2",
+                       "--out", out)
+    assert result.returncode == 0, result.stderr
+    records = read_records(out)
+    assert [(r["nranks"], r["status"]) for r in records] == [(1, "ok"), (1, "ok")]  # MPI can send to itself
+
+
+def test_not_cuda_aware_gpu_buffers_are_skipped_with_the_fix(tmp_path):
+    """LABELLED FAKE: no GPU here, so a real MPI backend (this MPICH, whose real
+    MPIX_Query_cuda_support answers) is told its buffers are on a GPU; the real harness
+    must then record a skip naming the fix, and never hand MPI a device pointer."""
+    script = textwrap.dedent("""
+        import os
+        from collectives.backends import mpi
+        from collectives.backends.base import BackendOptions
+        from collectives.dtypes import get_dtype
+        from collectives.registry import get_collective
+        from benchmarks.harness import Point, Timing, measure_point
+        from benchmarks.launch import detect
+        b = mpi.MpiBackend(detect(os.environ), BackendOptions(timeout_s=60, device="cpu"))
+        b.device, b._cuda_problem = "cuda", mpi.cuda_problem(mpi.cuda_aware())  # the fake
+        rec = measure_point(b, b.new_group([0]), 0, 1, Point(get_collective("all_reduce"), get_dtype("float32"),
+                            "sum", False, 1024), Timing(1, 2, 1.0))
+        print(rec["status"], "|", rec["reason"])
+    """)
+    result = subprocess.run([sys.executable, "-c", script], env=_env(), capture_output=True, text=True,
+                            timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ("skipped | mpi cannot run this point: MPI library 'MPICH Version: "
+                                     f"{_mpich_version()}' is not CUDA-aware: use --device cpu for host "
+                                     "buffers, or an MPI built with CUDA")
+
+
+def _mpich_version():
+    script = "from mpi4py import MPI; print(MPI.Get_library_version().split()[2])"
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=_env()).stdout.strip()
+
+
+# --- without mpi4py -------------------------------------------------------------------
+
+def _hide_mpi4py(tmp_path, broken=False):
+    """A sitecustomize that makes `import mpi4py` fail in every process started with this
+    path (not installed), or an mpi4py whose MPI module cannot load its library."""
+    site = tmp_path / "site"
+    site.mkdir()
+    if broken:
+        (site / "mpi4py").mkdir()
+        (site / "mpi4py" / "__init__.py").write_text("__version__ = '0'\n")
+        (site / "mpi4py" / "MPI.py").write_text(
+            "raise RuntimeError('cannot load MPI library: libmpi.so.12: no such file')\n")
+    else:
+        (site / "sitecustomize.py").write_text("import sys\nsys.modules['mpi4py'] = None\n")
+    return str(site)
+
+
+def test_without_mpi4py_the_package_and_gloo_work_and_mpi_is_one_clear_line(tmp_path):
+    site = _hide_mpi4py(tmp_path)
+    env = {"PYTHONPATH": os.pathsep.join([site, str(REPO)])}
+    result = commscale("dryrun", "--nproc", "2", "--collectives", "all_reduce", "--sizes", "1K", "-n", "2",
+                       "--out", tmp_path / "gloo", env=env)
+    assert result.returncode == 0, result.stderr
+    assert read_records(tmp_path / "gloo")[0]["status"] == "ok"
+    for verb in ("run", "dryrun"):
+        result = commscale(verb, "--backend", "mpi", "--out", tmp_path / verb, env=env)
+        assert result.returncode == 2
+        assert result.stderr == ("commscale: error: --backend mpi needs mpi4py and an MPI library: pip install "
+                                 "'mpi4py>=4' mpich (or build mpi4py against the cluster's MPI; see the README)\n")
+    check = subprocess.run([sys.executable, "-c", "import mpi4py"], env=dict(os.environ, **env),
+                           capture_output=True, text=True)
+    assert check.returncode != 0  # the hiding itself works
+
+
+def test_an_mpi4py_without_its_library_is_one_clear_line(tmp_path):
+    site = _hide_mpi4py(tmp_path, broken=True)
+    result = commscale("run", "--backend", "mpi", "--out", tmp_path / "run",
+                       env={"PYTHONPATH": os.pathsep.join([site, str(REPO)])})
+    assert result.returncode == 2
+    assert result.stderr == ("commscale: error: backend mpi cannot load here (cannot load MPI library: "
+                             "libmpi.so.12: no such file): install what it needs, see the README's section on "
+                             "backends\n")
