@@ -31,9 +31,33 @@ _HOST_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.floa
 _ABORT_STATUS = 3  # benchmarks.errors.EXIT_FAILED; collectives does not import benchmarks
 
 
+PAGE_BYTES = 4096
+
+
+def page_aligned(values, dtype) -> np.ndarray:
+    """`values` as `dtype` in memory that starts on a page boundary, as OSU's benchmarks
+    allocate. With numpy's own allocation, MPICH's shared-memory Allreduce took 1 to 4%
+    longer from 256 KiB to 2 MiB on the development machine (paired rounds in one run)."""
+    values, dtype = np.asarray(values), np.dtype(dtype)
+    raw = np.empty(values.size * dtype.itemsize + PAGE_BYTES, np.uint8)
+    start = -raw.ctypes.data % PAGE_BYTES
+    out = raw[start:start + values.size * dtype.itemsize].view(dtype)
+    out[...] = values
+    return out
+
+
+def _owner(buffer):
+    """The allocation a buffer belongs to (numpy's .base and torch's ._base name the owner)."""
+    for name in ("_base", "base"):
+        base = getattr(buffer, name, None)
+        if base is not None:
+            return base
+    return buffer
+
+
 def _is_view_of(view, whole) -> bool:
-    """True when `view` is a slice of `whole` (numpy .base, torch ._base)."""
-    return getattr(view, "base", None) is whole or getattr(view, "_base", None) is whole
+    """True when `view` is a slice of the same allocation as `whole`."""
+    return view is not whole and _owner(view) is _owner(whole)
 
 
 def _all_reduce(send, recv, comm, op, root):
@@ -124,7 +148,7 @@ class MpiBackend:
         if dtype == "bfloat16":
             raise TypeError("MPI has no bfloat16 datatype")
         if self.device == "cpu":
-            return np.asarray(values).astype(_HOST_DTYPES[dtype])
+            return page_aligned(values, _HOST_DTYPES[dtype])
         if self._cuda_problem:
             raise NotImplementedError(self._cuda_problem)
         import torch

@@ -1,0 +1,75 @@
+"""Benchmark: the harness's own overhead against a bare mpi4py Allreduce loop.
+
+    python -m benchmarks.overhead_mpi [--sizes 8,64K,16M] [--iters 30] [--rounds 61]
+
+Starts 2 MPI ranks with mpiexec (the one `commscale dryrun --backend mpi` would use). The
+bare loop is `comm.Allreduce(send, recv, MPI.SUM)` on float32 numpy arrays, out of place,
+with `MPI.Wtime` read before and after each call, on page-aligned buffers as the backend's
+(so the ratio is the harness's cost, not an allocation difference); the harness measures the same point on
+the same communicator. How rounds are paired and what is printed: benchmarks/overhead.py.
+Goal: ratio <= 1.03 from 64 KiB, median difference <= +3 us at 8 B.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from . import overhead
+
+GOAL_SMALL_US = 3.0
+
+
+def _bare_us(size, comm, iters, warmup):
+    """Per-call times (us) of a plain Allreduce loop on this rank."""
+    from mpi4py import MPI
+
+    from collectives.backends.mpi import page_aligned
+    send = page_aligned(np.ones(max(size // 4, 1)), np.float32)  # as the backend's buffers
+    recv = page_aligned(np.zeros(send.size), np.float32)
+    for _ in range(warmup):
+        comm.Allreduce(send, recv, MPI.SUM)
+    times = np.empty(iters)
+    wtime = MPI.Wtime
+    for i in range(iters):
+        t0 = wtime()
+        comm.Allreduce(send, recv, MPI.SUM)
+        times[i] = wtime() - t0
+    return times * 1e6
+
+
+def worker(args) -> int:
+    from benchmarks.launch import detect
+    from collectives.backends import create_backend
+    from collectives.backends.base import BackendOptions
+
+    backend = create_backend("mpi", detect(os.environ), BackendOptions(timeout_s=300, device="cpu"))
+    rows = overhead.compare(backend, _bare_us, False, args.sizes, args.iters, args.warmup, args.rounds)
+    solo = overhead.call_path(backend, _bare_us, False, args.rounds)
+    library = backend.versions()["mpi_library"]
+    backend.close()
+    if backend.rank != 0:
+        return 0
+    title = f"a bare mpi4py Allreduce loop: {library}, 2 ranks, float32 sum, out of place"
+    return 0 if overhead.report(title, rows, solo, args.iters, args.rounds, GOAL_SMALL_US) else 1
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    args = overhead.parse_args(__doc__.splitlines()[0], argv)
+    if args.worker:
+        return worker(args)
+    from benchmarks.dryrun import find_mpiexec
+    from benchmarks.errors import UsageError
+    try:
+        mpiexec = find_mpiexec()
+    except UsageError as exc:
+        print(f"overhead_mpi: error: {exc}", file=sys.stderr)
+        return 2
+    return subprocess.call([mpiexec, "-n", "2", sys.executable, "-m", "benchmarks.overhead_mpi", "--worker", *argv])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
