@@ -64,6 +64,13 @@ def _first_int(text: str) -> int:
     return int(re.match(r"\d+", text).group(0))
 
 
+def node_name(environ) -> str:
+    """Which node this rank is on, as ranks are grouped by --nodes: COMMSCALE_NODE_NAME if
+    set (emulated nodes), else Slurm's name for the node (SLURMD_NODENAME: several slurmd
+    on one host are several nodes), else the host name."""
+    return environ.get("COMMSCALE_NODE_NAME") or environ.get("SLURMD_NODENAME") or socket.gethostname()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -4,8 +4,8 @@ point and write its record. Runs on every rank of a launch; rank 0 writes and pr
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import platform
-import socket
 import sys
 import uuid
 from dataclasses import asdict, dataclass
@@ -20,7 +20,7 @@ from collectives.registry import get_collective
 from .config import RunConfig, check_out_dir
 from .errors import EXIT_OK, EXIT_WRONG_DATA, UsageError
 from .harness import Point, Timing, measure_point
-from .launch import LaunchEnv
+from .launch import LaunchEnv, node_name
 from .table import Printer
 
 
@@ -116,7 +116,7 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
 
 def _sweep(cfg, launch, backend) -> int:
     rank0 = backend.rank == 0
-    hosts = backend.all_gather_object(socket.gethostname())
+    hosts = backend.all_gather_object(node_name(os.environ))
     plans = plan_groups(hosts, cfg.ranks, cfg.nodes)
 
     # Rank 0 owns the run directory; every rank learns whether it is usable.

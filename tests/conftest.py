@@ -31,3 +31,15 @@ def read_records(run_dir) -> list[dict]:
 @pytest.fixture
 def run_cli():
     return commscale
+
+
+@pytest.fixture(scope="session")
+def slurm():
+    """A real Slurm (munged, slurmctld, 2 slurmd as nodes n1, n2 with 4 CPUs each) for the
+    whole session, stopped by PID at the end; skipped where Slurm cannot run."""
+    from slurm_cluster import SlurmCluster
+    why = SlurmCluster.unavailable()
+    if why:
+        pytest.skip(why)
+    with SlurmCluster(nodes=2, cpus_per_node=4) as cluster:
+        yield cluster
