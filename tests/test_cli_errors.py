@@ -30,6 +30,11 @@ CASES = [
     (["dryrun", "--nproc", "4", "--ranks", "8"], "--nproc is 4"),
     (["dryrun", "--nproc", "0"], "--nproc 0 must be at least 1"),
     (["dryrun", "--nodes", "2"], "dryrun runs on one host"),
+    (["run", "--device", "tpu"], "--device 'tpu': choose from auto, cpu, cuda"),
+    (["run", "--backend", "gloo", "--device", "cuda"], "does not go with --backend gloo"),
+    (["run", "--backend", "mpi", "--device", "cuda"], "--device cuda needs CUDA GPUs"),
+    (["dryrun", "--backend", "mpi", "--device", "cuda"], "dryrun runs CPU ranks: drop --device cuda"),
+    (["dryrun", "--backend", "mpi"], "COMMSCALE_MPIEXEC='/no/such/mpiexec' is not an executable"),
     (["run", "--warmup", "many"], "invalid int value"),
     (["run", "--no-such-flag"], "unrecognized arguments"),
     (["teleport"], "invalid choice"),
@@ -37,11 +42,19 @@ CASES = [
 ]
 
 
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 @pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a) or "no-verb" for a, _ in CASES])
 def test_bad_input_gets_one_line_and_status_2(argv, message, tmp_path):
     if "--out" not in argv and argv and argv[0] in ("run", "dryrun"):
         argv = argv + ["--out", tmp_path / "run"]
-    result = commscale(*argv, timeout=120)
+    if "needs CUDA GPUs" in message and _cuda():
+        pytest.skip("a GPU is visible here, so this input is not bad")
+    env = {"COMMSCALE_MPIEXEC": "/no/such/mpiexec"} if "COMMSCALE_MPIEXEC" in message else None
+    result = commscale(*argv, timeout=120, env=env)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

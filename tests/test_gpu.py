@@ -40,3 +40,22 @@ def test_dryrun_stays_on_cpu_ranks_on_a_gpu_machine(tmp_path):
     result = commscale("dryrun", "--nproc", "2", "--sizes", "1K", "--collectives", "all_reduce", "--out", tmp_path / "run")
     assert result.returncode == 0, result.stderr
     assert read_records(tmp_path / "run")[0]["backend"] == "gloo"
+
+
+def test_mpi_with_gpu_buffers_runs_or_skips_with_the_reason(tmp_path):
+    """--device cuda: CUDA-aware MPI measures device buffers; any other MPI gives skips
+    naming the fix (never a device pointer handed to an MPI that cannot take it)."""
+    pytest.importorskip("mpi4py")
+    out = tmp_path / "run"
+    result = commscale("run", "--backend", "mpi", "--device", "cuda", "--sizes", "1K,1M", "-n", "5",
+                       "-d", "float32", "--out", out)
+    assert result.returncode == 0, result.stderr
+    records = read_records(out)
+    meta = json.loads((out / "meta.json").read_text())
+    assert {r["device"] for r in records} == {"cuda"}
+    if meta["versions"]["mpi_cuda_aware"]:
+        for rec in records:
+            check_record(rec, [1024, 1 << 20])
+    else:
+        assert {r["status"] for r in records} == {"skipped"}
+        assert all("use --device cpu" in r["reason"] for r in records)
