@@ -110,6 +110,17 @@ def report(title, rows, solo, iters, rounds, goal_small_us) -> bool:
     return "MISSED" not in verdicts
 
 
+def run(backend, bare_us: BareLoop, in_place: bool, args, title: str, goal_small_us: float) -> int:
+    """A worker's whole job: measure, close the backend, and on rank 0 print the table.
+    Exit status 1 if a goal was clearly missed."""
+    rows = compare(backend, bare_us, in_place, args.sizes, args.iters, args.warmup, args.rounds)
+    solo = call_path(backend, bare_us, in_place, args.rounds)
+    backend.close()
+    if backend.rank != 0:
+        return 0
+    return 0 if report(title, rows, solo, args.iters, args.rounds, goal_small_us) else 1
+
+
 def parse_args(description, argv, rounds=61):
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--sizes", help="comma list of sizes [8,64,512,4K,64K,256K,1M,4M,16M]")

@@ -46,14 +46,9 @@ def worker(args) -> int:
     from collectives.backends.base import BackendOptions
 
     backend = create_backend("mpi", detect(os.environ), BackendOptions(timeout_s=300, device="cpu"))
-    rows = overhead.compare(backend, _bare_us, False, args.sizes, args.iters, args.warmup, args.rounds)
-    solo = overhead.call_path(backend, _bare_us, False, args.rounds)
     library = backend.versions()["mpi_library"]
-    backend.close()
-    if backend.rank != 0:
-        return 0
     title = f"a bare mpi4py Allreduce loop: {library}, 2 ranks, float32 sum, out of place"
-    return 0 if overhead.report(title, rows, solo, args.iters, args.rounds, GOAL_SMALL_US) else 1
+    return overhead.run(backend, _bare_us, False, args, title, GOAL_SMALL_US)
 
 
 def main(argv=None):

@@ -43,13 +43,8 @@ def worker(args) -> int:
     from collectives.backends.base import BackendOptions
 
     backend = create_backend("gloo", detect(os.environ), BackendOptions(timeout_s=300))
-    rows = overhead.compare(backend, _bare_us, True, args.sizes, args.iters, args.warmup, args.rounds)
-    solo = overhead.call_path(backend, _bare_us, True, args.rounds)
-    backend.close()
-    if backend.rank != 0:
-        return 0
     title = "a bare dist.all_reduce loop: gloo, 2 ranks, float32 sum, in place"
-    return 0 if overhead.report(title, rows, solo, args.iters, args.rounds, GOAL_SMALL_US) else 1
+    return overhead.run(backend, _bare_us, True, args, title, GOAL_SMALL_US)
 
 
 def main(argv=None):
