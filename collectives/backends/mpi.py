@@ -130,7 +130,7 @@ class MpiBackend:
         self.device = options.device or "auto"
         if self.device == "auto":  # GPU buffers only where MPI can take them
             self.device = "cuda" if cuda_aware() and _cuda_visible() else "cpu"
-        self._world = world.Dup()  # measurements and bookkeeping never share a context
+        self._world = world.Dup()  # commscale's traffic apart from COMM_WORLD's
         self._groups = [self._world]
         self._cuda_problem = None
         if self.device == "cuda":
