@@ -66,7 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Spawn CPU ranks on this machine (gloo, or mpi through mpiexec) and sweep every collective.")
     dry.add_argument("--nproc", type=int, default=_env("nproc", "4"), help="CPU ranks to spawn [4]")
     _add_run_options(dry, "1K", "16M")
+    for module in _verb_modules().values():
+        module.add_parser(sub)
     return parser
+
+
+def _verb_modules() -> dict:
+    """Verbs that live in their own module: add_parser(sub) and run(args)."""
+    from . import fit_cmd
+    return {"fit": fit_cmd}
 
 
 def _default_out(verb: str) -> str:
@@ -94,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
                  if v in os.environ), "0")
     try:
         args = build_parser().parse_args(argv)
+        verbs = _verb_modules()
+        if args.verb in verbs:
+            return verbs[args.verb].run(args)
         if args.out is None:
             args.out = _default_out(args.verb)
         from .config import check_out_dir, config_from_args

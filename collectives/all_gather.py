@@ -7,6 +7,7 @@ array (nccl-tests doc/PERFORMANCE.md).
 """
 import numpy as np
 
+from .cost import RING_GATHER, RECURSIVE_GATHER
 from .spec import SENTINEL, CollectiveSpec, Layout, aligned_chunk, values
 
 
@@ -27,4 +28,5 @@ def _expected(rank, nranks, layout, op):
 SPEC = CollectiveSpec(
     name="all_gather", reduces=False, busbw_factor=lambda p: (p - 1) / p,
     layout=_layout, inputs=_inputs, expected=_expected, in_place="send_in_recv",
+    families=(RING_GATHER, RECURSIVE_GATHER),
 )

@@ -7,6 +7,7 @@ moves (p-1)/p of the buffer through every rank's link, so 2(p-1)/p of it in all
 """
 import numpy as np
 
+from .cost import RING_ALL_REDUCE, RABENSEIFNER, RECURSIVE_DOUBLING_ALL_REDUCE
 from .spec import CollectiveSpec, one_hot_inputs, weights, whole_buffer_layout
 
 
@@ -17,4 +18,5 @@ def _expected(rank, nranks, layout, op):
 SPEC = CollectiveSpec(
     name="all_reduce", reduces=True, busbw_factor=lambda p: 2 * (p - 1) / p,
     layout=whole_buffer_layout, inputs=one_hot_inputs, expected=_expected, in_place="same",
+    families=(RING_ALL_REDUCE, RABENSEIFNER, RECURSIVE_DOUBLING_ALL_REDUCE),
 )

@@ -7,6 +7,7 @@ busbw factor (p-1)/p: of its array, a rank keeps 1/p and exchanges the rest
 """
 import numpy as np
 
+from .cost import BRUCK, PAIRWISE
 from .spec import SENTINEL, CollectiveSpec, Layout, aligned_chunk, values
 
 
@@ -35,4 +36,5 @@ def _expected(rank, nranks, layout, op):
 SPEC = CollectiveSpec(
     name="all_to_all", reduces=False, busbw_factor=lambda p: (p - 1) / p,
     layout=_layout, inputs=_inputs, expected=_expected, in_place=None,
+    families=(PAIRWISE, BRUCK),
 )

@@ -6,6 +6,7 @@ doc/PERFORMANCE.md). Root 0, as nccl-tests' default.
 """
 import numpy as np
 
+from .cost import BINOMIAL, PIPELINE, SCATTER_ALLGATHER
 from .spec import SENTINEL, CollectiveSpec, values, whole_buffer_layout
 
 ROOT = 0
@@ -24,4 +25,5 @@ def _expected(rank, nranks, layout, op):
 SPEC = CollectiveSpec(
     name="broadcast", reduces=False, busbw_factor=lambda p: 1.0,
     layout=whole_buffer_layout, inputs=_inputs, expected=_expected, in_place="same", root=ROOT,
+    families=(PIPELINE, BINOMIAL, SCATTER_ALLGATHER),
 )

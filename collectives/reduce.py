@@ -6,6 +6,7 @@ Root 0; only the root's output is defined, so only the root is checked.
 """
 import numpy as np
 
+from .cost import BINOMIAL, PIPELINE, REDUCE_SCATTER_GATHER
 from .spec import CollectiveSpec, one_hot_inputs, weights, whole_buffer_layout
 
 ROOT = 0
@@ -20,4 +21,5 @@ def _expected(rank, nranks, layout, op):
 SPEC = CollectiveSpec(
     name="reduce", reduces=True, busbw_factor=lambda p: 1.0,
     layout=whole_buffer_layout, inputs=one_hot_inputs, expected=_expected, in_place="same", root=ROOT,
+    families=(PIPELINE, BINOMIAL, REDUCE_SCATTER_GATHER),
 )

@@ -7,6 +7,7 @@ of the array through its link (nccl-tests doc/PERFORMANCE.md).
 """
 import numpy as np
 
+from .cost import RING_GATHER, RECURSIVE_GATHER
 from .spec import CollectiveSpec, Layout, aligned_chunk, one_hot_inputs, weights
 
 
@@ -23,4 +24,5 @@ def _expected(rank, nranks, layout, op):
 SPEC = CollectiveSpec(
     name="reduce_scatter", reduces=True, busbw_factor=lambda p: (p - 1) / p,
     layout=_layout, inputs=one_hot_inputs, expected=_expected, in_place="recv_in_send",
+    families=(RING_GATHER, RECURSIVE_GATHER),
 )

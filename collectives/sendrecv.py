@@ -5,6 +5,7 @@ carries the buffer once. No in-place form.
 """
 import numpy as np
 
+from .cost import POINT_TO_POINT
 from .spec import SENTINEL, CollectiveSpec, values, whole_buffer_layout
 
 
@@ -23,4 +24,5 @@ def _expected(rank, nranks, layout, op):
 SPEC = CollectiveSpec(
     name="sendrecv", reduces=False, busbw_factor=lambda p: 1.0,
     layout=whole_buffer_layout, inputs=_inputs, expected=_expected, in_place=None,
+    families=(POINT_TO_POINT,),
 )

@@ -84,6 +84,8 @@ class CollectiveSpec:
     """One of IN_PLACE_KINDS, or None where an in-place form is not defined."""
     root: int | None = None
     """Root rank for rooted collectives (nccl-tests default 0), else None."""
+    families: tuple = ()
+    """Candidate cost families (collectives/cost.py) the scaling model chooses among."""
 
 
 def whole_buffer_layout(size_bytes: int, nranks: int, itemsize: int) -> Layout:

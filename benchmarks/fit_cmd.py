@@ -1,0 +1,67 @@
+"""`commscale fit RUN [RUN ...]`: fit the scaling model (reports/fit.py) and write model.json."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import EXIT_OK, UsageError
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("fit", help="fit the scaling model to runs; write model.json",
+                       description="Fit T(n, p) = alpha A(p) + n B(p) / bandwidth per collective, backend, "
+                                   "fabric and dtype (families, regimes, bootstrap intervals, held-out error).")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (records.jsonl), fitted together")
+    p.add_argument("--out", help="directory for model.json [the first RUN]")
+    p.add_argument("--each", action="store_true", help="fit every RUN on its own, model.json in each")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap samples for the intervals [1000]")
+
+
+def load_records(runs):
+    """Records of these runs as one DataFrame; bad directories are usage errors."""
+    from reports.load import load_runs
+    for run in runs:
+        if not (Path(run) / "records.jsonl").is_file():
+            raise UsageError(f"{run!r} holds no records.jsonl: give a run directory written by commscale run or dryrun")
+    try:
+        return load_runs(runs)
+    except ValueError as exc:
+        raise UsageError(f"{exc}: repair or remove that line") from None
+
+
+def fit_runs(runs, out, samples, quiet=False):
+    """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
+    from reports.fit import fit_frame, fit_hierarchical
+    from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
+    df = load_records(runs)
+    fits, hier = fit_frame(df, samples), fit_hierarchical(df, samples)
+    if not fits:
+        raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: a fit needs 'ok' records at 2 or more "
+                         f"ranks and 3 or more sizes per collective: sweep more sizes (-b/-e) or group sizes")
+    path = write_model(out, runs, fits, hier, samples)
+    if not quiet:
+        print(f"# scaling model of {', '.join(map(str, runs))}: T = alpha A(p) + n B(p) / bw, "
+              f"fitted on time_us_median, relative error, {samples} bootstrap samples")
+        print(format_fits(fit_entries(fits)))
+        table = format_hier(hier_entries(hier))
+        if table:
+            print(table)
+        print(f"# model: {path}")
+    return fits, hier
+
+
+def run(args) -> int:
+    if args.bootstrap < 10:
+        raise UsageError(f"--bootstrap {args.bootstrap} is too few for an interval: use 100 or more")
+    if args.each:
+        if args.out:
+            raise UsageError("--each writes model.json into every RUN: drop --out")
+        for run_dir in args.runs:
+            fit_runs([run_dir], run_dir, args.bootstrap)
+        return EXIT_OK
+    out = Path(args.out or args.runs[0])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
+    fit_runs(args.runs, out, args.bootstrap)
+    return EXIT_OK

@@ -1,0 +1,320 @@
+"""The scaling model: fit T(n, p) = alpha * A(p) + n * B(p) / bandwidth to measured points.
+
+Per (collective, backend, device, fabric, dtype), over records with status "ok" and at
+least 2 ranks (one rank crosses no link):
+
+- **Time.** The fit is on `time_us_median` (robust to the occasional stalled call; the
+  max over ranks, as recorded), in microseconds. With beta = 1/bandwidth in us per byte,
+  T_us = alpha_us * A(p) + beta * B(p) * n, and bandwidth_gbps = 1e-3 / beta
+  (n bytes at 1 GB/s take n * 1e-3 us).
+- **Weighting.** Least squares on relative error, sum(((t - T) / t)^2): a 10 us point
+  counts as much as a 10 ms one, so latency and bandwidth both shape the fit. Both
+  parameters are kept non-negative (an exhaustive non-negative least squares over the
+  columns: at most 4 of them).
+- **Family.** Each candidate of the collective's spec (collectives/cost.py) is fitted;
+  the one with the smallest residual wins (they have the same parameter count, so this is
+  also the information criterion's choice).
+- **Regimes.** Libraries switch protocol or algorithm with message size (NCCL's LL, LL128,
+  Simple; MPICH's short/long algorithms). The sizes are cut into 1 to 3 contiguous
+  regimes (each with at least 3 distinct sizes), each with its own family, alpha and
+  bandwidth; the cut points are found by dynamic programming and the number of regimes
+  by BIC = N ln(RSS / N) + k ln N with k = 3K - 1 (two parameters per regime, one per cut).
+- **Intervals.** Case-resampling bootstrap of each regime's points (family and cut fixed),
+  95% percentile intervals; the samples are kept so predictions (crossover) carry them.
+- **Held-out error.** Each regime is refitted without the points at the largest measured
+  rank count (family kept) and predicts them: their MAPE. This is the error to expect
+  when extrapolating one step in scale; None when the regime has a single rank count.
+- **Hierarchical.** Where a key has points on one node and on several (N nodes x G ranks
+  per node), T = alpha_i A(g) + beta_i B(g) n + alpha_e A(N) + beta_e B(N) n, g the ranks
+  on one node: an intra-node and an inter-node tier fitted together (one family for both),
+  so predictions at larger N grow with the slower, inter-node tier.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from collectives.cost import CostFamily
+from collectives.registry import get_collective
+
+TIME_FIELD = "time_us_median"
+MIN_SIZES_PER_REGIME = 3
+MAX_REGIMES = 3
+BOOTSTRAP = 1000
+KEY = ("collective", "backend", "device", "fabric", "dtype")
+HIER_KEY = ("collective", "backend", "device", "dtype")
+
+
+def _vec(fn, p) -> np.ndarray:
+    """A(p) or B(p) at each point's rank count (evaluated once per distinct p)."""
+    p = np.asarray(p, dtype=int)
+    values = {q: float(fn(int(q))) for q in np.unique(p)}
+    return np.array([values[q] for q in p], dtype=float)
+
+
+def nnls(X: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
+    """min sum(((t - X theta) / t)^2) subject to theta >= 0, by trying every subset of
+    columns (X has at most 4). Returns (theta, relative RSS)."""
+    Xw, y = X / t[:, None], np.ones_like(t)
+    best, best_rss = np.zeros(X.shape[1]), float(np.sum(y ** 2))
+    for k in range(X.shape[1], 0, -1):
+        for cols in itertools.combinations(range(X.shape[1]), k):
+            sol, *_ = np.linalg.lstsq(Xw[:, cols], y, rcond=None)
+            if np.any(sol < 0):
+                continue
+            theta = np.zeros(X.shape[1])
+            theta[list(cols)] = sol
+            rss = float(np.sum((y - Xw @ theta) ** 2))
+            if rss < best_rss - 1e-15:
+                best, best_rss = theta, rss
+    return best, best_rss
+
+
+def design(family: CostFamily, p, n) -> np.ndarray:
+    """Columns [A(p), B(p) * n] of T = alpha * A + beta * B n."""
+    return np.column_stack([_vec(family.steps, p), _vec(family.data, p) * np.asarray(n, dtype=float)])
+
+
+def _bw(beta: float) -> float:
+    return 1e-3 / beta if beta > 0 else math.inf
+
+
+def _stats(t, pred) -> tuple[float, float]:
+    """(R^2 on time, MAPE %)."""
+    ss_tot = float(np.sum((t - t.mean()) ** 2))
+    r2 = 1 - float(np.sum((t - pred) ** 2)) / ss_tot if ss_tot > 0 else math.nan
+    return r2, float(np.mean(np.abs(t - pred) / t) * 100)
+
+
+def ci95(samples: np.ndarray) -> list[float]:
+    lo, hi = np.percentile(samples, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+@dataclass
+class Regime:
+    family: CostFamily
+    size_lo: int
+    size_hi: int
+    theta: np.ndarray
+    """[alpha_us, beta_us_per_byte]"""
+    boot: np.ndarray = field(repr=False, default=None)
+    """Bootstrap samples of theta, shape (B, 2)."""
+    r2: float = math.nan
+    mape_pct: float = math.nan
+    heldout_mape_pct: float | None = None
+    heldout_nranks: int | None = None
+    points: int = 0
+    nranks: tuple = ()
+
+    def predict(self, n, p, theta=None):
+        return design(self.family, p, n) @ (self.theta if theta is None else theta)
+
+
+@dataclass
+class KeyFit:
+    key: dict
+    regimes: list[Regime]
+
+    def regime_for(self, n: float) -> Regime:
+        """The regime whose size range holds n (the nearest one outside them all)."""
+        for regime in self.regimes:
+            if n <= regime.size_hi:
+                return regime
+        return self.regimes[-1]
+
+    def predict(self, n, p):
+        return float(self.regime_for(n).predict([n], [p])[0])
+
+    def predict_samples(self, n, p) -> np.ndarray:
+        regime = self.regime_for(n)
+        return design(regime.family, [p], [n])[0] @ regime.boot.T
+
+
+def _best_family(families, p, n, t):
+    best = None
+    for family in families:
+        theta, rss = nnls(design(family, p, n), t)
+        if best is None or rss < best[2]:
+            best = (family, theta, rss)
+    return best
+
+
+def _segment(families, p, n, t):
+    """Best cut of the sizes into 1..MAX_REGIMES regimes by BIC: [(lo_idx, hi_idx, family)]."""
+    sizes = np.unique(n)
+    S, N = len(sizes), len(t)
+    cost = {}
+    for i in range(S):
+        for j in range(i + MIN_SIZES_PER_REGIME - 1, S):
+            mask = (n >= sizes[i]) & (n <= sizes[j])
+            family, _, rss = _best_family(families, p[mask], n[mask], t[mask])
+            cost[i, j] = (rss, family)
+    # best[k][j]: (rss, cuts) covering sizes[0..j] with k regimes
+    best = [dict() for _ in range(MAX_REGIMES + 1)]
+    for j in range(S):
+        if (0, j) in cost:
+            best[1][j] = (cost[0, j][0], [(0, j, cost[0, j][1])])
+    for k in range(2, MAX_REGIMES + 1):
+        for j in range(S):
+            for i in range(1, j + 1):
+                if (i, j) in cost and (i - 1) in best[k - 1]:
+                    rss = best[k - 1][i - 1][0] + cost[i, j][0]
+                    if j not in best[k] or rss < best[k][j][0]:
+                        best[k][j] = (rss, best[k - 1][i - 1][1] + [(i, j, cost[i, j][1])])
+    choice, choice_bic = None, math.inf
+    for k in range(1, MAX_REGIMES + 1):
+        if S - 1 in best[k]:
+            rss, cuts = best[k][S - 1]
+            bic = N * math.log(max(rss, 1e-300) / N) + (3 * k - 1) * math.log(N)
+            if bic < choice_bic:
+                choice, choice_bic = [(sizes[i], sizes[j], fam) for i, j, fam in cuts], bic
+    return choice
+
+
+def _bootstrap(family, p, n, t, rng, samples) -> np.ndarray:
+    X = design(family, p, n)
+    out = np.empty((samples, X.shape[1]))
+    for b in range(samples):
+        idx = rng.integers(0, len(t), len(t))
+        out[b], _ = nnls(X[idx], t[idx])
+    return out
+
+
+def _seed(key: dict) -> int:
+    return zlib.crc32(repr(sorted(key.items())).encode())
+
+
+def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP) -> KeyFit | None:
+    """Fit one key's points (arrays of nranks, size_bytes, time_us). None if fewer than
+    MIN_SIZES_PER_REGIME distinct sizes."""
+    p, n, t = (np.asarray(a, dtype=float) for a in (p, n, t))
+    if len(np.unique(n)) < MIN_SIZES_PER_REGIME:
+        return None
+    rng = np.random.default_rng(_seed(key or {}))
+    regimes = []
+    for lo, hi, family in _segment(families, p, n, t):
+        mask = (n >= lo) & (n <= hi)
+        rp, rn, rt = p[mask], n[mask], t[mask]
+        theta, _ = nnls(design(family, rp, rn), rt)
+        regime = Regime(family, int(lo), int(hi), theta, points=int(mask.sum()),
+                        nranks=tuple(int(q) for q in np.unique(rp)))
+        regime.boot = _bootstrap(family, rp, rn, rt, rng, samples)
+        regime.r2, regime.mape_pct = _stats(rt, regime.predict(rn, rp))
+        top = rp.max()
+        if len(regime.nranks) >= 2:
+            rest = rp < top
+            held, _ = nnls(design(family, rp[rest], rn[rest]), rt[rest])
+            pred = regime.predict(rn[~rest], rp[~rest], held)
+            regime.heldout_mape_pct = float(np.mean(np.abs(rt[~rest] - pred) / rt[~rest]) * 100)
+            regime.heldout_nranks = int(top)
+        regimes.append(regime)
+    return KeyFit(key or {}, regimes)
+
+
+def usable(df: pd.DataFrame) -> pd.DataFrame:
+    """Records a fit can use: ok, at least 2 ranks, a positive time."""
+    df = df[(df["status"] == "ok") & (df["nranks"] >= 2) & (df[TIME_FIELD] > 0)].copy()
+    df["device"] = df["device"].fillna("cpu")
+    return df
+
+
+def fit_frame(df: pd.DataFrame, samples=BOOTSTRAP) -> list[KeyFit]:
+    """One KeyFit per (collective, backend, device, fabric, dtype) with enough sizes."""
+    fits = []
+    for values, group in usable(df).groupby(list(KEY), sort=True):
+        key = dict(zip(KEY, values))
+        families = get_collective(key["collective"]).families
+        fit = fit_points(families, group["nranks"], group["size_bytes"], group[TIME_FIELD], key, samples)
+        if fit is not None:
+            fits.append(fit)
+    return fits
+
+
+# --- hierarchical: intra-node and inter-node tiers ------------------------------------
+
+@dataclass
+class HierFit:
+    key: dict
+    family: CostFamily
+    ranks_per_node: int
+    theta: np.ndarray
+    """[alpha_intra_us, beta_intra, alpha_inter_us, beta_inter]"""
+    boot: np.ndarray = field(repr=False, default=None)
+    fabric_intra: str = ""
+    fabric_inter: str = ""
+    r2: float = math.nan
+    mape_pct: float = math.nan
+    heldout_mape_pct: float | None = None
+    heldout_nnodes: int | None = None
+    points: int = 0
+    nnodes: tuple = ()
+
+    def predict(self, n, nnodes, ranks_per_node, theta=None):
+        return hier_design(self.family, np.atleast_1d(n), np.atleast_1d(nnodes), ranks_per_node) @ \
+            (self.theta if theta is None else theta)
+
+    def predict_samples(self, n, nnodes, ranks_per_node):
+        return hier_design(self.family, [n], [nnodes], ranks_per_node)[0] @ self.boot.T
+
+
+def hier_design(family, n, nnodes, g) -> np.ndarray:
+    """Columns [A(g), B(g) n, A(N), B(N) n]; on one node (N = 1) the inter terms are 0."""
+    n, nnodes = np.asarray(n, dtype=float), np.asarray(nnodes, dtype=int)
+    g = np.broadcast_to(np.asarray(g, dtype=int), n.shape)
+    inter = nnodes > 1
+    return np.column_stack([
+        _vec(family.steps, g), _vec(family.data, g) * n,
+        np.where(inter, _vec(family.steps, np.maximum(nnodes, 1)), 0.0),
+        np.where(inter, _vec(family.data, np.maximum(nnodes, 1)) * n, 0.0),
+    ])
+
+
+def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
+    """Keys with points on one node and on several nodes (same ranks per node)."""
+    fits = []
+    for values, group in usable(df).groupby(list(HIER_KEY), sort=True):
+        multi = group[group["nnodes"] > 1]
+        single = group[group["nnodes"] == 1]
+        if multi.empty or single.empty or multi["ranks_per_node"].isna().any():
+            continue
+        if multi["ranks_per_node"].nunique() != 1:
+            continue
+        g_multi = int(multi["ranks_per_node"].iloc[0])
+        single = single[single["nranks"] <= g_multi]
+        rows = pd.concat([single, multi])
+        n = rows["size_bytes"].to_numpy(float)
+        nn = rows["nnodes"].to_numpy(int)
+        g = np.where(nn > 1, g_multi, rows["nranks"].to_numpy(int))
+        t = rows[TIME_FIELD].to_numpy(float)
+        key = dict(zip(HIER_KEY, values))
+        best = None
+        for family in get_collective(key["collective"]).families:
+            theta, rss = nnls(hier_design(family, n, nn, g), t)
+            if best is None or rss < best[2]:
+                best = (family, theta, rss)
+        family, theta, _ = best
+        fit = HierFit(key, family, g_multi, theta, fabric_intra=",".join(sorted(single["fabric"].unique())),
+                      fabric_inter=",".join(sorted(multi["fabric"].unique())), points=len(t),
+                      nnodes=tuple(int(v) for v in np.unique(nn)))
+        X = hier_design(family, n, nn, g)
+        rng = np.random.default_rng(_seed(key))
+        fit.boot = np.empty((samples, 4))
+        for b in range(samples):
+            idx = rng.integers(0, len(t), len(t))
+            fit.boot[b], _ = nnls(X[idx], t[idx])
+        fit.r2, fit.mape_pct = _stats(t, X @ theta)
+        top = nn.max()
+        if len(set(nn[nn > 1])) >= 2:  # the inter tier is still measured without the top count
+            rest = nn < top
+            held, _ = nnls(X[rest], t[rest])
+            pred = X[~rest] @ held
+            fit.heldout_mape_pct = float(np.mean(np.abs(t[~rest] - pred) / t[~rest]) * 100)
+            fit.heldout_nnodes = int(top)
+        fits.append(fit)
+    return fits

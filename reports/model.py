@@ -1,0 +1,131 @@
+"""model.json (schema below) and the printed table of a fit.
+
+model.json:
+    schema_version   1
+    runs             the run directories fitted together
+    time_field       "time_us_median"; weighting "relative"; bootstrap (samples)
+    fits             one entry per regime of each (collective, backend, device, fabric, dtype):
+        collective, backend, device, fabric, dtype
+        regime, regimes          1-based index of this regime, and how many the key has
+        size_bytes_min/max       sizes the regime covers
+        family, family_source    chosen cost family (collectives/cost.py) and its source
+        steps_formula            A(p) and B(p) at the measured rank counts, for reading
+        alpha_us, alpha_us_ci    latency per step, 95% bootstrap interval
+        bandwidth_gbps, _ci      1 / beta in GB/s (null: unbounded, a latency-only regime);
+                                 the busbw asymptote for ring families
+        r2, mape_pct             goodness of fit on time
+        heldout_mape_pct         MAPE predicting the largest rank count from the others
+        heldout_nranks           that rank count (null: a single rank count, nothing held out)
+        points, nranks           points used and the rank counts among them
+    hierarchical     one entry per (collective, backend, device, dtype) measured on one
+                     node and on several: family, ranks_per_node, fabric_intra/inter,
+                     alpha_intra_us(_ci), bandwidth_intra_gbps(_ci), alpha_inter_us(_ci),
+                     bandwidth_inter_gbps(_ci), r2, mape_pct, heldout_mape_pct,
+                     heldout_nnodes, points, nnodes
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from collectives.sizes import format_size
+
+from .fit import BOOTSTRAP, TIME_FIELD, HierFit, KeyFit, ci95
+
+MODEL_FILE = "model.json"
+SCHEMA_VERSION = 1
+
+
+def _num(x):
+    """JSON-safe float: inf and nan become null."""
+    return None if x is None or not math.isfinite(x) else float(x)
+
+
+def _bw_ci(betas: np.ndarray) -> list:
+    lo, hi = ci95(betas)
+    return [_num(1e-3 / hi) if hi > 0 else None, _num(1e-3 / lo) if lo > 0 else None]
+
+
+def fit_entries(fits: list[KeyFit]) -> list[dict]:
+    entries = []
+    for fit in fits:
+        for i, r in enumerate(fit.regimes, 1):
+            alpha, beta = r.theta
+            entries.append({
+                **fit.key, "regime": i, "regimes": len(fit.regimes),
+                "size_bytes_min": r.size_lo, "size_bytes_max": r.size_hi,
+                "family": r.family.name, "family_source": r.family.source,
+                "steps_formula": {str(p): [r.family.steps(p), r.family.data(p)] for p in r.nranks},
+                "alpha_us": _num(alpha), "alpha_us_ci": [_num(v) for v in ci95(r.boot[:, 0])],
+                "bandwidth_gbps": _num(1e-3 / beta) if beta > 0 else None, "bandwidth_gbps_ci": _bw_ci(r.boot[:, 1]),
+                "r2": _num(r.r2), "mape_pct": _num(r.mape_pct), "heldout_mape_pct": _num(r.heldout_mape_pct),
+                "heldout_nranks": r.heldout_nranks, "points": r.points, "nranks": list(r.nranks),
+            })
+    return entries
+
+
+def hier_entries(fits: list[HierFit]) -> list[dict]:
+    entries = []
+    for h in fits:
+        a_i, b_i, a_e, b_e = h.theta
+        entries.append({
+            **h.key, "family": h.family.name, "family_source": h.family.source,
+            "ranks_per_node": h.ranks_per_node, "fabric_intra": h.fabric_intra, "fabric_inter": h.fabric_inter,
+            "alpha_intra_us": _num(a_i), "alpha_intra_us_ci": [_num(v) for v in ci95(h.boot[:, 0])],
+            "bandwidth_intra_gbps": _num(1e-3 / b_i) if b_i > 0 else None, "bandwidth_intra_gbps_ci": _bw_ci(h.boot[:, 1]),
+            "alpha_inter_us": _num(a_e), "alpha_inter_us_ci": [_num(v) for v in ci95(h.boot[:, 2])],
+            "bandwidth_inter_gbps": _num(1e-3 / b_e) if b_e > 0 else None, "bandwidth_inter_gbps_ci": _bw_ci(h.boot[:, 3]),
+            "r2": _num(h.r2), "mape_pct": _num(h.mape_pct), "heldout_mape_pct": _num(h.heldout_mape_pct),
+            "heldout_nnodes": h.heldout_nnodes, "points": h.points, "nnodes": list(h.nnodes),
+        })
+    return entries
+
+
+def write_model(out: Path, runs, fits, hier, samples=BOOTSTRAP) -> Path:
+    doc = {"schema_version": SCHEMA_VERSION, "runs": [str(r) for r in runs], "time_field": TIME_FIELD,
+           "weighting": "relative", "bootstrap": samples, "fits": fit_entries(fits), "hierarchical": hier_entries(hier)}
+    path = Path(out) / MODEL_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def _f(x, fmt="{:.3g}"):
+    return "-" if x is None else fmt.format(x)
+
+
+def _interval(ci, fmt="{:.3g}"):
+    return f"[{_f(ci[0], fmt)},{_f(ci[1], fmt) if ci[1] is not None else 'inf'}]"
+
+
+def format_fits(entries: list[dict]) -> str:
+    head = (f"# {'collective':<15} {'backend':<7} {'fabric':<9} {'dtype':<8} {'reg':>3} {'sizes':>19} "
+            f"{'family':<18} {'alpha_us':>8} {'alpha_us_ci95':>17} {'bw_gbps':>8} {'bw_gbps_ci95':>17} "
+            f"{'R2':>6} {'MAPE%':>6} {'heldout%':>8} {'pts':>4}")
+    lines = [head]
+    for e in entries:
+        sizes = f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}"
+        held = "-" if e["heldout_mape_pct"] is None else f"{e['heldout_mape_pct']:.1f}@{e['heldout_nranks']}"
+        lines.append(
+            f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<9} {e['dtype']:<8} {e['regime']:>3} {sizes:>19} "
+            f"{e['family']:<18} {_f(e['alpha_us']):>8} {_interval(e['alpha_us_ci']):>17} {_f(e['bandwidth_gbps']):>8} "
+            f"{_interval(e['bandwidth_gbps_ci']):>17} {_f(e['r2'], '{:.3f}'):>6} {_f(e['mape_pct'], '{:.1f}'):>6} "
+            f"{held:>8} {e['points']:>4}")
+    return "\n".join(lines)
+
+
+def format_hier(entries: list[dict]) -> str:
+    if not entries:
+        return ""
+    lines = [f"# hierarchical: {'collective':<15} {'backend':<7} {'G':>3} {'family':<18} {'alpha_intra_us':>14} "
+             f"{'bw_intra_gbps':>13} {'alpha_inter_us':>14} {'bw_inter_gbps':>13} {'MAPE%':>6} {'heldout%':>8}"]
+    for e in entries:
+        held = "-" if e["heldout_mape_pct"] is None else f"{e['heldout_mape_pct']:.1f}@{e['heldout_nnodes']}"
+        lines.append(f"  {'':<13} {e['collective']:<15} {e['backend']:<7} {e['ranks_per_node']:>3} {e['family']:<18} "
+                     f"{_f(e['alpha_intra_us']):>14} {_f(e['bandwidth_intra_gbps']):>13} {_f(e['alpha_inter_us']):>14} "
+                     f"{_f(e['bandwidth_inter_gbps']):>13} {_f(e['mape_pct'], '{:.1f}'):>6} {held:>8}")
+    return "\n".join(lines)
