@@ -15,6 +15,8 @@ from typing import Iterable
 SCHEMA_VERSION = 1
 RECORDS_FILE = "records.jsonl"
 META_FILE = "meta.json"
+COMPUTE_FILE = "compute.jsonl"
+"""Records of `commscale compute` (benchmarks/compute.py): GEMM and copy figures."""
 
 #: Every field of a record, in the order they are written. Documented in README.md.
 FIELDS = (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from collectives.records import FIELDS, META_FILE, RECORDS_FILE, read_records
+from collectives.records import COMPUTE_FILE, FIELDS, META_FILE, RECORDS_FILE, read_records
 
 
 def load_run(run_dir: str | Path) -> pd.DataFrame:
@@ -23,3 +23,12 @@ def load_meta(run_dir: str | Path) -> dict:
 def load_runs(run_dirs) -> pd.DataFrame:
     frames = [load_run(d) for d in run_dirs]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(FIELDS))
+
+
+def load_compute(run_dir: str | Path) -> list[dict]:
+    """`commscale compute` records of a run directory ([] when it has none)."""
+    path = Path(run_dir) / COMPUTE_FILE
+    if not path.is_file():
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
