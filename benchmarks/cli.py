@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _verb_modules() -> dict:
     """Verbs that live in their own module: add_parser(sub) and run(args)."""
-    from . import compute, fit_cmd
-    return {"compute": compute, "fit": fit_cmd}
+    from . import compute, crossover_cmd, fit_cmd
+    return {"compute": compute, "fit": fit_cmd, "crossover": crossover_cmd}
 
 
 def _default_out(verb: str) -> str:

@@ -1,0 +1,173 @@
+"""Where communication overtakes compute: the crossover node count of a workload.
+
+For N = 1 .. limit nodes of G GPUs (p = N G ranks), per GPU per step (reports/workloads.py):
+    compute_s = FLOPs / (rate_tflops x 1e12)
+    comm_s    = messages x T(bytes, N, G) x 1e-6, T from the fitted model (reports/fit.py):
+                the hierarchical fit where the runs span nodes, else the flat fit at p ranks
+- crossover_nodes: the smallest N with comm_s > compute_s (no overlap: communication alone
+  takes longer than the computation it serves).
+- hidden_crossover_nodes: the smallest N with comm_s > overlap x compute_s (communication
+  can no longer hide under the part of compute it overlaps with).
+- Intervals: the same computed for each bootstrap sample of the fit (2.5 and 97.5
+  percentiles); an upper bound past the limit is reported as null.
+- Roofline: a step stays compute-bound while its FLOPs per communicated byte (per GPU) are
+  at least rate x comm_s / bytes, the intensity the fabric demands at that scale.
+Points at or below the largest measured node and rank counts are "fit, measured range";
+beyond, "extrapolated".
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fit import HierFit, KeyFit
+from .workloads import Workload
+
+
+class CrossoverError(ValueError):
+    """The runs cannot answer for this workload; the message names the problem and the fix."""
+
+
+@dataclass
+class CommModel:
+    describe: str
+    predict_us: callable
+    """(bytes, nnodes, gpus_per_node) -> us"""
+    samples_us: callable
+    """(bytes, nnodes, gpus_per_node) -> array of us, one per bootstrap sample"""
+    fabric: callable
+    """nnodes -> fabric name the prediction rests on"""
+    heldout_pct: callable
+    """bytes -> held-out MAPE (%) of the fit used at that message size, or None"""
+
+
+def choose_model(fits: list[KeyFit], hier: list[HierFit], collective: str, backend: str | None,
+                 dtype: str) -> CommModel:
+    """The hierarchical fit for the collective if there is one, else the flat fit(s)."""
+    mine = [f for f in fits if f.key["collective"] == collective]
+    backends = sorted({f.key["backend"] for f in mine} | {h.key["backend"] for h in hier if h.key["collective"] == collective})
+    if not backends:
+        raise CrossoverError(f"the runs have no fitted {collective}: sweep it (--collectives {collective}) and fit again")
+    if backend is None:
+        if len(backends) > 1:
+            raise CrossoverError(f"the runs fit {collective} on {', '.join(backends)}: choose one with --backend")
+        backend = backends[0]
+    elif backend not in backends:
+        raise CrossoverError(f"no {collective} fit for backend {backend!r} (have {', '.join(backends)}): choose one of those")
+
+    def pick(items):
+        same = [i for i in items if i.key["dtype"] == dtype]
+        return (same or items)[0]
+
+    hiers = [h for h in hier if h.key["collective"] == collective and h.key["backend"] == backend]
+    if hiers:
+        h = pick(hiers)
+        return CommModel(f"hierarchical {collective}/{backend}/{h.key['dtype']} ({h.family.name}; intra "
+                         f"{h.fabric_intra}, inter {h.fabric_inter})",
+                         lambda n, N, G: float(h.predict(n, N, G)[0]), h.predict_samples,
+                         lambda N: h.fabric_intra if N == 1 else h.fabric_inter, lambda n: h.heldout_mape_pct)
+    flat = [f for f in mine if f.key["backend"] == backend]
+    net = [f for f in flat if f.key["fabric"] == "net"]
+    local = [f for f in flat if f.key["fabric"] != "net"] or net
+    one, many = pick(local), pick(net) if net else None
+    fit_for = (lambda N: one if N == 1 or many is None else many)
+    describe = (f"flat {collective}/{backend}/{one.key['dtype']}: {one.key['fabric']} on one node, "
+                + (f"{many.key['fabric']} across nodes" if many else
+                   f"{one.key['fabric']} beyond one node too (no multi-node points: the network is not in this model)"))
+    return CommModel(describe,
+                     lambda n, N, G: fit_for(N).predict(n, N * G),
+                     lambda n, N, G: fit_for(N).predict_samples(n, N * G),
+                     lambda N: fit_for(N).key["fabric"], lambda n: (many or one).regime_for(n).heldout_mape_pct)
+
+
+def _first_over(exceeds: np.ndarray) -> np.ndarray:
+    """Index of the first True along the last axis; -1 where there is none."""
+    first = np.argmax(exceeds, axis=-1)
+    return np.where(exceeds.any(axis=-1), first, -1)
+
+
+def _nodes_ci(first_idx: np.ndarray) -> list:
+    nodes = np.where(first_idx >= 0, first_idx + 1.0, math.inf)
+    lo, hi = np.percentile(nodes, [2.5, 97.5])
+    return [None if not math.isfinite(v) else int(round(v)) for v in (lo, hi)]
+
+
+def crossover(workload: Workload, model: CommModel, rate_tflops: float, gpus_per_node: int, limit: int,
+              measured_nodes: int, measured_ranks: int, overlap: float | None = None) -> dict:
+    """Every figure of the crossover as a JSON-ready dict (see the module docstring)."""
+    overlap = workload.overlap if overlap is None else overlap
+    N = np.arange(1, limit + 1)
+    steps = [workload.step(int(k), gpus_per_node) for k in N]
+    flops = np.array([s[0] for s in steps])
+    count = np.array([s[1] for s in steps], dtype=float)
+    nbytes = np.array([s[2] for s in steps])
+    compute_s = flops / (rate_tflops * 1e12)
+    comm_s = np.array([c * model.predict_us(b, int(k), gpus_per_node) * 1e-6 for c, b, k in zip(count, nbytes, N)])
+    samples = np.array([c * model.samples_us(b, int(k), gpus_per_node) * 1e-6
+                        for c, b, k in zip(count, nbytes, N)]).T  # (bootstrap, limit)
+    cross, hidden = _first_over(comm_s > compute_s), _first_over(comm_s > overlap * compute_s)
+    at = cross if cross >= 0 else limit - 1  # the message size the answer rests on
+    result = {
+        "workload": {"name": workload.name, "kind": workload.kind, "scaling": workload.scaling,
+                     "dtype": workload.dtype, **workload.fields},
+        "collective": workload.collective, "model": model.describe, "heldout_mape_pct": model.heldout_pct(nbytes[at]),
+        "compute_tflops": rate_tflops, "gpus_per_node": gpus_per_node, "overlap": overlap, "limit_nodes": limit,
+        "measured_nodes": measured_nodes, "measured_ranks": measured_ranks,
+        "crossover_nodes": int(cross + 1) if cross >= 0 else None,
+        "crossover_nodes_ci": _nodes_ci(_first_over(samples > compute_s)),
+        "hidden_crossover_nodes": int(hidden + 1) if hidden >= 0 else None,
+        "hidden_crossover_nodes_ci": _nodes_ci(_first_over(samples > overlap * compute_s)),
+    }
+    shown = {2 ** i for i in range(limit.bit_length()) if 2 ** i <= limit} | {measured_nodes}
+    shown |= {v for v in (result["crossover_nodes"], result["hidden_crossover_nodes"]) if v}
+    rows = []
+    for k in sorted(v for v in shown if 1 <= v <= limit):
+        i = k - 1
+        lo, hi = np.percentile(samples[:, i], [2.5, 97.5])
+        comm_bytes = count[i] * nbytes[i]
+        rows.append({
+            "nnodes": k, "nranks": k * gpus_per_node, "fabric": model.fabric(k),
+            "source": "fit, measured range" if k <= measured_nodes and k * gpus_per_node <= measured_ranks
+            else "extrapolated",
+            "compute_ms": compute_s[i] * 1e3, "comm_ms": comm_s[i] * 1e3, "comm_ms_ci": [lo * 1e3, hi * 1e3],
+            "comm_over_compute": comm_s[i] / compute_s[i], "bytes_per_message": nbytes[i], "messages": int(count[i]),
+            "workload_flops_per_byte": flops[i] / comm_bytes if comm_bytes else None,
+            "needed_flops_per_byte": rate_tflops * 1e12 * comm_s[i] / comm_bytes if comm_bytes else None,
+        })
+    result["rows"] = rows
+    return result
+
+
+def format_crossover(res: dict) -> str:
+    w = res["workload"]
+    lines = [f"# crossover: workload {w['name']} ({w['kind']}, {w['scaling']} scaling), {res['collective']} from "
+             f"{res['model']}",
+             f"# compute {res['compute_tflops']:.4g} TFLOP/s per GPU, {res['gpus_per_node']} GPUs per node, "
+             f"overlap {res['overlap']:.2f}; measured up to {res['measured_nodes']} node(s), {res['measured_ranks']} ranks",
+             f"# {'nodes':>6} {'ranks':>7} {'fabric':<9} {'compute_ms':>11} {'comm_ms':>11} {'comm_ms_ci95':>21} "
+             f"{'comm/comp':>9} {'flop/B have':>11} {'flop/B need':>11}  source"]
+    for r in res["rows"]:
+        ci = f"[{r['comm_ms_ci'][0]:.4g},{r['comm_ms_ci'][1]:.4g}]"
+        have = "-" if r["workload_flops_per_byte"] is None else f"{r['workload_flops_per_byte']:.4g}"
+        need = "-" if r["needed_flops_per_byte"] is None else f"{r['needed_flops_per_byte']:.4g}"
+        lines.append(f"  {r['nnodes']:>6} {r['nranks']:>7} {r['fabric']:<9} {r['compute_ms']:11.4g} {r['comm_ms']:11.4g} "
+                     f"{ci:>21} {r['comm_over_compute']:9.3g} {have:>11} {need:>11}  {r['source']}")
+
+    def when(n, ci):
+        if n is None:
+            return f"not within {res['limit_nodes']} nodes"
+        hi = "beyond the limit" if ci[1] is None else ci[1]
+        return f"from {n} node(s) (95% interval {ci[0]} to {hi})"
+
+    lines.append(f"# communication exceeds compute {when(res['crossover_nodes'], res['crossover_nodes_ci'])}")
+    lines.append(f"# with {res['overlap']:.0%} of compute to hide under, communication is exposed "
+                 f"{when(res['hidden_crossover_nodes'], res['hidden_crossover_nodes_ci'])}")
+    beyond = res["crossover_nodes"] and res["crossover_nodes"] > res["measured_nodes"]
+    held = res["heldout_mape_pct"]
+    lines.append("# " + ("the crossover is extrapolated past the measured scale" if beyond else
+                         "the crossover lies within the measured scale") +
+                 (f"; the fit's held-out error one step up in scale was {held:.1f}%" if held is not None else
+                  "; no held-out error (one rank count measured)"))
+    return "\n".join(lines)

@@ -1,0 +1,143 @@
+"""Workloads for the crossover: what one training step computes and communicates per GPU.
+
+A workload is a preset name or a JSON/YAML file with these fields ("kind" picks the rest):
+
+    kind: data_parallel      gradients all-reduced once per step
+        params               parameters (the model size)
+        bytes_per_param      gradient bytes per parameter (2 for bf16 gradients)
+        global_tokens        tokens per step (strong scaling: for the whole job;
+                             weak scaling: per node, growing with the nodes)
+    kind: moe_all_to_all     expert parallelism: tokens dispatched to and combined from experts
+        tokens               tokens per step (strong: whole job; weak: per node)
+        hidden, top_k        hidden size; experts per token
+        bytes_per_element    activation bytes (2 for bf16)
+        layers               MoE layers
+        flops_per_token      training FLOPs per token for the whole model
+    kind: tensor_parallel    one tensor-parallel group spanning every GPU (strong scaling)
+        tokens               tokens per step through the group (sequence x micro-batch)
+        hidden, layers, bytes_per_element, flops_per_token
+    common (optional): name, scaling ("strong" | "weak", default strong), dtype (the
+    GEMM dtype whose measured rate is used, default bfloat16), overlap (the fraction of
+    compute time communication can hide under; defaults per kind below)
+
+Per GPU per step, with p = nodes x GPUs per node:
+- data_parallel: compute 6 x params x tokens / p FLOPs (6 FLOPs per parameter per token
+  for forward and backward: Kaplan et al. 2020, "Scaling Laws for Neural Language Models");
+  communication 1 all_reduce of params x bytes_per_param bytes. Overlap default 2/3: the
+  gradient all-reduce runs under the backward pass, two thirds of the FLOPs (PyTorch DDP,
+  Li et al. 2020).
+- moe_all_to_all: t = tokens / p tokens per GPU; compute t x flops_per_token; communication
+  4 all_to_all per layer (dispatch and combine, forward and backward: GShard, Lepikhin et
+  al. 2020) of t x top_k x hidden x bytes_per_element bytes. Overlap default 0 (on the
+  critical path).
+- tensor_parallel: compute tokens x flops_per_token / p; communication 4 all_reduce per
+  layer (2 forward, 2 backward: Megatron-LM, Shoeybi et al. 2019) of tokens x hidden x
+  bytes_per_element bytes. Overlap default 0.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+KINDS = {
+    "data_parallel": ("all_reduce", ("params", "bytes_per_param", "global_tokens"), 2 / 3),
+    "moe_all_to_all": ("all_to_all", ("tokens", "hidden", "top_k", "bytes_per_element", "layers", "flops_per_token"), 0.0),
+    "tensor_parallel": ("all_reduce", ("tokens", "hidden", "layers", "bytes_per_element", "flops_per_token"), 0.0),
+}
+
+PRESETS = {
+    "dryrun-small": {"kind": "data_parallel", "params": 10e6, "bytes_per_param": 4, "global_tokens": 65536,
+                     "dtype": "float32"},
+    "gpt2-small-dp": {"kind": "data_parallel", "params": 124e6, "bytes_per_param": 2, "global_tokens": 524288},
+    "llama-7b-dp": {"kind": "data_parallel", "params": 6.74e9, "bytes_per_param": 2, "global_tokens": 4194304},
+    "mixtral-8x7b-ep": {"kind": "moe_all_to_all", "tokens": 4194304, "hidden": 4096, "top_k": 2,
+                        "bytes_per_element": 2, "layers": 32, "flops_per_token": 6 * 12.9e9},
+    "llama-70b-tp": {"kind": "tensor_parallel", "tokens": 8192, "hidden": 8192, "layers": 80,
+                     "bytes_per_element": 2, "flops_per_token": 6 * 70e9},
+}
+
+
+class WorkloadError(ValueError):
+    """A workload that cannot be used; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    kind: str
+    fields: dict
+    scaling: str
+    dtype: str
+    overlap: float
+
+    @property
+    def collective(self) -> str:
+        return KINDS[self.kind][0]
+
+    def step(self, nnodes: int, gpus_per_node: int) -> tuple[float, int, float]:
+        """(FLOPs per GPU, messages per step, bytes per message) at this scale."""
+        f, p = self.fields, nnodes * gpus_per_node
+        grow = nnodes if self.scaling == "weak" else 1
+        if self.kind == "data_parallel":
+            return 6 * f["params"] * f["global_tokens"] * grow / p, 1, f["params"] * f["bytes_per_param"]
+        if self.kind == "moe_all_to_all":
+            t = f["tokens"] * grow / p
+            return t * f["flops_per_token"], 4 * int(f["layers"]), t * f["top_k"] * f["hidden"] * f["bytes_per_element"]
+        return (f["tokens"] * f["flops_per_token"] / p, 4 * int(f["layers"]),
+                f["tokens"] * f["hidden"] * f["bytes_per_element"])
+
+
+def _read(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    if path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise WorkloadError(f"{path} is YAML and PyYAML is not installed: pip install pyyaml, or write it as JSON")
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise WorkloadError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}): fix the file") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise WorkloadError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): fix the file") from None
+
+
+def load_workload(spec: str, overrides: dict | None = None) -> Workload:
+    """A preset name or a JSON/YAML file, with command-line overrides (None values ignored)."""
+    if spec in PRESETS:
+        data, name = dict(PRESETS[spec]), spec
+    else:
+        path = Path(spec)
+        if not path.is_file():
+            raise WorkloadError(f"workload {spec!r} is neither a preset ({', '.join(PRESETS)}) nor a file: "
+                                f"name a preset or a JSON/YAML file")
+        data, name = _read(path), path.stem
+        if not isinstance(data, dict):
+            raise WorkloadError(f"{path} must hold one mapping of workload fields: see the README's workload section")
+    data.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise WorkloadError(f"workload kind {kind!r} is unknown: choose from {', '.join(KINDS)}")
+    fields = {}
+    for key in KINDS[kind][1]:
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise WorkloadError(f"workload {name}: {key} must be a positive number, got {value!r}: set it")
+        fields[key] = float(value)
+    known = {"kind", "name", "scaling", "dtype", "overlap", *KINDS[kind][1]}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise WorkloadError(f"workload {name}: unknown field(s) {', '.join(unknown)} for kind {kind}: "
+                            f"use {', '.join(sorted(known))}")
+    scaling = data.get("scaling", "strong")
+    if scaling not in ("strong", "weak") or (kind == "tensor_parallel" and scaling == "weak"):
+        raise WorkloadError(f"workload {name}: scaling {scaling!r}: use strong"
+                            f"{'' if kind == 'tensor_parallel' else ' or weak'}")
+    overlap = data.get("overlap", KINDS[kind][2])
+    if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap <= 1:
+        raise WorkloadError(f"workload {name}: overlap {overlap!r} must be a fraction from 0 to 1: e.g. 0.5")
+    return Workload(str(data.get("name", name)), kind, fields, scaling, str(data.get("dtype", "bfloat16")),
+                    float(overlap))
