@@ -105,4 +105,29 @@ def dryrun(cfg: RunConfig, nproc: int) -> int:
         from reports.load import load_run
         from reports.summary import format_summary, summarize_run
         print(f"#\n# summary of {cfg.out}\n" + format_summary(summarize_run(load_run(cfg.out))), flush=True)
+        _model(cfg, nproc)
     return code
+
+
+#: The dry run's own workload: a small data-parallel model, CPU ranks standing for GPUs.
+DRYRUN_WORKLOAD = "dryrun-small"
+
+
+def _model(cfg: RunConfig, nproc: int) -> None:
+    """Measure CPU GEMMs, fit the sweep, and find the crossover of a small workload, all
+    into the run directory. A run too small to fit (one size, one rank) says why and ends."""
+    from types import SimpleNamespace
+
+    from .compute import run_compute
+    from .crossover_cmd import run_crossover
+    from .fit_cmd import fit_runs
+    print("#", flush=True)
+    run_compute(cfg.out, "cpu", "float32", "256,512", "16M", 2, 5)
+    print("#", flush=True)
+    try:
+        fit_runs([cfg.out], cfg.out, 1000)
+        print("#", flush=True)
+        run_crossover(SimpleNamespace(runs=[cfg.out], workload=DRYRUN_WORKLOAD, gpu_tflops=None,
+                                      gpus_per_node=nproc, limit=4096, backend=None, bootstrap=1000, out=None))
+    except UsageError as exc:
+        print(f"# no model: {exc}", flush=True)

@@ -105,6 +105,16 @@ def _read(path: Path) -> dict:
         raise WorkloadError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): fix the file") from None
 
 
+def _number(value):
+    """PyYAML (YAML 1.1) reads 1e6 and 1.0e6 as strings: take them as the numbers meant."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def load_workload(spec: str, overrides: dict | None = None) -> Workload:
     """A preset name or a JSON/YAML file, with command-line overrides (None values ignored)."""
     if spec in PRESETS:
@@ -123,7 +133,7 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
         raise WorkloadError(f"workload kind {kind!r} is unknown: choose from {', '.join(KINDS)}")
     fields = {}
     for key in KINDS[kind][1]:
-        value = data.get(key)
+        value = _number(data.get(key))
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
             raise WorkloadError(f"workload {name}: {key} must be a positive number, got {value!r}: set it")
         fields[key] = float(value)
@@ -136,7 +146,7 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
     if scaling not in ("strong", "weak") or (kind == "tensor_parallel" and scaling == "weak"):
         raise WorkloadError(f"workload {name}: scaling {scaling!r}: use strong"
                             f"{'' if kind == 'tensor_parallel' else ' or weak'}")
-    overlap = data.get("overlap", KINDS[kind][2])
+    overlap = _number(data.get("overlap", KINDS[kind][2]))
     if isinstance(overlap, bool) or not isinstance(overlap, (int, float)) or not 0 <= overlap <= 1:
         raise WorkloadError(f"workload {name}: overlap {overlap!r} must be a fraction from 0 to 1: e.g. 0.5")
     return Workload(str(data.get("name", name)), kind, fields, scaling, str(data.get("dtype", "bfloat16")),

@@ -35,6 +35,13 @@ CASES = [
     (["run", "--backend", "mpi", "--device", "cuda"], "--device cuda needs CUDA GPUs"),
     (["dryrun", "--backend", "mpi", "--device", "cuda"], "dryrun runs CPU ranks: drop --device cuda"),
     (["dryrun", "--backend", "mpi"], "COMMSCALE_MPIEXEC='/no/such/mpiexec' is not an executable"),
+    (["fit", "/no/such/run"], "'/no/such/run' holds no records.jsonl"),
+    (["fit", "/no/such/run", "--bootstrap", "3"], "--bootstrap 3 is too few"),
+    (["crossover", "/no/such/run", "--workload", "gpt5"], "workload 'gpt5' is neither a preset"),
+    (["crossover", "/no/such/run", "--workload", "llama-7b-dp", "--gpu-tflops", "-1"], "--gpu-tflops -1.0 must be positive"),
+    (["crossover", "/no/such/run", "--workload", "llama-7b-dp"], "no GEMM rate for bfloat16"),
+    (["compute", "--shapes", "12x"], "--shapes '12x' is not N or MxNxK"),
+    (["compute", "--device", "tpu"], "--device 'tpu': choose from auto, cpu, cuda"),
     (["run", "--warmup", "many"], "invalid int value"),
     (["run", "--no-such-flag"], "unrecognized arguments"),
     (["teleport"], "invalid choice"),
@@ -49,7 +56,7 @@ def _cuda() -> bool:
 
 @pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a) or "no-verb" for a, _ in CASES])
 def test_bad_input_gets_one_line_and_status_2(argv, message, tmp_path):
-    if "--out" not in argv and argv and argv[0] in ("run", "dryrun"):
+    if "--out" not in argv and argv and argv[0] in ("run", "dryrun", "compute"):
         argv = argv + ["--out", tmp_path / "run"]
     if "needs CUDA GPUs" in message and _cuda():
         pytest.skip("a GPU is visible here, so this input is not bad")

@@ -29,8 +29,16 @@ def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(tmp_path):
     assert meta["status"] == "complete" and meta["world_size"] == 4 and meta["versions"]["torch"]
     assert len(load_run(out)) == len(records)
     assert "busbw_gbps" in result.stdout and "ETA" in result.stdout
-    summary = result.stdout.split("# summary of")[1].splitlines()
+    summary = result.stdout.split("# summary of")[1].split("\n#\n")[0].splitlines()
     assert len(summary) == 2 + 14  # path line, header, 7 collectives x 2 group sizes
+    # ... then the compute side, the fit and the crossover of the dry run's workload
+    model = json.loads((out / "model.json").read_text())
+    assert {f["collective"] for f in model["fits"]} == COLLECTIVES
+    assert all(f["heldout_nranks"] == 4 for f in model["fits"])
+    assert (out / "compute.jsonl").exists()
+    crossing = json.loads((out / "crossover.json").read_text())
+    assert crossing["workload"]["name"] == "dryrun-small" and crossing["gpus_per_node"] == 4
+    assert "crossover_nodes" in crossing and "communication exceeds compute" in result.stdout
 
 
 def test_every_dtype_op_and_placement_checks_out(tmp_path):
