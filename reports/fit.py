@@ -177,8 +177,8 @@ def _segment(families, p, n, t):
     return choice
 
 
-def _bootstrap(family, p, n, t, rng, samples) -> np.ndarray:
-    X = design(family, p, n)
+def _bootstrap(X, t, rng, samples) -> np.ndarray:
+    """Parameters refitted on `samples` case resamples of the rows of (X, t)."""
     out = np.empty((samples, X.shape[1]))
     for b in range(samples):
         idx = rng.integers(0, len(t), len(t))
@@ -204,7 +204,7 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP) -> KeyFit | None:
         theta, _ = nnls(design(family, rp, rn), rt)
         regime = Regime(family, int(lo), int(hi), theta, points=int(mask.sum()),
                         nranks=tuple(int(q) for q in np.unique(rp)))
-        regime.boot = _bootstrap(family, rp, rn, rt, rng, samples)
+        regime.boot = _bootstrap(design(family, rp, rn), rt, rng, samples)
         regime.r2, regime.mape_pct = _stats(rt, regime.predict(rn, rp))
         top = rp.max()
         if len(regime.nranks) >= 2:
@@ -303,11 +303,7 @@ def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
                       fabric_inter=",".join(sorted(multi["fabric"].unique())), points=len(t),
                       nnodes=tuple(int(v) for v in np.unique(nn)))
         X = hier_design(family, n, nn, g)
-        rng = np.random.default_rng(_seed(key))
-        fit.boot = np.empty((samples, 4))
-        for b in range(samples):
-            idx = rng.integers(0, len(t), len(t))
-            fit.boot[b], _ = nnls(X[idx], t[idx])
+        fit.boot = _bootstrap(X, t, np.random.default_rng(_seed(key)), samples)
         fit.r2, fit.mape_pct = _stats(t, X @ theta)
         top = nn.max()
         if len(set(nn[nn > 1])) >= 2:  # the inter tier is still measured without the top count
