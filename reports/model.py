@@ -104,7 +104,7 @@ def _interval(ci, fmt="{:.3g}"):
 
 def format_fits(entries: list[dict]) -> str:
     head = (f"# {'collective':<15} {'backend':<7} {'fabric':<9} {'dtype':<8} {'reg':>3} {'sizes':>19} "
-            f"{'family':<18} {'alpha_us':>8} {'alpha_us_ci95':>17} {'bw_gbps':>8} {'bw_gbps_ci95':>17} "
+            f"{'family':<18} {'alpha_us':>8} {'alpha_us_ci95':>21} {'bw_gbps':>8} {'bw_gbps_ci95':>21} "
             f"{'R2':>6} {'MAPE%':>6} {'heldout%':>8} {'pts':>4}")
     lines = [head]
     for e in entries:
@@ -112,8 +112,8 @@ def format_fits(entries: list[dict]) -> str:
         held = "-" if e["heldout_mape_pct"] is None else f"{e['heldout_mape_pct']:.1f}@{e['heldout_nranks']}"
         lines.append(
             f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<9} {e['dtype']:<8} {e['regime']:>3} {sizes:>19} "
-            f"{e['family']:<18} {_f(e['alpha_us']):>8} {_interval(e['alpha_us_ci']):>17} {_f(e['bandwidth_gbps']):>8} "
-            f"{_interval(e['bandwidth_gbps_ci']):>17} {_f(e['r2'], '{:.3f}'):>6} {_f(e['mape_pct'], '{:.1f}'):>6} "
+            f"{e['family']:<18} {_f(e['alpha_us']):>8} {_interval(e['alpha_us_ci']):>21} {_f(e['bandwidth_gbps']):>8} "
+            f"{_interval(e['bandwidth_gbps_ci']):>21} {_f(e['r2'], '{:.3f}'):>6} {_f(e['mape_pct'], '{:.1f}'):>6} "
             f"{held:>8} {e['points']:>4}")
     return "\n".join(lines)
 
