@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from .errors import EXIT_USAGE, UsageError
+from .errors import EXIT_OK, EXIT_USAGE, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,8 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _verb_modules() -> dict:
     """Verbs that live in their own module: add_parser(sub) and run(args)."""
-    from . import compute, crossover_cmd, fit_cmd
-    return {"compute": compute, "fit": fit_cmd, "crossover": crossover_cmd}
+    from . import compare_cmd, compute, crossover_cmd, fit_cmd, import_cmd
+    return {"compute": compute, "fit": fit_cmd, "crossover": crossover_cmd, "import": import_cmd,
+            "compare": compare_cmd}
 
 
 def _default_out(verb: str) -> str:
@@ -131,6 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         if rank == "0":
             print(f"commscale: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # output piped into head or less that exited: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except KeyboardInterrupt:
         print("commscale: interrupted; records measured so far are kept", file=sys.stderr)
         return 130

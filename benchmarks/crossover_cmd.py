@@ -71,7 +71,7 @@ def run_crossover(args, quiet=False) -> dict:
     used = usable(df)
     used = used[used["collective"] == workload.collective]
     result = crossover(workload, model, rate, args.gpus_per_node, args.limit,
-                       int(used["nnodes"].max()), int(used["nranks"].max()))
+                       int(used["nnodes"].fillna(1).max()), int(used["nranks"].max()))
     out = Path(args.out or args.runs[0])
     try:
         out.mkdir(parents=True, exist_ok=True)

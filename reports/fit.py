@@ -218,7 +218,10 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP) -> KeyFit | None:
 
 
 def usable(df: pd.DataFrame) -> pd.DataFrame:
-    """Records a fit can use: ok, at least 2 ranks, a positive time."""
+    """Records a fit can use: ok, at least 2 ranks, a positive time. Imported records
+    (nccl-tests, OSU) carry only a mean: it stands in for the median there."""
+    df = df.copy()
+    df[TIME_FIELD] = df[TIME_FIELD].fillna(df["time_us_mean"])
     df = df[(df["status"] == "ok") & (df["nranks"] >= 2) & (df[TIME_FIELD] > 0)].copy()
     df["device"] = df["device"].fillna("cpu")
     return df

@@ -1,0 +1,103 @@
+"""Compare runs point by point: NEW / BASE ratios, flagged only beyond the runs' own noise.
+
+Points are aligned on `match` fields (default collective, backend, fabric, dtype,
+size_bytes, nranks); records of one run that share a key (reduce ops, placements) are
+averaged. Per point and metric:
+
+- ratio = new / base; change_pct = 100 (ratio - 1).
+- noise_pct: the two points' own spread combined, sqrt(a^2 + b^2), where a point's
+  spread is the half-width of its median's 95% interval (`median_ci95_rel_pct`); points
+  without one (imported from nccl-tests or OSU) count `floor_pct`, which is also the least
+  noise assumed anywhere.
+- verdict: "better" or "worse" (by the metric's direction: time lower is better,
+  bandwidth higher is better) when |change_pct| > noise_pct, else "same".
+
+A rule METRIC:THRESHOLD% (e.g. busbw_gbps:-5%, time_us:+10%) fails a point whose change
+goes at least that far in the threshold's direction and is beyond noise.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_MATCH = ("collective", "backend", "fabric", "dtype", "size_bytes", "nranks")
+METRICS = {"time_us": -1, "busbw_gbps": +1, "algbw_gbps": +1}
+"""metric -> +1 if higher is better, -1 if lower is better. time_us is the median where
+recorded, else the mean."""
+FLOOR_PCT = 2.0
+
+
+class CompareError(ValueError):
+    """Bad rule or nothing to compare; the message names the problem and the fix."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    metric: str
+    threshold_pct: float
+
+    def fails(self, change_pct: float, noise_pct: float) -> bool:
+        beyond = abs(change_pct) > noise_pct
+        if self.threshold_pct < 0:
+            return beyond and change_pct <= self.threshold_pct
+        return beyond and change_pct >= self.threshold_pct
+
+
+def parse_rule(text: str) -> Rule:
+    m = re.fullmatch(r"\s*(\w+)\s*:\s*([+-]?\d+(?:\.\d+)?)\s*%?\s*", text)
+    if not m:
+        raise CompareError(f"--fail-on {text!r} is not METRIC:THRESHOLD%: use e.g. busbw_gbps:-5% or time_us:+10%")
+    metric, value = m.group(1), float(m.group(2))
+    if metric not in METRICS:
+        raise CompareError(f"--fail-on metric {metric!r} is unknown: choose from {', '.join(METRICS)}")
+    if value == 0:
+        raise CompareError(f"--fail-on {text!r}: a threshold of 0% fails on noise: use e.g. {metric}:-5%")
+    return Rule(metric, value)
+
+
+def _points(df: pd.DataFrame, match) -> pd.DataFrame:
+    df = df[df["status"] == "ok"].copy()
+    df["time_us"] = df["time_us_median"].fillna(df["time_us_mean"])
+    df["spread_pct"] = df["median_ci95_rel_pct"]
+    for col in match:
+        df[col] = df[col].fillna("-") if df[col].dtype == object else df[col]
+    return df.groupby(list(match), dropna=False)[["time_us", "busbw_gbps", "algbw_gbps", "spread_pct"]].mean()
+
+
+def compare(base: pd.DataFrame, new: pd.DataFrame, match=DEFAULT_MATCH, floor_pct=FLOOR_PCT) -> pd.DataFrame:
+    """One row per aligned point and metric."""
+    b, n = _points(base, match), _points(new, match)
+    joined = b.join(n, how="inner", lsuffix="_base", rsuffix="_new")
+    if joined.empty:
+        raise CompareError(f"no point of the new run matches the base on {', '.join(match)}: check they measured the "
+                           f"same collectives and sizes, or loosen --match")
+    rows = []
+    for key, r in joined.iterrows():
+        sb = r["spread_pct_base"] if not pd.isna(r["spread_pct_base"]) else floor_pct
+        sn = r["spread_pct_new"] if not pd.isna(r["spread_pct_new"]) else floor_pct
+        noise = max(math.hypot(sb, sn), floor_pct)
+        for metric, sign in METRICS.items():
+            vb, vn = r[f"{metric}_base"], r[f"{metric}_new"]
+            if not (vb and vn) or pd.isna(vb) or pd.isna(vn):
+                continue
+            change = 100 * (vn / vb - 1)
+            verdict = "same" if abs(change) <= noise else ("better" if sign * change > 0 else "worse")
+            rows.append({**dict(zip(match, key if isinstance(key, tuple) else (key,))), "metric": metric,
+                         "base": vb, "new": vn, "ratio": vn / vb, "change_pct": change, "noise_pct": noise,
+                         "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def failures(table: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
+    if not rules or table.empty:
+        return table.iloc[0:0]
+    mask = np.zeros(len(table), dtype=bool)
+    for rule in rules:
+        m = (table["metric"] == rule.metric).to_numpy()
+        hits = [rule.fails(c, z) for c, z in zip(table["change_pct"], table["noise_pct"])]
+        mask |= m & np.array(hits)
+    return table[mask]
