@@ -73,9 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _verb_modules() -> dict:
     """Verbs that live in their own module: add_parser(sub) and run(args)."""
-    from . import compare_cmd, compute, crossover_cmd, fit_cmd, import_cmd
+    from . import compare_cmd, compute, crossover_cmd, fit_cmd, import_cmd, report_cmd
     return {"compute": compute, "fit": fit_cmd, "crossover": crossover_cmd, "import": import_cmd,
-            "compare": compare_cmd}
+            "compare": compare_cmd, "report": report_cmd}
 
 
 def _default_out(verb: str) -> str:

@@ -114,8 +114,9 @@ DRYRUN_WORKLOAD = "dryrun-small"
 
 
 def _model(cfg: RunConfig, nproc: int) -> None:
-    """Measure CPU GEMMs, fit the sweep, and find the crossover of a small workload, all
-    into the run directory. A run too small to fit (one size, one rank) says why and ends."""
+    """Measure CPU GEMMs, fit the sweep, find the crossover of a small workload, and write
+    the report, all into the run directory. A run too small to fit says why; the report
+    is written whatever the fit said."""
     from types import SimpleNamespace
 
     from .compute import run_compute
@@ -131,3 +132,6 @@ def _model(cfg: RunConfig, nproc: int) -> None:
                                       gpus_per_node=nproc, limit=4096, backend=None, bootstrap=1000, out=None))
     except UsageError as exc:
         print(f"# no model: {exc}", flush=True)
+    from reports.report import build_report
+    made = build_report([cfg.out], cfg.out / "report")
+    print(f"#\n# report: {made['html']} ({len(made['figures'])} figures), {made['md']}", flush=True)

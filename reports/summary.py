@@ -12,7 +12,7 @@ KEYS = ["collective", "backend", "fabric", "nranks", "nnodes"]
 def summarize_run(df: pd.DataFrame) -> pd.DataFrame:
     """One row per (collective, backend, fabric, nranks, nnodes) of `df` (records)."""
     rows = []
-    for key, g in df.groupby(KEYS, sort=False):
+    for key, g in df.groupby(KEYS, sort=False, dropna=False):
         ok = g[g.status != "skipped"]
         row = dict(zip(KEYS, key), points_ok=int((g.status == "ok").sum()),
                    points_skipped=int((g.status == "skipped").sum()),
@@ -21,7 +21,8 @@ def summarize_run(df: pd.DataFrame) -> pd.DataFrame:
         if len(ok):
             small = ok.loc[ok.size_bytes.idxmin()]
             peak = ok.loc[ok.busbw_gbps.idxmax()]
-            row.update(min_size_bytes=int(small.size_bytes), min_size_time_us=float(small.time_us_median),
+            row.update(min_size_bytes=int(small.size_bytes),
+                       min_size_time_us=float(small.time_us_mean if pd.isna(small.time_us_median) else small.time_us_median),
                        peak_busbw_gbps=float(peak.busbw_gbps), peak_at_size_bytes=int(peak.size_bytes))
         rows.append(row)
     return pd.DataFrame(rows)

@@ -39,6 +39,9 @@ def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(tmp_path):
     crossing = json.loads((out / "crossover.json").read_text())
     assert crossing["workload"]["name"] == "dryrun-small" and crossing["gpus_per_node"] == 4
     assert "crossover_nodes" in crossing and "communication exceeds compute" in result.stdout
+    report = out / "report" / "report.html"
+    assert report.exists() and f"# report: {report}" in result.stdout
+    assert len(list((out / "report" / "figures").glob("*.png"))) == 7 * 3 + 2  # busbw, latency, scale; crossover
 
 
 def test_every_dtype_op_and_placement_checks_out(tmp_path):

@@ -1,0 +1,166 @@
+"""The report's figures (matplotlib, Agg). Every axis has units; sizes are labelled in
+binary units (KiB, MiB). Each function returns the Figure (for tests) and saves a PNG.
+
+- busbw vs size, per collective: one line per run, group size and fabric.
+- latency vs size (log-log), per collective: measured points per group size, the fitted
+  model as a line and its 95% bootstrap band.
+- busbw vs node count (or group size on one node), per collective, at chosen sizes:
+  measured points and the model's prediction up to twice the measured scale (dashed).
+- compute vs communication per step against node count, crossover marked (crossover.json).
+- the communication roofline: the FLOPs per byte a step has vs. what the fabric needs.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from collectives.sizes import format_size  # noqa: E402
+
+DPI = 100
+
+
+def _label(text) -> str:
+    """A label as plain text: matplotlib would read $...$ as mathtext."""
+    return str(text).replace("$", r"\$")
+
+
+def _bytes_axis(ax) -> None:
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_size(int(v)) if v >= 1 else ""))
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=4))
+    for tick in ax.get_xticklabels():
+        tick.set_rotation(30)
+
+
+def _save(fig, path: Path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return fig
+
+
+def _series(df):
+    """(label, frame) per run, group size and fabric, sorted by size."""
+    for (run, p, fabric), g in df.groupby(["run", "nranks", "fabric"], sort=True):
+        yield _label(f"{run}: {p} ranks, {fabric}"), g.sort_values("size_bytes")
+
+
+def busbw_vs_size(df, collective, path):
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, g in _series(df):
+        ax.plot(g["size_bytes"], g["busbw_gbps"], marker="o", ms=3, label=label)
+    _bytes_axis(ax)
+    ax.set_xlabel("size (bytes, nccl-tests semantics)")
+    ax.set_ylabel("busbw (GB/s)")
+    ax.set_title(_label(f"{collective}: bus bandwidth vs size"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def latency_vs_size(df, collective, fits, path):
+    """fits: {(run, fabric): KeyFit} for this collective."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for label, g in _series(df):
+        line, = ax.plot(g["size_bytes"], g["time_us"], "o", ms=3, label=label)
+        fit = fits.get((g["run"].iloc[0], g["fabric"].iloc[0]))
+        if fit is None:
+            continue
+        p = int(g["nranks"].iloc[0])
+        sizes = np.geomspace(g["size_bytes"].min(), g["size_bytes"].max(), 60)
+        model = [fit.predict(n, p) for n in sizes]
+        band = np.array([np.percentile(fit.predict_samples(n, p), [2.5, 97.5]) for n in sizes])
+        ax.plot(sizes, model, "-", color=line.get_color(), lw=1)
+        ax.fill_between(sizes, band[:, 0], band[:, 1], color=line.get_color(), alpha=0.15, lw=0)
+    _bytes_axis(ax)
+    ax.set_yscale("log")
+    ax.set_xlabel("size (bytes)")
+    ax.set_ylabel("time per call (us, median)")
+    ax.set_title(_label(f"{collective}: latency vs size; lines: fitted model, bands: 95% interval"))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path):
+    """Measured busbw at each run's chosen sizes (`sizes_for(run_frame)`) against node count
+    when every run spans several node counts, else against ranks in the group; and the
+    model's busbw = n factor(p) / T(n, p) up to twice the measured scale."""
+    multi = all(g["nnodes"].fillna(1).nunique() > 1 for _, g in df.groupby("run"))
+    x_field = "nnodes" if multi else "nranks"
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for run, g in df.groupby("run", sort=True):
+        for n in sizes_for(g):
+            pts = g[g["size_bytes"] == n].groupby(x_field)["busbw_gbps"].mean()
+            if pts.empty:
+                continue
+            line, = ax.plot(pts.index, pts.values, "o", label=_label(f"{run}: {format_size(n)}"))
+            fit = next((f for (r, _), f in fits.items() if r == run), None)
+            if fit is None:
+                continue
+            per_node = int(g["ranks_per_node"].dropna().iloc[0]) if multi and g["ranks_per_node"].notna().any() else 1
+            lo, hi = max(1, int(pts.index.min())).bit_length() - 1, (int(pts.index.max()) * 2).bit_length() - 1
+            xs = np.array([2 ** k for k in range(lo, hi + 1) if 2 ** k * (per_node if multi else 1) >= 2])
+            ranks = xs * per_node if multi else xs
+            model = [n * spec_factor(int(p)) / fit.predict(n, int(p)) * 1e-3 for p in ranks]
+            ax.plot(xs, model, "--", color=line.get_color(), lw=1)
+    ax.set_xscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_yscale("log")
+    ax.set_xlabel("nodes" if multi else "ranks in the group")
+    ax.set_ylabel("busbw (GB/s)")
+    ax.set_title(_label(f"{collective}: busbw vs scale; dashed: model, to 2x the measured scale"))
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def compute_vs_comm(crossing: dict, path):
+    rows = crossing["rows"]
+    x = [r["nnodes"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(x, [r["compute_ms"] for r in rows], "o-", label="compute per step")
+    ax.plot(x, [r["comm_ms"] for r in rows], "s-", label="communication per step")
+    ax.fill_between(x, [r["comm_ms_ci"][0] for r in rows], [r["comm_ms_ci"][1] for r in rows], alpha=0.2, lw=0,
+                    color="C1", label="communication, 95% interval")
+    if crossing.get("crossover_nodes"):
+        ax.axvline(crossing["crossover_nodes"], color="k", ls="--", lw=1,
+                   label=f"crossover: {crossing['crossover_nodes']} nodes")
+    measured = crossing.get("measured_nodes")
+    if measured:
+        ax.axvspan(min(x), measured, color="0.85", alpha=0.5, label="measured scale")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(f"nodes ({crossing['gpus_per_node']} GPUs each)")
+    ax.set_ylabel("time per step per GPU (ms)")
+    ax.set_title(_label(f"{crossing['workload']['name']}: compute vs communication"))
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def roofline(crossing: dict, path):
+    rows = [r for r in crossing["rows"] if r["needed_flops_per_byte"]]
+    x = [r["nnodes"] for r in rows]
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.plot(x, [r["needed_flops_per_byte"] for r in rows], "o-",
+            label="FLOP per byte the fabric needs to stay compute-bound")
+    ax.plot(x, [r["workload_flops_per_byte"] for r in rows], "s-", label="FLOP per byte the workload has")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(f"nodes ({crossing['gpus_per_node']} GPUs each)")
+    ax.set_ylabel("arithmetic intensity (FLOP / communicated byte)")
+    ax.set_title(_label(f"{crossing['workload']['name']}: communication roofline\n"
+                        "(compute-bound while the workload's FLOP/byte is above the fabric's need)"), fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
