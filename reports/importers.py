@@ -102,8 +102,8 @@ def parse_nccl_text(text: str, path, collective=None, nranks=None):
         if line.startswith("#") or not line.strip():
             continue
         tokens = line.split()
-        if len(tokens) < 4 or not tokens[0].isdigit():
-            continue  # banners, NCCL INFO lines, warnings
+        if len(tokens) < 4 or not (tokens[0].isdigit() and tokens[1].isdigit()):
+            continue  # banners, NCCL INFO lines, warnings: a result line starts with size and count
         size, count, dtype = int(tokens[0]), int(tokens[1]), tokens[2]
         rest = tokens[3:]
         op = rest.pop(0) if rest and rest[0] in OPS else None
