@@ -13,10 +13,24 @@ SRUN = ["srun", "-N", "2", "--ntasks-per-node", "2"]
 RUN = [sys.executable, "-m", "benchmarks", "run", "--backend", "mpi", "--sizes", "1K,64K", "-n", "3", "-w", "1"]
 
 
+def _pmi2_wireup_failures(slurm) -> int:
+    return sum(path.read_text(errors="replace").count("mpi/pmi2: invalid client request")
+               for path in slurm.dir.glob("slurmd-*.log"))
+
+
 def test_srun_mpi_pmi2_sweeps_one_and_two_nodes(slurm, tmp_path):
-    out = tmp_path / "run"
-    result = slurm.run([*SRUN, "--mpi=pmi2", *RUN, "--nodes", "1,2", "--out", str(out)], check=False,
-                       env={"PYTHONPATH": str(REPO)}, timeout=300)
+    """--kill-on-bad-exit: a task that dies ends the step instead of leaving its peers
+    spinning in MPI. One retry only for a wire-up failure that slurmd logged itself: Slurm
+    22.05's pmi2 server now and then garbles a request from one of two tasks on one slurmd
+    ("mpi/pmi2: invalid client request"; seen once in about 20 runs here), before
+    commscale has run a line of its own."""
+    for attempt in range(2):
+        out = tmp_path / f"run{attempt}"
+        before = _pmi2_wireup_failures(slurm)
+        result = slurm.run([*SRUN, "--mpi=pmi2", "--kill-on-bad-exit=1", *RUN, "--nodes", "1,2", "--out", str(out)],
+                           check=False, env={"PYTHONPATH": str(REPO)}, timeout=120)
+        if result.returncode == 0 or _pmi2_wireup_failures(slurm) == before:
+            break
     assert result.returncode == 0, result.stderr + slurm.logs()
     records = read_records(out)
     for rec in records:
