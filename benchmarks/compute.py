@@ -110,8 +110,7 @@ def _now():
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
-def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=None, warmup=3, iters=10,
-                quiet=False) -> Path:
+def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=None, warmup=3, iters=10) -> Path:
     import torch
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -140,19 +139,16 @@ def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=No
         f = open(path, "a", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
-    if not quiet:
-        print(f"# commscale compute on {device}: tflops = 2MNK / median time; copy GB/s = bytes / median time")
-        print(f"# {'kind':<5} {'dtype':<9} {'shape / size':>20} {'time_us_median':>14} {'tflops':>9} {'gbps':>9}")
+    print(f"# commscale compute on {device}: tflops = 2MNK / median time; copy GB/s = bytes / median time")
+    print(f"# {'kind':<5} {'dtype':<9} {'shape / size':>20} {'time_us_median':>14} {'tflops':>9} {'gbps':>9}")
     with f:
         for rec in measure(device, dtypes, shape_list, nbytes, warmup, iters):
             f.write(json.dumps(rec) + "\n")
             f.flush()
-            if not quiet:
-                what = f"{rec['m']}x{rec['n']}x{rec['k']}" if rec["kind"] == "gemm" else format_size(rec["size_bytes"])
-                print(f"  {rec['kind']:<5} {rec['dtype']:<9} {what:>20} {rec['time_us_median']:14.1f} "
-                      f"{rec['tflops'] or 0:9.3f} {rec['bandwidth_gbps'] or 0:9.2f}")
-    if not quiet:
-        print(f"# records: {path}")
+            what = f"{rec['m']}x{rec['n']}x{rec['k']}" if rec["kind"] == "gemm" else format_size(rec["size_bytes"])
+            print(f"  {rec['kind']:<5} {rec['dtype']:<9} {what:>20} {rec['time_us_median']:14.1f} "
+                  f"{rec['tflops'] or 0:9.3f} {rec['bandwidth_gbps'] or 0:9.2f}")
+    print(f"# records: {path}")
     return path
 
 

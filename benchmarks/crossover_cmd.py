@@ -44,7 +44,8 @@ def compute_rate(runs, dtype: str) -> float:
     return max(rates)
 
 
-def run_crossover(args, quiet=False) -> dict:
+def run_crossover(args, fitted=None) -> dict:
+    """`fitted`: (fits, hierarchical fits) of these runs when the caller has them already."""
     from reports.crossover import CrossoverError, choose_model, crossover, format_crossover
     from reports.fit import fit_frame, fit_hierarchical, usable
     from reports.workloads import WorkloadError, load_workload
@@ -63,9 +64,9 @@ def run_crossover(args, quiet=False) -> dict:
         raise UsageError(f"--bootstrap {args.bootstrap} is too few for an interval: use 100 or more")
     rate = args.gpu_tflops or compute_rate(args.runs, workload.dtype)
     df = load_records(args.runs)
+    fits, hier = fitted or (fit_frame(df, args.bootstrap), fit_hierarchical(df, args.bootstrap))
     try:
-        model = choose_model(fit_frame(df, args.bootstrap), fit_hierarchical(df, args.bootstrap),
-                             workload.collective, args.backend, workload.dtype)
+        model = choose_model(fits, hier, workload.collective, args.backend, workload.dtype)
     except CrossoverError as exc:
         raise UsageError(str(exc)) from None
     used = usable(df)
@@ -78,9 +79,8 @@ def run_crossover(args, quiet=False) -> dict:
         (out / CROSSOVER_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
-    if not quiet:
-        print(format_crossover(result))
-        print(f"# crossover: {out / CROSSOVER_FILE}")
+    print(format_crossover(result))
+    print(f"# crossover: {out / CROSSOVER_FILE}")
     return result
 
 

@@ -125,13 +125,16 @@ def _model(cfg: RunConfig, nproc: int) -> None:
     print("#", flush=True)
     run_compute(cfg.out, "cpu", "float32", "256,512", "16M", 2, 5)
     print("#", flush=True)
+    fits = None
     try:
-        fit_runs([cfg.out], cfg.out, 1000)
+        fitted = fit_runs([cfg.out], cfg.out, 1000)
+        fits = {cfg.out: fitted[0]}
         print("#", flush=True)
         run_crossover(SimpleNamespace(runs=[cfg.out], workload=DRYRUN_WORKLOAD, gpu_tflops=None,
-                                      gpus_per_node=nproc, limit=4096, backend=None, bootstrap=1000, out=None))
+                                      gpus_per_node=nproc, limit=4096, backend=None, bootstrap=1000, out=None),
+                      fitted)
     except UsageError as exc:
         print(f"# no model: {exc}", flush=True)
     from reports.report import build_report
-    made = build_report([cfg.out], cfg.out / "report")
+    made = build_report([cfg.out], cfg.out / "report", fits=fits)  # the fit above, not a second one
     print(f"#\n# report: {made['html']} ({len(made['figures'])} figures), {made['md']}", flush=True)

@@ -28,7 +28,7 @@ def load_records(runs):
         raise UsageError(f"{exc}: repair or remove that line") from None
 
 
-def fit_runs(runs, out, samples, quiet=False):
+def fit_runs(runs, out, samples):
     """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
     from reports.fit import fit_frame, fit_hierarchical
     from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
@@ -38,14 +38,13 @@ def fit_runs(runs, out, samples, quiet=False):
         raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: a fit needs 'ok' records at 2 or more "
                          f"ranks and 3 or more sizes per collective: sweep more sizes (-b/-e) or group sizes")
     path = write_model(out, runs, fits, hier, samples)
-    if not quiet:
-        print(f"# scaling model of {', '.join(map(str, runs))}: T = alpha A(p) + n B(p) / bw, "
-              f"fitted on time_us_median, relative error, {samples} bootstrap samples")
-        print(format_fits(fit_entries(fits)))
-        table = format_hier(hier_entries(hier))
-        if table:
-            print(table)
-        print(f"# model: {path}")
+    print(f"# scaling model of {', '.join(map(str, runs))}: T = alpha A(p) + n B(p) / bw, "
+          f"fitted on time_us_median, relative error, {samples} bootstrap samples")
+    print(format_fits(fit_entries(fits)))
+    table = format_hier(hier_entries(hier))
+    if table:
+        print(table)
+    print(f"# model: {path}")
     return fits, hier
 
 

@@ -59,18 +59,20 @@ def _table_md(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def build_report(runs, out: Path, scale_sizes=None) -> dict:
-    """Write every output into `out`; returns their paths and what the figures hold."""
+def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
+    """Write every output into `out`; returns their paths and what the figures hold.
+    `fits`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
+    given = fits or {}
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     names = _names(runs)
-    frames, metas, fits, crossings = [], {}, {}, {}
+    frames, metas, fits, crossings = [], {}, {}, {}  # fits: (run name, fabric, collective) -> KeyFit
     for run, name in zip(runs, names):
         df = load_run(run).assign(run=name)
         frames.append(df)
         meta_path = Path(run) / "meta.json"
         metas[name] = load_meta(run) if meta_path.exists() else {}
-        for fit in fit_frame(df, BOOTSTRAP):
+        for fit in given.get(run) or fit_frame(df, BOOTSTRAP):
             key = (name, fit.key["fabric"], fit.key["collective"])
             fits.setdefault(key, fit)  # first dtype of each
         crossing = Path(run) / "crossover.json"
