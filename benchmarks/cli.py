@@ -78,11 +78,6 @@ def _verb_modules() -> dict:
             "compare": compare_cmd, "report": report_cmd}
 
 
-def _default_out(verb: str) -> str:
-    import datetime as dt
-    return os.path.join("commscale-runs", f"{verb}-{dt.datetime.now():%Y%m%d-%H%M%S}")
-
-
 def _cuda_available() -> bool:
     import torch
     return torch.cuda.is_available()
@@ -106,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
         verbs = _verb_modules()
         if args.verb in verbs:
             return verbs[args.verb].run(args)
+        from .config import check_out_dir, config_from_args, default_out
         if args.out is None:
-            args.out = _default_out(args.verb)
-        from .config import check_out_dir, config_from_args
+            args.out = default_out(args.verb)
         if args.verb == "dryrun":
             _cpu_ranks(args)
         cfg = config_from_args(args, _cuda_available)

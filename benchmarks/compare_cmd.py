@@ -6,6 +6,7 @@ from pathlib import Path
 
 from collectives.sizes import format_size
 
+from .config import make_out_dir
 from .errors import EXIT_OK, EXIT_WRONG_DATA, UsageError
 from .fit_cmd import load_records
 
@@ -70,9 +71,7 @@ def run(args) -> int:
                       f"{ranks:<14} {r['metric']:<11} {r['base']:10.4g} {r['new']:10.4g} {r['ratio']:7.3f} "
                       f"{r['change_pct']:+8.1f} {r['noise_pct']:7.1f}  {r['verdict']}{flag}")
         if args.out:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            table.to_csv(out / f"compare-{Path(new_run).name}.csv", index=False)
+            table.to_csv(make_out_dir(args.out) / f"compare-{Path(new_run).name}.csv", index=False)
     if rules:
         print(f"# --fail-on {' '.join(args.fail_on)}: {failed} point(s) fail" + ("" if failed else ", none regressed"))
     return EXIT_WRONG_DATA if failed else EXIT_OK

@@ -8,7 +8,6 @@ traffic is twice that, a read and a write), as nvbandwidth reports device copies
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import os
 import time
@@ -17,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from collectives.dtypes import get_dtype
-from collectives.records import COMPUTE_FILE, SCHEMA_VERSION
+from collectives.records import COMPUTE_FILE, SCHEMA_VERSION, now_utc
 from collectives.sizes import format_size, parse_size
 from collectives.timing import summarize
 
+from .config import default_out, make_out_dir
 from .errors import EXIT_OK, UsageError
 
 DEFAULTS = {"cuda": {"dtypes": "bfloat16,float16,float32", "shapes": "4096,8192", "copy": "1G"},
@@ -95,19 +95,15 @@ def measure(device, dtypes, shapes, copy_bytes, warmup, iters):
             a = torch.randn(m, k, device=device).to(tdtype)
             b = torch.randn(k, n, device=device).to(tdtype)
             stats = summarize(clock.times(lambda: torch.matmul(a, b), warmup, iters)).as_dict()
-            yield {**base, "timestamp": _now(), "kind": "gemm", "dtype": dtype, "m": m, "n": n, "k": k,
+            yield {**base, "timestamp": now_utc(), "kind": "gemm", "dtype": dtype, "m": m, "n": n, "k": k,
                    "size_bytes": None, "tf32": bool(torch.backends.cuda.matmul.allow_tf32) if device == "cuda" else None,
                    **stats, "tflops": 2 * m * n * k / (stats["time_us_median"] * 1e-6) / 1e12, "bandwidth_gbps": None}
     src = torch.empty(copy_bytes, dtype=torch.uint8, device=device)
     dst = torch.empty_like(src)
     stats = summarize(clock.times(lambda: dst.copy_(src), warmup, iters)).as_dict()
-    yield {**base, "timestamp": _now(), "kind": "copy", "dtype": "uint8", "m": None, "n": None, "k": None,
+    yield {**base, "timestamp": now_utc(), "kind": "copy", "dtype": "uint8", "m": None, "n": None, "k": None,
            "size_bytes": copy_bytes, "tf32": None, **stats, "tflops": None,
            "bandwidth_gbps": copy_bytes / (stats["time_us_median"] * 1e-6) / 1e9}
-
-
-def _now():
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=None, warmup=3, iters=10) -> Path:
@@ -130,12 +126,11 @@ def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=No
         raise UsageError(str(exc)) from None
     if warmup < 0 or iters < 1:
         raise UsageError("-w must be 0 or more and -n at least 1: use e.g. -w 3 -n 10")
-    out = Path(out)
+    out = make_out_dir(out)
     path = out / COMPUTE_FILE
+    if path.exists():
+        raise UsageError(f"{str(out)!r} already holds {COMPUTE_FILE}: choose another --out")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            raise UsageError(f"{str(out)!r} already holds {COMPUTE_FILE}: choose another --out")
         f = open(path, "a", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
@@ -153,7 +148,7 @@ def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=No
 
 
 def run(args) -> int:
-    out = args.out or os.path.join("commscale-runs", f"compute-{_dt.datetime.now():%Y%m%d-%H%M%S}")
+    out = args.out or default_out("compute")
     run_compute(Path(out), args.device.strip().lower(), args.dtype, args.shapes, args.copy_bytes,
                 args.warmup, args.iters)
     return EXIT_OK

@@ -138,6 +138,23 @@ def resolve_device(backend: str, device: str, cuda_available) -> str:
     return device
 
 
+def default_out(verb: str) -> str:
+    """commscale-runs/<verb>-<local time>: where a verb writes without --out."""
+    import datetime as dt
+    return os.path.join("commscale-runs", f"{verb}-{dt.datetime.now():%Y%m%d-%H%M%S}")
+
+
+def make_out_dir(out) -> Path:
+    """Create an output directory (fit, crossover, report, compare, compute); a failure is
+    a usage error naming the directory."""
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
+    return out
+
+
 def check_out_dir(out: Path) -> Path:
     """Create the run directory if needed and prove it is writable and holds no run yet."""
     out = Path(out)

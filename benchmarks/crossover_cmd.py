@@ -3,8 +3,8 @@ overtakes compute (reports/crossover.py), written to crossover.json."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
+from .config import make_out_dir
 from .errors import EXIT_OK, UsageError
 from .fit_cmd import load_records
 
@@ -73,9 +73,8 @@ def run_crossover(args, fitted=None) -> dict:
     used = used[used["collective"] == workload.collective]
     result = crossover(workload, model, rate, args.gpus_per_node, args.limit,
                        int(used["nnodes"].fillna(1).max()), int(used["nranks"].max()))
-    out = Path(args.out or args.runs[0])
+    out = make_out_dir(args.out or args.runs[0])
     try:
-        out.mkdir(parents=True, exist_ok=True)
         (out / CROSSOVER_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None

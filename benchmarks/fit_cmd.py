@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .config import make_out_dir
 from .errors import EXIT_OK, UsageError
 
 
@@ -57,10 +58,5 @@ def run(args) -> int:
         for run_dir in args.runs:
             fit_runs([run_dir], run_dir, args.bootstrap)
         return EXIT_OK
-    out = Path(args.out or args.runs[0])
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
-    fit_runs(args.runs, out, args.bootstrap)
+    fit_runs(args.runs, make_out_dir(args.out or args.runs[0]), args.bootstrap)
     return EXIT_OK

@@ -2,11 +2,10 @@
 commscale run (records.jsonl and meta.json), parsed by reports/importers.py."""
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 from pathlib import Path
 
-from collectives.records import SCHEMA_VERSION, RecordWriter, make_record, write_meta
+from collectives.records import SCHEMA_VERSION, RecordWriter, make_record, now_utc, write_meta
 
 from .config import check_out_dir
 from .errors import EXIT_OK, UsageError
@@ -41,7 +40,7 @@ def run(args) -> int:
     out = check_out_dir(Path(args.out))
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     run_id = f"import-{digest[:12]}"
-    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+    now = now_utc()
     with RecordWriter(out) as writer:
         for fields in points:
             writer.write(make_record(run_id=run_id, timestamp=now, **fields))

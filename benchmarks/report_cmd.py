@@ -1,8 +1,7 @@
 """`commscale report RUN [RUN ...] --out DIR`: report.html, report.md, figures, summary.csv."""
 from __future__ import annotations
 
-from pathlib import Path
-
+from .config import make_out_dir
 from .errors import EXIT_OK, UsageError
 from .fit_cmd import load_records
 
@@ -23,11 +22,6 @@ def run(args) -> int:
         sizes = [parse_size(s) for s in args.scale_sizes.split(",")] if args.scale_sizes else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
-    made = build_report(args.runs, out, sizes)
+    made = build_report(args.runs, make_out_dir(args.out), sizes)
     print(f"# report: {made['html']} ({len(made['figures'])} figures inline), {made['md']}, {made['csv']}")
     return EXIT_OK

@@ -14,7 +14,7 @@ from pathlib import Path
 from collectives.backends import create_backend
 from collectives.backends.base import BackendOptions, BackendSetupError
 from collectives.dtypes import get_dtype
-from collectives.records import SCHEMA_VERSION, RecordWriter, allowed_env, make_record, write_meta
+from collectives.records import SCHEMA_VERSION, RecordWriter, allowed_env, make_record, now_utc, write_meta
 from collectives.registry import get_collective
 
 from .config import RunConfig, check_out_dir
@@ -31,10 +31,6 @@ class GroupPlan:
     nnodes: int
     ranks_per_node: int | None
     """None when hosts hold different numbers of the group's ranks."""
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def plan_groups(hosts: list[str], ranks: tuple[int, ...] | None, nodes: tuple[int, ...] | None) -> list[GroupPlan]:
@@ -131,7 +127,7 @@ def _sweep(cfg, launch, backend) -> int:
         raise UsageError(problem)
 
     run_id = backend.broadcast_object(f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}")
-    started = _now()
+    started = now_utc()
     points = _points(cfg, backend)
     timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s)
     writer = printer = meta = None
@@ -160,7 +156,7 @@ def _sweep(cfg, launch, backend) -> int:
                         block = (point.spec.name, nranks)
                         printer.header(point.spec.name, nranks, plan.nnodes, fabric)
                     record = make_record(
-                        run_id=run_id, timestamp=_now(), collective=point.spec.name, backend=backend.name,
+                        run_id=run_id, timestamp=now_utc(), collective=point.spec.name, backend=backend.name,
                         device=backend.device, fabric=fabric, transport=transport, dtype=point.dtype.name,
                         reduce_op=point.op, in_place=point.in_place, nranks=nranks, nnodes=plan.nnodes,
                         ranks_per_node=plan.ranks_per_node, **fields,
@@ -175,7 +171,7 @@ def _sweep(cfg, launch, backend) -> int:
     finally:
         if rank0:
             writer.close()
-            write_meta(cfg.out, {**meta, "status": status, "finished_at": _now()})
+            write_meta(cfg.out, {**meta, "status": status, "finished_at": now_utc()})
     if rank0:
         printer.note(f"records: {cfg.out / 'records.jsonl'}")
         if any_wrong:

@@ -6,6 +6,7 @@ with units in their names so `pandas.DataFrame(records)` works directly.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import re
@@ -35,6 +36,11 @@ ENV_ALLOW_PREFIXES = ("NCCL_", "CUDA_", "SLURM_", "TORCH_", "TORCHELASTIC_", "GL
 ENV_ALLOW_NAMES = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
                    "LOCAL_WORLD_SIZE", "GROUP_RANK", "HOSTNAME")
 _SECRET_RE = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|(^|_)KEY($|_)|AUTH|COOKIE|PRIVATE", re.IGNORECASE)
+
+
+def now_utc() -> str:
+    """The time for records and meta.json: ISO 8601, UTC, milliseconds."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def bandwidths(size_bytes: int, time_us: float, factor: float) -> tuple[float, float]:
