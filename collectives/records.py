@@ -32,7 +32,7 @@ STATUSES = ("ok", "skipped", "failed")
 #: Environment variables captured in meta.json: these prefixes/names only, and never a
 #: name that looks like a credential.
 ENV_ALLOW_PREFIXES = ("NCCL_", "CUDA_", "SLURM_", "TORCH_", "TORCHELASTIC_", "GLOO_",
-                      "OMP_", "PMI_", "PMIX_", "OMPI_COMM_WORLD_", "MPI_", "UCX_", "FI_")
+                      "OMP_", "PMI_", "PMIX_", "OMPI_COMM_WORLD_", "MPI_", "MPIR_CVAR_", "UCX_", "FI_")
 ENV_ALLOW_NAMES = ("MASTER_ADDR", "MASTER_PORT", "RANK", "WORLD_SIZE", "LOCAL_RANK",
                    "LOCAL_WORLD_SIZE", "GROUP_RANK", "HOSTNAME")
 _SECRET_RE = re.compile(r"TOKEN|SECRET|PASSW|CREDENTIAL|(^|_)KEY($|_)|AUTH|COOKIE|PRIVATE", re.IGNORECASE)
