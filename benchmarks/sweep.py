@@ -18,9 +18,10 @@ from collectives.records import SCHEMA_VERSION, RecordWriter, allowed_env, make_
 from collectives.registry import get_collective
 
 from .config import RunConfig, check_out_dir
-from .errors import EXIT_OK, EXIT_WRONG_DATA, UsageError
+from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError
 from .harness import Point, Timing, measure_point
 from .launch import LaunchEnv, node_name
+from .stop import StopRequest, signal_name
 from .table import Printer
 
 
@@ -79,10 +80,11 @@ def _points(cfg: RunConfig, backend) -> list[Point]:
 
 
 def _meta(cfg, launch, backend, run_id, hosts, started):
-    """meta.json as written at the start; the end updates only status and finished_at."""
+    """meta.json as written at the start; the end updates status, finished_at, stopped_by and the
+    point counts."""
     return {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "running",
-        "started_at": started, "finished_at": None,
+        "started_at": started, "finished_at": None, "stopped_by": None,
         "command_line": sys.argv, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
         "launcher": launch.launcher, "world_size": backend.world_size,
         "hosts": list(dict.fromkeys(hosts)), "rank_hosts": hosts,
@@ -99,7 +101,8 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     except BackendSetupError as exc:
         raise UsageError(str(exc)) from None
     try:
-        code = _sweep(cfg, launch, backend)
+        with StopRequest() as stop:
+            code = _sweep(cfg, launch, backend, stop)
     except UsageError:
         backend.close(orderly=True)  # raised on every rank alike, before any point
         raise
@@ -110,7 +113,7 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     return code
 
 
-def _sweep(cfg, launch, backend) -> int:
+def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
     rank0 = backend.rank == 0
     hosts = backend.all_gather_object(node_name(os.environ))
     plans = plan_groups(hosts, cfg.ranks, cfg.nodes)
@@ -138,7 +141,7 @@ def _sweep(cfg, launch, backend) -> int:
         printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in plans for pt in points])
         printer.note(f"commscale run {run_id}: backend {backend.name} ({backend.device}), {backend.world_size} ranks on "
                      f"{len(set(hosts))} host(s), launcher {launch.launcher}, out {cfg.out}")
-    status, any_wrong = "incomplete", False
+    status, any_wrong, stopped_by, done = "incomplete", False, None, 0
     try:
         for plan in plans:
             group = backend.new_group(list(plan.ranks))
@@ -164,16 +167,31 @@ def _sweep(cfg, launch, backend) -> int:
                     writer.write(record)
                     printer.row(record)
                     any_wrong |= bool(record["n_wrong"])
-                backend.barrier()  # ranks outside the group wait here, point by point
+                done += 1
+                # Every rank, members or not, meets here point by point and learns
+                # whether any of them was asked to stop.
+                signum = int(backend.max_over([stop.signum], None)[0])
+                if signum:
+                    stopped_by = signal_name(signum)
+                    break
             if rank0:
                 printer.progress()
-        status = "complete"
+            if stopped_by:
+                break
+        else:
+            status = "complete"
     finally:
         if rank0:
             writer.close()
-            write_meta(cfg.out, {**meta, "status": status, "finished_at": now_utc()})
+            write_meta(cfg.out, {**meta, "status": status, "finished_at": now_utc(), "stopped_by": stopped_by,
+                                 "points_done": done, "points_planned": len(points) * len(plans)})
     if rank0:
         printer.note(f"records: {cfg.out / 'records.jsonl'}")
+        if stopped_by:
+            printer.note(f"stopped by {stopped_by} after {done} of {len(points) * len(plans)} points; "
+                         f"meta.json says status 'incomplete'")
         if any_wrong:
             printer.note("DATA CHECK FAILED: see records with status 'failed'")
+    if stopped_by:
+        return EXIT_STOPPED
     return EXIT_WRONG_DATA if backend.sum_over([int(any_wrong)], None)[0] else EXIT_OK
