@@ -10,6 +10,7 @@ import os
 import sys
 
 from .errors import EXIT_OK, EXIT_USAGE, UsageError
+from .options import add_run_options, env_default as _env
 
 
 class _Parser(argparse.ArgumentParser):
@@ -17,55 +18,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message}: see 'commscale {self.prog.split()[-1]} --help'")
 
 
-def _env(name: str, default):
-    """Flags fall back to COMMSCALE_<NAME> in the environment (like torchrun's PET_*).
-    Defaults stay strings so argparse converts (and rejects) them like typed flags."""
-    return os.environ.get(f"COMMSCALE_{name.upper()}", default)
-
-
-def _add_run_options(p: argparse.ArgumentParser, min_bytes: str, max_bytes: str) -> None:
-    g = p.add_argument_group("what to measure")
-    g.add_argument("--backend", default=_env("backend", "auto"),
-                   help="auto (nccl with GPUs, else gloo), gloo, nccl or mpi [auto]")
-    g.add_argument("--device", default=_env("device", "auto"),
-                   help="buffers for mpi: cpu, cuda, or auto (cuda if GPUs and CUDA-aware MPI) [auto]")
-    g.add_argument("--collectives", "--collective", default=_env("collectives", "all"),
-                   help="comma list or 'all': all_reduce,all_to_all,all_gather,reduce_scatter,broadcast,reduce,sendrecv")
-    g.add_argument("-d", "--dtype", default=_env("dtype", "float32"),
-                   help="comma list of float32,float64,float16,bfloat16,int32,int8 [float32]")
-    g.add_argument("-o", "--op", default=_env("op", "sum"), help="reductions: comma list of sum,max,min [sum]")
-    g.add_argument("--in-place", default=_env("in_place", "out"), help="out, in or both [out]")
-    g = p.add_argument_group("sizes (nccl-tests semantics; 8, 64K, 1M, 1G)")
-    g.add_argument("-b", "--min-bytes", default=_env("min_bytes", min_bytes), help=f"smallest size [{min_bytes}]")
-    g.add_argument("-e", "--max-bytes", default=_env("max_bytes", max_bytes), help=f"largest size [{max_bytes}]")
-    g.add_argument("-f", "--step-factor", default=_env("step_factor", "2"), help="multiply size by this [2]")
-    g.add_argument("--sizes", default=_env("sizes", None), help="explicit comma list of sizes (overrides -b/-e/-f)")
-    g = p.add_argument_group("groups within one launch")
-    g.add_argument("--ranks", default=_env("ranks", None),
-                   help="group sizes, e.g. 2,4,8 [powers of two up to the world, and the world]")
-    g.add_argument("--nodes", default=_env("nodes", None), help="node counts, ranks grouped by host, e.g. 1,2,4")
-    g = p.add_argument_group("timing")
-    g.add_argument("-w", "--warmup", type=int, default=_env("warmup", "5"), help="warm-up calls per point [5]")
-    g.add_argument("-n", "--iters", default=_env("iters", "20"),
-                   help="timed calls per point, or 'auto' (median's 95%% CI within +-1%% or budget spent) [20]")
-    g.add_argument("--iters-budget-s", type=float, default=_env("iters_budget_s", "1"),
-                   help="time budget per point for --iters auto, seconds [1]")
-    g.add_argument("--cuda-graph", action="store_true", help="time CUDA-graph replays (nccl)")
-    g.add_argument("--timeout", type=float, default=_env("timeout", "300"),
-                   help="seconds a collective may wait before the run fails [300]")
-    p.add_argument("--out", default=_env("out", None), help="run directory for records.jsonl and meta.json")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="commscale", description="Measure GPU-cluster collectives (nccl-tests semantics).")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="sweep collectives in a launch (torchrun, srun, mpiexec or standalone)",
                          description="Sweep collectives; run under torchrun, srun or mpiexec (or alone: 1 rank).")
-    _add_run_options(run, "8", "128M")
+    add_run_options(run, "8", "128M")
     dry = sub.add_parser("dryrun", help="the whole pipeline on this machine with CPU ranks",
                          description="Spawn CPU ranks on this machine (gloo, or mpi through mpiexec) and sweep every collective.")
     dry.add_argument("--nproc", type=int, default=_env("nproc", "4"), help="CPU ranks to spawn [4]")
-    _add_run_options(dry, "1K", "16M")
+    add_run_options(dry, "1K", "16M")
     for module in _verb_modules().values():
         module.add_parser(sub)
     return parser
@@ -73,9 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _verb_modules() -> dict:
     """Verbs that live in their own module: add_parser(sub) and run(args)."""
-    from . import compare_cmd, compute, crossover_cmd, fit_cmd, import_cmd, report_cmd
+    from . import compare_cmd, compute, crossover_cmd, fit_cmd, import_cmd, report_cmd, slurm_cmd
     return {"compute": compute, "fit": fit_cmd, "crossover": crossover_cmd, "import": import_cmd,
-            "compare": compare_cmd, "report": report_cmd}
+            "compare": compare_cmd, "report": report_cmd, "slurm": slurm_cmd}
 
 
 def _cuda_available() -> bool:
