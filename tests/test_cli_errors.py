@@ -3,6 +3,9 @@ import pytest
 
 from conftest import commscale, read_records
 
+# A valid `commscale slurm` line to spoil; it never gets as far as writing to --out.
+SLURM = ["slurm", "--nodes", "1,2", "--time", "10", "--gpus-per-node", "0", "--ranks-per-node", "2",
+         "--out", "/tmp/commscale-never-slurm"]
 CASES = [
     (["run", "--collectives", "allreduce"], "unknown collective 'allreduce'"),
     (["run", "--backend", "ucc"], "unknown backend 'ucc'"),
@@ -47,6 +50,25 @@ CASES = [
     (["import", "README.md", "--format", "nccl-tests", "--out", "/tmp/commscale-never"], "cannot tell which collective"),
     (["compare", "/no/such/run", "/no/such/run"], "holds no records.jsonl"),
     (["report", "/no/such/run", "--out", "/tmp/commscale-never"], "holds no records.jsonl"),
+    (SLURM[:1] + SLURM[3:], "--nodes is required"),
+    ([*SLURM[:3], *SLURM[5:]], "--time is required"),
+    ([*SLURM, "--time", "1h"], "'1h' is not a Slurm time limit"),
+    ([*SLURM, "--signal", "600"], "fewer seconds than the time limit (600 s)"),
+    ([*SLURM, "--gpus-per-node", "-1"], "--gpus-per-node -1 is negative"),
+    ([*SLURM, "--ranks-per-node", "0"], "--ranks-per-node must be at least 1"),
+    ([*SLURM, "--ranks", "2"], "use --nodes, not --ranks"),
+    ([*SLURM, "--launcher", "slurmrun"], "unknown --launcher 'slurmrun'"),
+    ([*SLURM, "--backend", "mpi", "--launcher", "tasks"], "--launcher tasks does not start --backend mpi ranks"),
+    ([*SLURM, "--backend", "mpi", "--mpi", "pmi3"], "--mpi 'pmi3': choose from pmi2, pmix"),
+    ([*SLURM, "--job-name", 'say "hi"'], "cannot go into an #SBATCH line"),
+    ([*SLURM, "--partition", "gpu\nhostile"], "cannot go into an #SBATCH line"),
+    ([*SLURM, "--python", "/no/such/python"], "is not an executable here"),
+    ([*SLURM, "--out", "/tmp/commscale-%j"], "has a '%'"),
+    ([*SLURM, "--sizes", "1K,2K"], "needs 3 or more sizes"),
+    ([*SLURM, "--wait"], "--wait goes with --submit"),
+    ([*SLURM, "--print", "--submit"], "not allowed with argument"),
+    ([*SLURM, "--port", "70000"], "--port 70000 is not a TCP port"),
+    ([*SLURM, "--collectives", "allreduce"], "unknown collective 'allreduce'"),
     (["run", "--warmup", "many"], "invalid int value"),
     (["run", "--no-such-flag"], "unrecognized arguments"),
     (["teleport"], "invalid choice"),

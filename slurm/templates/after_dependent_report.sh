@@ -1,0 +1,1 @@
+# The fit and the report run in the dependent job report.sbatch, after every node count.
