@@ -8,9 +8,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 from .errors import EXIT_OK, EXIT_USAGE, UsageError
 from .options import add_run_options, env_default as _env
+
+USAGE_ERROR_GRACE_S = 2.0
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         if rank == "0":
             print(f"commscale: error: {exc}", file=sys.stderr)
+        else:
+            # Rank 0 speaks for all; a launcher that ends every rank when one exits
+            # (torchrun, srun --kill-on-bad-exit) must not end rank 0 before it has.
+            time.sleep(USAGE_ERROR_GRACE_S)
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into head or less that exited: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
