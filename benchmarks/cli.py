@@ -10,7 +10,7 @@ import os
 import sys
 import time
 
-from .errors import EXIT_OK, EXIT_USAGE, UsageError
+from .errors import EXIT_OK, EXIT_USAGE, UsageError, report_usage_error
 from .options import add_run_options, env_default as _env
 
 USAGE_ERROR_GRACE_S = 2.0
@@ -89,11 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         from .sweep import run_sweep
         return run_sweep(cfg, detect(os.environ))
     except UsageError as exc:
-        if rank == "0":
-            print(f"commscale: error: {exc}", file=sys.stderr)
-        else:
-            # Rank 0 speaks for all; a launcher that ends every rank when one exits
-            # (torchrun, srun --kill-on-bad-exit) must not end rank 0 before it has.
+        if rank == "0" and not exc.reported:
+            report_usage_error(exc)
+        elif rank != "0" and not exc.reported and "TORCHELASTIC_RUN_ID" in os.environ:
+            # Found before the ranks could talk (e.g. MPI sees a world of one): rank 0
+            # speaks for all, and torchrun ends every rank as soon as one exits.
             time.sleep(USAGE_ERROR_GRACE_S)
         return EXIT_USAGE
     except BrokenPipeError:  # output piped into head or less that exited: not an error

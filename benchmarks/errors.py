@@ -1,8 +1,16 @@
 """The one exception the CLI turns into a one-line message and exit status 2."""
+import sys
 
 
 class UsageError(Exception):
     """Bad input: the message names the problem and the fix."""
+
+    reported = False
+    """Set once the one line has been printed (by rank 0, before the ranks part)."""
+
+
+def report_usage_error(exc: UsageError) -> None:
+    print(f"commscale: error: {exc}", file=sys.stderr, flush=True)
 
 
 EXIT_OK = 0

@@ -18,7 +18,7 @@ from collectives.records import SCHEMA_VERSION, RecordWriter, allowed_env, make_
 from collectives.registry import get_collective
 
 from .config import RunConfig, check_out_dir
-from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError
+from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
 from .harness import Point, Timing, measure_point
 from .launch import LaunchEnv, node_name
 from .stop import StopRequest, signal_name
@@ -103,8 +103,13 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     try:
         with StopRequest() as stop:
             code = _sweep(cfg, launch, backend, stop)
-    except UsageError:
-        backend.close(orderly=True)  # raised on every rank alike, before any point
+    except UsageError as exc:
+        # Raised on every rank alike, before any point. Rank 0 says it before the ranks
+        # part, so a launcher that ends the step when one rank exits cannot cut it off.
+        if backend.rank == 0:
+            report_usage_error(exc)
+        exc.reported = True
+        backend.close(orderly=True)
         raise
     except BaseException:
         backend.close(orderly=False)  # peers may be elsewhere: do not wait for them

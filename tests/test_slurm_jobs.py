@@ -110,9 +110,12 @@ def test_a_failing_step_fails_the_job(slurm, tmp_path, monkeypatch):
     job_id = slurm.run(["sbatch", "--parsable", str(out / "commscale.sbatch")], env=ENV).stdout.strip()
     monkeypatch.setenv("SLURM_CONF", str(slurm.conf))  # for scontrol, as on a login node
     (end,) = wait([job_id], poll_s=0.5)
-    assert (end.state, end.exit_status) == ("FAILED", 2)
+    # 2 from the ranks, or 143 when srun --kill-on-bad-exit ended a rank that was a moment
+    # slower to exit: non-zero either way.
+    assert end.state == "FAILED" and end.exit_status in (2, 143), end
     log = (out / f"slurm-{job_id}.out").read_text()
-    assert "already holds a run" in log and "the sweep failed with status 2" in log
+    assert log.count("commscale: error:") == 1 and "already holds a run" in log
+    assert f"the sweep failed with status {end.exit_status}" in log
     assert not (out / "report").exists()
 
 
