@@ -10,6 +10,7 @@ import datetime as _dt
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -117,12 +118,28 @@ def normalize(record: dict) -> dict:
 
 
 def read_records(path: Path) -> Iterable[dict]:
-    """Yield normalized records from a records.jsonl file."""
+    """Yield normalized records from a records.jsonl file.
+
+    A last line without its newline that does not parse is a write cut short (the process
+    was killed mid-line): it is reported on stderr and skipped. Any other bad line raises
+    ValueError naming file and line.
+    """
     with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield normalize(json.loads(line))
-            except (json.JSONDecodeError, ValueError) as exc:
-                raise ValueError(f"{path}:{line_no}: {exc}") from None
+        lines = f.readlines()
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if line_no == len(lines) and not line.endswith("\n"):
+                print(f"commscale: warning: {path}:{line_no}: the last line is cut short (the run was killed "
+                      f"mid-write); skipped", file=sys.stderr)
+                return
+            raise ValueError(f"{path}:{line_no}: not a JSON record ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(f"{path}:{line_no}: not a JSON object")
+        try:
+            yield normalize(record)
+        except ValueError as exc:
+            raise ValueError(f"{path}:{line_no}: {exc}") from None
