@@ -17,3 +17,18 @@ def test_overhead_benchmark_prints_a_row_per_size_and_the_call_path_line(module)
     assert len(rows) == 2
     assert re.search(r"call path without a network .*: bare [\d.]+ us, harness [+-][\d.]+ us", result.stdout)
     assert re.search(r"# goals: \d met, \d unresolved, \d missed, of 2", result.stdout)
+
+
+def test_soak_benchmark_prints_rss_of_both_runs_side_by_side(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "benchmarks.soak", "--calls", "800", "--longer", "2",
+                             "--out", str(tmp_path)], capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    runs = re.findall(r"# (shorter|longer) run: 2 gloo ranks, (\d+) points x \(2 warm-up \+ (\d+) timed\) = (\d+) "
+                      r"collective calls", result.stdout)
+    assert [r[0] for r in runs] == ["shorter", "longer"]
+    (_, points_a, iters_a, calls_a), (_, points_b, iters_b, calls_b) = runs
+    assert points_a == points_b and int(calls_b) > int(calls_a) >= 800
+    rows = re.findall(r"^\s+[01]\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+[+-][\d.]+\s+[+-][\d.]+$",
+                      result.stdout, re.M)
+    assert len(rows) == 4 and all(float(v) > 10 for row in rows for v in row)  # MiB of a live Python rank
+    assert len(re.findall(r"# rank [01]: end RSS [\d.]+ MiB after \d+ calls, [\d.]+ MiB after \d+ calls", result.stdout)) == 2
