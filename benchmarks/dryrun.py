@@ -52,22 +52,29 @@ def spawn_mpi(cfg: RunConfig, nproc: int) -> int:
     try:
         return _wait(procs)
     finally:
-        _stop(procs)
+        stop_ranks(procs)
 
 
-def spawn_ranks(cfg: RunConfig, nproc: int) -> int:
-    """Run the sweep on `nproc` local CPU ranks; return the worst exit status."""
+def start_local_ranks(argv, nproc: int, rank0_stdout=None, stderr=None, text=False) -> list[subprocess.Popen]:
+    """Start `argv` as `nproc` ranks on this machine, joined by RANK, WORLD_SIZE and MASTER_*
+    (a fresh port), as torchrun would; ranks other than 0 print nothing on stdout."""
     port = free_port()
-    argv = [sys.executable, "-m", "benchmarks", "run", *config_to_argv(cfg)]
     procs = []
     for rank in range(nproc):
         env = dict(os.environ, RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank),
                    LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        procs.append(subprocess.Popen(argv, env=env, stdout=None if rank == 0 else subprocess.DEVNULL))
+        procs.append(subprocess.Popen(argv, env=env, stdout=rank0_stdout if rank == 0 else subprocess.DEVNULL,
+                                      stderr=stderr, text=text))
+    return procs
+
+
+def spawn_ranks(cfg: RunConfig, nproc: int) -> int:
+    """Run the sweep on `nproc` local CPU ranks; return the worst exit status."""
+    procs = start_local_ranks([sys.executable, "-m", "benchmarks", "run", *config_to_argv(cfg)], nproc)
     try:
         return _wait(procs)
     finally:
-        _stop(procs)
+        stop_ranks(procs)
 
 
 def _wait(procs) -> int:
@@ -81,7 +88,7 @@ def _wait(procs) -> int:
         time.sleep(0.05)
 
 
-def _stop(procs) -> None:
+def stop_ranks(procs) -> None:
     """Terminate ranks still running (only the ones this function started)."""
     live = [p for p in procs if p.poll() is None]
     for p in live:

@@ -2,8 +2,8 @@
 
     python -m benchmarks.soak [--nproc 2] [--calls 12000] [--longer 4] [--out DIR]
 
-Runs `commscale run` twice, one after the other, on NPROC local gloo ranks (RANK and
-WORLD_SIZE set by hand): the same sweep (all seven collectives, three dtypes, three
+Runs `commscale run` twice, one after the other, on NPROC local gloo ranks (started as the
+dry run starts them): the same sweep (all seven collectives, three dtypes, three
 reductions, both placements, 8 B to 64 KiB: about 700 points, whose largest buffers are
 reached early because sizes cycle inside each block) with enough timed calls per point for
 CALLS collective calls, then with LONGER times as many. While each runs, VmRSS of every
@@ -17,7 +17,6 @@ shows as a longer run ending higher; memory that grows per point, as a steady sl
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .launch import free_port
+from .dryrun import start_local_ranks, stop_ranks
 
 WHAT = ["--collectives", "all", "--dtype", "float32,float64,int32", "--op", "sum,max,min", "--in-place", "both",
         "-b", "8", "-e", "64K", "-f", "2"]
@@ -56,26 +55,22 @@ def _count_lines(path: Path) -> int:
 def soak_run(out: Path, nproc: int, iters: int):
     """One sweep; returns (points, calls, seconds, records-written samples, RSS samples [n x nproc])."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    port = free_port()
     log_path = out.parent / f"{out.name}.stderr"
+    argv = [sys.executable, "-m", "benchmarks", "run", "--backend", "gloo", "--ranks", str(nproc), *WHAT,
+            "-w", str(WARMUP), "-n", str(iters), "--out", str(out)]
     with open(log_path, "w") as log:  # a file, not a pipe that nobody reads while it runs
-        procs = []
-        for rank in range(nproc):
-            env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "OMPI_", "TORCHELASTIC_"))}
-            env.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                       MASTER_PORT=str(port))
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "benchmarks", "run", "--backend", "gloo", "--ranks", str(nproc), *WHAT,
-                 "-w", str(WARMUP), "-n", str(iters), "--out", str(out)],
-                env=env, stdout=subprocess.DEVNULL, stderr=log))
-        samples, records, start = [], out / "records.jsonl", time.monotonic()
-        while any(proc.poll() is None for proc in procs):
-            rss = [_rss_mib(proc.pid) for proc in procs]
-            done = _count_lines(records)
-            if done and all(r is not None for r in rss):
-                samples.append((done, rss))
-            time.sleep(0.2)
-        elapsed = time.monotonic() - start
+        procs = start_local_ranks(argv, nproc, rank0_stdout=subprocess.DEVNULL, stderr=log)
+        try:
+            samples, records, start = [], out / "records.jsonl", time.monotonic()
+            while any(proc.poll() is None for proc in procs):
+                rss = [_rss_mib(proc.pid) for proc in procs]
+                done = _count_lines(records)
+                if done and all(r is not None for r in rss):
+                    samples.append((done, rss))
+                time.sleep(0.2)
+            elapsed = time.monotonic() - start
+        finally:
+            stop_ranks(procs)
     codes = [proc.wait() for proc in procs]
     if any(codes) or len(samples) < 3:
         raise RuntimeError(f"a rank failed or ended too soon (exit statuses {codes}): {log_path.read_text()[-2000:]}")

@@ -1,7 +1,6 @@
 """SIGUSR1 / SIGTERM (Slurm's --signal, time limit, preemption) stop a real 2-rank gloo
 sweep at a point boundary: exit status 4, meta.json 'incomplete', every record kept."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -10,8 +9,8 @@ import time
 import pytest
 
 from benchmarks.errors import EXIT_STOPPED
-from benchmarks.launch import free_port
-from conftest import REPO, read_records
+from benchmarks.dryrun import start_local_ranks
+from conftest import read_records
 from record_checks import check_record
 
 SIZES = [1024, 4096, 16384, 65536]
@@ -20,15 +19,8 @@ ARGS = ["run", "--sizes", "1K,4K,16K,64K", "-n", "200", "-w", "1"]
 
 
 def _start_ranks(out, world=2):
-    port = free_port()
-    procs = []
-    for rank in range(world):
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "PMI_", "OMPI_", "TORCHELASTIC_"))}
-        env.update(PYTHONPATH=str(REPO), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank),
-                   MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-        procs.append(subprocess.Popen([sys.executable, "-m", "benchmarks", *ARGS, "--out", str(out)], env=env,
-                                      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    return procs
+    return start_local_ranks([sys.executable, "-m", "benchmarks", *ARGS, "--out", str(out)], world,
+                             rank0_stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def _wait_for_records(out, n, procs, timeout=120):
