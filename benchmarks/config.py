@@ -62,7 +62,7 @@ def _csv(text: str) -> list[str]:
     return [p.strip() for p in str(text).split(",") if p.strip()]
 
 
-def _positive_ints(text: str, flag: str) -> tuple[int, ...]:
+def positive_ints(text: str, flag: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in _csv(text))
     except ValueError:
@@ -196,8 +196,8 @@ def config_from_args(args, cuda_available) -> RunConfig:
         raise UsageError(f"--in-place {args.in_place!r}: choose from {', '.join(PLACEMENTS)}")
     if args.ranks and args.nodes:
         raise UsageError("--ranks and --nodes both given: choose one way to group ranks")
-    ranks = _positive_ints(args.ranks, "--ranks") if args.ranks else None
-    nodes = _positive_ints(args.nodes, "--nodes") if args.nodes else None
+    ranks = positive_ints(args.ranks, "--ranks") if args.ranks else None
+    nodes = positive_ints(args.nodes, "--nodes") if args.nodes else None
     if args.warmup < 0:
         raise UsageError(f"-w/--warmup {args.warmup} is negative: use 0 or more")
     if str(args.iters).lower() == "auto":

@@ -10,13 +10,12 @@ them, --submit submits them, --wait waits and exits with the jobs' status.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 from pathlib import Path
 
-from .config import _positive_ints, config_from_args, config_to_argv
+from .config import config_from_args, config_to_argv, positive_ints
 from .errors import EXIT_FAILED, EXIT_OK, UsageError
 from .options import add_run_options, env_default
 
@@ -76,11 +75,12 @@ def time_limit_s(text: str) -> int:
     return int(a) * 60
 
 
-def _run_args(args, gpus: bool) -> list[str]:
-    """Validated `commscale run` flags for the compute nodes, without --nodes and --out."""
+def _run_args(args, gpus: bool) -> tuple[list[str], str]:
+    """Validated `commscale run` flags for the compute nodes, without --nodes and --out, and
+    the backend they resolve to there."""
     if args.ranks:
         raise UsageError("commscale slurm sweeps node counts: use --nodes, not --ranks")
-    cfg = config_from_args(argparse.Namespace(**{**vars(args), "out": args.out or "."}), lambda: gpus)
+    cfg = config_from_args(args, lambda: gpus)
     if len(cfg.sizes) < 3:
         raise UsageError(f"the job fits a model at the end, which needs 3 or more sizes, and {len(cfg.sizes)} "
                          f"are asked for: widen -b/-e or list more --sizes")
@@ -97,7 +97,7 @@ def build_plan(args):
     from slurm.render import LAUNCHERS, MPI_PLUGINS, JobPlan
     if not args.nodes:
         raise UsageError("--nodes is required: the node counts to sweep, e.g. --nodes 1,2,4,8")
-    nodes = _positive_ints(args.nodes, "--nodes")
+    nodes = positive_ints(args.nodes, "--nodes")
     if args.out is None:
         raise UsageError("--out is required: a directory on a shared file system for the scripts, logs, runs and report")
     if args.time is None:

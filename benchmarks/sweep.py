@@ -146,7 +146,7 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
         printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in plans for pt in points])
         printer.note(f"commscale run {run_id}: backend {backend.name} ({backend.device}), {backend.world_size} ranks on "
                      f"{len(set(hosts))} host(s), launcher {launch.launcher}, out {cfg.out}")
-    status, any_wrong, stopped_by, done = "incomplete", False, None, 0
+    status, any_wrong, stopped_by, done, planned = "incomplete", False, None, 0, len(points) * len(plans)
     try:
         for plan in plans:
             group = backend.new_group(list(plan.ranks))
@@ -189,11 +189,11 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
         if rank0:
             writer.close()
             write_meta(cfg.out, {**meta, "status": status, "finished_at": now_utc(), "stopped_by": stopped_by,
-                                 "points_done": done, "points_planned": len(points) * len(plans)})
+                                 "points_done": done, "points_planned": planned})
     if rank0:
         printer.note(f"records: {cfg.out / 'records.jsonl'}")
         if stopped_by:
-            printer.note(f"stopped by {stopped_by} after {done} of {len(points) * len(plans)} points; "
+            printer.note(f"stopped by {stopped_by} after {done} of {planned} points; "
                          f"meta.json says status 'incomplete'")
         if any_wrong:
             printer.note("DATA CHECK FAILED: see records with status 'failed'")

@@ -98,12 +98,10 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def _directives(plan: JobPlan, job_name: str, nodes: int, tasks_per_node: int | None,
-                gpus: bool, output: str) -> str:
-    pairs = [("--job-name", job_name), ("--nodes", str(nodes))]
-    if tasks_per_node is not None:
-        pairs.append(("--ntasks-per-node", str(tasks_per_node)))
-    if gpus and plan.gpus_per_node:
+def _directives(plan: JobPlan, job_name: str, nodes: int, tasks_per_node: int, sweep: bool) -> str:
+    """#SBATCH lines; a sweep job (not the report job) also gets the GPUs and the signal."""
+    pairs = [("--job-name", job_name), ("--nodes", str(nodes)), ("--ntasks-per-node", str(tasks_per_node))]
+    if sweep and plan.gpus_per_node:
         pairs.append(("--gpus-per-node", str(plan.gpus_per_node)))
     for flag in ("partition", "time", "account", "constraint"):
         value = getattr(plan, flag)
@@ -112,9 +110,9 @@ def _directives(plan: JobPlan, job_name: str, nodes: int, tasks_per_node: int | 
     lines = [f"#SBATCH {flag}={_directive_value(flag, value)}" for flag, value in pairs]
     if plan.exclusive:
         lines.append("#SBATCH --exclusive")
-    if gpus and plan.signal_s:
+    if sweep and plan.signal_s:
         lines.append(f"#SBATCH --signal=USR1@{plan.signal_s}")
-    lines.append(f"#SBATCH --output={_directive_value('--out', output)}")
+    lines.append(f"#SBATCH --output={_directive_value('--out', f'{plan.out}/slurm-%j.out')}")
     return "\n".join(lines)
 
 
@@ -134,8 +132,7 @@ def _sweep_script(plan: JobPlan, nodes: int, run_name: str, nodes_expr: str, aft
     }).rstrip("\n")
     return _fill(_template("job.sbatch"), {
         "title": title,
-        "directives": _directives(plan, job_name, nodes, plan.ranks_per_node if per_rank else 1, True,
-                                  f"{plan.out}/slurm-%j.out"),
+        "directives": _directives(plan, job_name, nodes, plan.ranks_per_node if per_rank else 1, sweep=True),
         "out": shlex.quote(plan.out),
         "run_name": run_name,
         "commscale": _commscale(plan),
@@ -169,7 +166,7 @@ def render(plan: JobPlan) -> dict[str, str]:
                                                         "after_dependent_report.sh", title, f"{plan.job_name}-n{k}")
     files["report.sbatch"] = _fill(_template("report.sbatch"), {
         "title": f"commscale fit and report of the sweeps on {','.join(map(str, nodes))} node(s)",
-        "directives": _directives(plan, f"{plan.job_name}-report", 1, 1, False, f"{plan.out}/slurm-%j.out"),
+        "directives": _directives(plan, f"{plan.job_name}-report", 1, 1, sweep=False),
         "out": shlex.quote(plan.out),
         "commscale": _commscale(plan),
     })
