@@ -13,13 +13,24 @@ import numpy as np
 
 from collectives.dtypes import DType
 from collectives.records import bandwidths
+from collectives.backends.base import no_beat
 from collectives.spec import CollectiveSpec, build_buffers, count_wrong
 from collectives.timing import auto_iters_done, summarize
 
 AUTO_FIRST_BATCH = 10
 AUTO_MAX_ITERS = 100_000
-# What a library raises when it cannot do a dtype/op: the point is recorded as skipped.
-UNSUPPORTED_ERRORS = (RuntimeError, ValueError, TypeError, NotImplementedError)
+# What a library raises when it cannot do a dtype/op, or allocate a size: the point is
+# recorded as skipped.
+UNSUPPORTED_ERRORS = (RuntimeError, ValueError, TypeError, NotImplementedError, MemoryError)
+# Probe outcomes, agreed over the group by taking the largest.
+_PROBE_OK, _PROBE_UNSUPPORTED, _PROBE_OOM = 0, 1, 2
+_OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """numpy's MemoryError, torch's OutOfMemoryError (CUDA) and its CPU allocator's error."""
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__ or any(t in text for t in _OOM_TEXTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +55,10 @@ def _skip(layout, reason):
     return {"status": "skipped", "reason": reason, "size_bytes": layout.size_bytes, "count": layout.count}
 
 
-def measure_point(backend, group, group_rank: int, nranks: int, point: Point, timing: Timing) -> dict:
-    """Measure one point on this member rank; returns the point's record fields."""
+def measure_point(backend, group, group_rank: int, nranks: int, point: Point, timing: Timing,
+                  beat=no_beat) -> dict:
+    """Measure one point on this member rank; returns the point's record fields. `beat()`
+    follows every call (the watchdog's sign of progress)."""
     spec, op = point.spec, point.op
     layout = spec.layout(point.size_bytes, nranks, point.dtype.itemsize)
     if layout.send_numel == 0 or layout.recv_numel == 0:
@@ -61,34 +74,43 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
                                    lambda v: backend.make_buffer(v, point.dtype.name))
         return recv, lambda: call(send, recv, group, op, root)
 
-    # 1. One untimed probe call: if the library cannot do this dtype/op, every rank agrees
-    #    to record a skip before anything is timed.
-    error = ""
+    # 1. One untimed probe call: if the library cannot do this dtype/op, or a rank cannot
+    #    allocate the buffers, every rank agrees to record a skip before anything is timed.
+    error, outcome, fn = "", _PROBE_OK, None
     try:
-        _, fn = fresh_call()
+        fn = fresh_call()[1]
         fn()
         backend.synchronize()
     except UNSUPPORTED_ERRORS as exc:
+        fn = None  # frees the buffers before the next point
         error = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-    if backend.sum_over(np.array([1 if error else 0]), group)[0]:
+        outcome = _PROBE_OOM if is_out_of_memory(exc) else _PROBE_UNSUPPORTED
+    outcome = int(backend.max_over(np.array([outcome]), group)[0])
+    if outcome == _PROBE_OOM:
+        return _skip(layout, f"out of memory at this size: {error or 'on another rank'}; the sweep goes on "
+                             f"(lower -e/--max-bytes to leave such sizes out)")
+    if outcome == _PROBE_UNSUPPORTED:
         return _skip(layout, f"{backend.name} cannot run this point: {error or 'failed on another rank'}")
 
     # 2. Warm-up and timed calls (buffers keep being reused; their values do not matter).
     for _ in range(timing.warmup):
         fn()
+        beat()
     backend.synchronize()
     if timing.iters is not None:
-        times = backend.max_over(backend.time_calls(fn, timing.iters), group)
+        times = backend.max_over(backend.time_calls(fn, timing.iters, beat), group)
     else:
         times = np.empty(0)
         batch = AUTO_FIRST_BATCH
         while not auto_iters_done(times, timing.budget_s) and times.size < AUTO_MAX_ITERS:
-            times = np.concatenate([times, backend.max_over(backend.time_calls(fn, batch), group)])
+            times = np.concatenate([times, backend.max_over(backend.time_calls(fn, batch, beat), group)])
             batch = times.size  # double the sample each round
 
     # 3. The data check, after timing as in nccl-tests: fresh inputs, one call, compare.
     #    (Checking first leaves large temporaries behind that slowed the timed calls by
-    #    about 4% at 8 MiB on gloo; see benchmarks/overhead_torch.py.)
+    #    about 4% at 8 MiB on gloo; see benchmarks/overhead_torch.py.) The timed buffers
+    #    go first, so a size that fits once is not refused here for being held twice.
+    fn = None
     recv, fn = fresh_call()
     fn()
     backend.synchronize()

@@ -11,10 +11,15 @@ import numpy as np
 CollectiveCall = Callable[[object, object, object, "str | None", "int | None"], None]
 
 
+def no_beat() -> None:
+    """The default beat: nobody listens."""
+
+
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
     timeout_s: float
-    """Process-group timeout: a collective waiting longer than this fails."""
+    """The library's own limit on a collective's wait, where it has one (torch process
+    groups); the sweep's watchdog (benchmarks/watchdog.py) acts at --timeout, before it."""
     cuda_graph: bool = False
     """Time CUDA-graph replays instead of eager launches (GPU backends only)."""
     device: str | None = None
@@ -44,8 +49,9 @@ class Backend(Protocol):
     def make_buffer(self, values: np.ndarray, dtype: str) -> object: ...
     def to_numpy(self, buffer: object) -> np.ndarray: ...
     def new_group(self, ranks: list[int]) -> object: ...
-    def time_calls(self, fn: Callable[[], None], iters: int) -> np.ndarray:
-        """Per-iteration times (us) of `iters` calls of fn on this rank."""
+    def time_calls(self, fn: Callable[[], None], iters: int, beat: Callable[[], None] = no_beat) -> np.ndarray:
+        """Per-iteration times (us) of `iters` calls of fn on this rank; `beat()` after each
+        call, outside the timed interval (the watchdog's sign of progress)."""
     def synchronize(self) -> None: ...
     def max_over(self, values: np.ndarray, group: object) -> np.ndarray: ...
     def sum_over(self, values: np.ndarray, group: object) -> np.ndarray: ...
@@ -56,3 +62,6 @@ class Backend(Protocol):
     def fabric(self, nnodes: int) -> str: ...
     def versions(self) -> dict: ...
     def close(self, orderly: bool = True) -> None: ...
+    def abort(self, status: int) -> None:
+        """End this process now, and the whole job where the library can (MPI_Abort);
+        safe from a thread other than the one blocked in a collective."""

@@ -23,7 +23,7 @@ import mpi4py
 import numpy as np
 from mpi4py import MPI
 
-from .base import BackendOptions, BackendSetupError
+from .base import BackendOptions, BackendSetupError, no_beat
 
 _OPS = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
 _HOST_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
@@ -131,6 +131,9 @@ class MpiBackend:
         if self.device == "auto":  # GPU buffers only where MPI can take them
             self.device = "cuda" if cuda_aware() and _cuda_visible() else "cpu"
         self._world = world.Dup()  # commscale's traffic apart from COMM_WORLD's
+        # Errors raise MPI.Exception (inherited by the groups split from it) instead of
+        # aborting the job, so the sweep can name a lost peer (benchmarks/watchdog.py).
+        self._world.Set_errhandler(MPI.ERRORS_RETURN)
         self._groups = [self._world]
         self._cuda_problem = None
         if self.device == "cuda":
@@ -179,13 +182,14 @@ class MpiBackend:
             import torch
             torch.cuda.synchronize()
 
-    def time_calls(self, fn, iters):
+    def time_calls(self, fn, iters, beat=no_beat):
         times = np.empty(iters)
         wtime = MPI.Wtime
         for i in range(iters):
             t0 = wtime()
             fn()
             times[i] = wtime() - t0
+            beat()
         return times * 1e6
 
     # --- agreement between ranks (outside timed regions) ------------------------------
@@ -237,6 +241,13 @@ class MpiBackend:
         for comm in self._groups:
             comm.Free()
         self._groups = []
+
+
+    def abort(self, status: int):
+        """MPI_Abort ends every rank of the job, a frozen one too."""
+        sys.stderr.flush()
+        MPI.COMM_WORLD.Abort(status)
+        os._exit(status)
 
 
 def _cuda_visible() -> bool:

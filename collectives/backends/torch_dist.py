@@ -7,6 +7,7 @@ replay, dividing by the calls in it: what is left is the collective without laun
 """
 from __future__ import annotations
 
+import os
 import time
 from datetime import timedelta
 
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .base import BackendOptions
+from .base import BackendOptions, no_beat
 
 GRAPH_CALLS = 10
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -110,7 +111,7 @@ class TorchDistBackend:
         if self.device == "cuda":
             torch.cuda.synchronize()
 
-    def time_calls(self, fn, iters):
+    def time_calls(self, fn, iters, beat=no_beat):
         if self.device == "cpu":
             times = np.empty(iters)
             clock = time.perf_counter_ns
@@ -118,22 +119,24 @@ class TorchDistBackend:
                 t0 = clock()
                 fn()
                 times[i] = clock() - t0
+                beat()
             return times / 1e3
         if self.options.cuda_graph:
-            return self._time_graph(fn, iters)
-        return self._time_events(fn, iters)
+            return self._time_graph(fn, iters, beat)
+        return self._time_events(fn, iters, beat)
 
-    def _time_events(self, fn, iters):
+    def _time_events(self, fn, iters, beat=no_beat):
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
         for start, end in zip(starts, ends):
             start.record()
             fn()
             end.record()
+            beat()  # launches are asynchronous: a hung kernel stops the beats at synchronize
         torch.cuda.synchronize()
         return np.array([s.elapsed_time(e) * 1e3 for s, e in zip(starts, ends)])
 
-    def _time_graph(self, fn, iters):
+    def _time_graph(self, fn, iters, beat):
         graph = torch.cuda.CUDAGraph()
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
@@ -144,7 +147,7 @@ class TorchDistBackend:
         torch.cuda.current_stream().wait_stream(stream)
         graph.replay()  # first replay uploads the graph; not timed
         torch.cuda.synchronize()
-        return self._time_events(graph.replay, iters) / GRAPH_CALLS
+        return self._time_events(graph.replay, iters, beat) / GRAPH_CALLS
 
     # --- agreement between ranks (outside timed regions) ------------------------------
     def _reduce_vector(self, values, group, op, dtype):
@@ -196,6 +199,12 @@ class TorchDistBackend:
             if orderly:
                 self.barrier()
             dist.destroy_process_group()
+
+
+    def abort(self, status: int):
+        # torch.distributed cannot end its peers: the launcher does (torchrun, srun
+        # --kill-on-bad-exit), or their own watchdogs.
+        os._exit(status)
 
 
 def create(name, launch, options):
