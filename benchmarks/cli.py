@@ -9,8 +9,9 @@ import argparse
 import os
 import sys
 import time
+import traceback
 
-from .errors import EXIT_OK, EXIT_USAGE, UsageError, report_usage_error
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, report_usage_error
 from .options import add_run_options, env_default as _env
 
 USAGE_ERROR_GRACE_S = 2.0
@@ -27,13 +28,20 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="sweep collectives in a launch (torchrun, srun, mpiexec or standalone)",
                          description="Sweep collectives; run under torchrun, srun or mpiexec (or alone: 1 rank).")
     add_run_options(run, "8", "128M")
+    _add_resume(run)
     dry = sub.add_parser("dryrun", help="the whole pipeline on this machine with CPU ranks",
                          description="Spawn CPU ranks on this machine (gloo, or mpi through mpiexec) and sweep every collective.")
     dry.add_argument("--nproc", type=int, default=_env("nproc", "4"), help="CPU ranks to spawn [4]")
     add_run_options(dry, "1K", "16M")
+    _add_resume(dry)
     for module in _verb_modules().values():
         module.add_parser(sub)
     return parser
+
+
+def _add_resume(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", metavar="DIR", default=None,
+                   help="finish the interrupted run in DIR: its sweep, only the points it lacks")
 
 
 def _verb_modules() -> dict:
@@ -58,6 +66,26 @@ def _cpu_ranks(args) -> None:
         args.device = "cpu"
 
 
+def _resume_out(args) -> None:
+    """A resumed run writes where it was: --out may be left out, or name the same place."""
+    if not args.resume:
+        return
+    if args.out is not None and os.path.abspath(args.out) != os.path.abspath(args.resume):
+        raise UsageError(f"--out {args.out} and --resume {args.resume} differ: drop --out (a resumed run "
+                         f"writes into the run it resumes)")
+    args.out = args.resume
+
+
+def _default_config(args):
+    """The configuration this verb has with no flags: what --resume compares flags against."""
+    from .config import config_from_args
+    defaults = build_parser().parse_args([args.verb])
+    defaults.out = args.out
+    if args.verb == "dryrun":
+        _cpu_ranks(defaults)
+    return config_from_args(defaults, _cuda_available)
+
+
 def main(argv: list[str] | None = None) -> int:
     rank = next((os.environ[v] for v in ("RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
                  if v in os.environ), "0")
@@ -67,11 +95,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.verb in verbs:
             return verbs[args.verb].run(args)
         from .config import check_out_dir, config_from_args, default_out
+        _resume_out(args)
         if args.out is None:
             args.out = default_out(args.verb)
         if args.verb == "dryrun":
             _cpu_ranks(args)
         cfg = config_from_args(args, _cuda_available)
+        if args.resume:
+            from .resume import resumed_config
+            cfg = resumed_config(cfg, _default_config(args), args.resume)
         if args.verb == "dryrun":
             from .dryrun import dryrun
             if args.nproc < 1:
@@ -83,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"--ranks asks for {biggest} ranks but --nproc is {args.nproc}: raise --nproc or lower --ranks")
             if cfg.nodes and max(cfg.nodes) > 1:
                 raise UsageError("dryrun runs on one host: use --nodes 1 or --ranks")
-            check_out_dir(cfg.out)
+            check_out_dir(cfg.out, cfg.resume)
             return dryrun(cfg, args.nproc)
         from .launch import detect
         from .sweep import run_sweep
@@ -102,3 +134,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("commscale: interrupted; records measured so far are kept", file=sys.stderr)
         return 130
+    except Exception:  # a crash: its traceback once, and a status apart from a data check's 1
+        traceback.print_exc()
+        return EXIT_FAILED

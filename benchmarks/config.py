@@ -56,6 +56,8 @@ class RunConfig:
     """A collective that waits longer than this fails the run."""
     out: Path
     """Run directory for records.jsonl and meta.json."""
+    resume: bool = False
+    """Finish the interrupted run in `out`: measure only the points it lacks (benchmarks/resume.py)."""
 
 
 def _csv(text: str) -> list[str]:
@@ -155,8 +157,9 @@ def make_out_dir(out) -> Path:
     return out
 
 
-def check_out_dir(out: Path) -> Path:
-    """Create the run directory if needed and prove it is writable and holds no run yet."""
+def check_out_dir(out: Path, resume: bool = False) -> Path:
+    """Create the run directory if needed and prove it is writable and holds no run yet
+    (or, resuming, that it is writable and holds the run)."""
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -165,7 +168,11 @@ def check_out_dir(out: Path) -> Path:
         probe.unlink()
     except OSError as exc:
         raise UsageError(f"cannot write output directory {str(out)!r} ({exc.strerror}): choose another --out") from None
-    if (out / "records.jsonl").exists():
+    if resume:
+        if not (out / "meta.json").exists():
+            raise UsageError(f"--resume {str(out)!r}: no meta.json there, so no run to resume: "
+                             f"give the directory of an interrupted run")
+    elif (out / "records.jsonl").exists():
         raise UsageError(f"{str(out)!r} already holds a run (records.jsonl): choose a new --out directory")
     return out
 
@@ -257,4 +264,6 @@ def config_to_argv(cfg: RunConfig) -> list[str]:
         argv += ["--nodes", ",".join(map(str, cfg.nodes))]
     if cfg.cuda_graph:
         argv.append("--cuda-graph")
+    if cfg.resume:
+        argv += ["--resume", str(cfg.out)]
     return argv

@@ -7,6 +7,7 @@ instead. If one rank fails the others are stopped (by PID).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -15,8 +16,10 @@ import sys
 import time
 from pathlib import Path
 
+from collectives.records import COMPUTE_FILE, META_FILE, now_utc, write_meta
+
 from .config import RunConfig, config_to_argv
-from .errors import EXIT_FAILED, UsageError
+from .errors import EXIT_FAILED, EXIT_LOST, EXIT_STOPPED, UsageError
 from .launch import free_port
 
 _GRACE_S = 5.0
@@ -102,8 +105,29 @@ def stop_ranks(procs) -> None:
             p.wait()
 
 
+def mark_abandoned(run_dir: Path, code: int) -> None:
+    """After a launch that failed: a meta.json still 'running' means rank 0 was ended
+    before it could say so (killed, or MPICH's mpiexec ended every rank when one died):
+    the launcher, which outlives the ranks, marks the run incomplete."""
+    path = Path(run_dir) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    if meta.get("status") == "running":
+        write_meta(run_dir, {**meta, "status": "incomplete", "finished_at": now_utc(),
+                             "failure": f"the ranks were ended with status {code} before rank 0 could record why "
+                                        f"(a rank killed? see the launcher's output)"})
+
+
 def dryrun(cfg: RunConfig, nproc: int) -> int:
     code = (spawn_mpi if cfg.backend == "mpi" else spawn_ranks)(cfg, nproc)
+    if code not in (0, 1, 2):
+        mark_abandoned(cfg.out, code)
+    if code in (EXIT_STOPPED, EXIT_LOST):
+        print(f"commscale: records measured so far are in {cfg.out}; finish with: commscale dryrun "
+              f"--nproc {nproc} --resume {cfg.out}", file=sys.stderr)
+        return code
     if code not in (0, 1, 2):
         print(f"commscale: error: a rank exited with status {code}; records measured so far are in {cfg.out}",
               file=sys.stderr)
@@ -130,7 +154,10 @@ def _model(cfg: RunConfig, nproc: int) -> None:
     from .crossover_cmd import run_crossover
     from .fit_cmd import fit_runs
     print("#", flush=True)
-    run_compute(cfg.out, "cpu", "float32", "256,512", "16M", 2, 5)
+    if (cfg.out / COMPUTE_FILE).exists():  # resumed: measured by the first attempt
+        print(f"# compute: kept from before in {cfg.out / COMPUTE_FILE}", flush=True)
+    else:
+        run_compute(cfg.out, "cpu", "float32", "256,512", "16M", 2, 5)
     print("#", flush=True)
     fits = None
     try:

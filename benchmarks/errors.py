@@ -19,3 +19,6 @@ EXIT_USAGE = 2
 EXIT_FAILED = 3
 EXIT_STOPPED = 4
 """SIGTERM or SIGUSR1 stopped the sweep at a point boundary; the records so far are kept."""
+EXIT_LOST = 5
+"""A collective did not finish within --timeout, or a peer rank went away; the message
+names the point and the ranks that did not arrive; the records so far are kept."""

@@ -5,24 +5,28 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import platform
 import sys
 import uuid
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from collections import Counter
+from dataclasses import dataclass
 
 from collectives.backends import create_backend
 from collectives.backends.base import BackendOptions, BackendSetupError
 from collectives.dtypes import get_dtype
-from collectives.records import SCHEMA_VERSION, RecordWriter, allowed_env, make_record, now_utc, write_meta
+from collectives.records import RecordWriter, make_record, now_utc
 from collectives.registry import get_collective
+from collectives.sizes import format_size
 
+from .board import Board
 from .config import RunConfig, check_out_dir
 from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
 from .harness import Point, Timing, measure_point
 from .launch import LaunchEnv, node_name
+from .resume import done_points, load_meta
+from .run_meta import RunMeta, new_meta
 from .stop import StopRequest, signal_name
 from .table import Printer
+from .watchdog import Watchdog
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,23 +83,15 @@ def _points(cfg: RunConfig, backend) -> list[Point]:
     return points
 
 
-def _meta(cfg, launch, backend, run_id, hosts, started):
-    """meta.json as written at the start; the end updates status, finished_at, stopped_by and the
-    point counts."""
-    return {
-        "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "running",
-        "started_at": started, "finished_at": None, "stopped_by": None,
-        "command_line": sys.argv, "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()},
-        "launcher": launch.launcher, "world_size": backend.world_size,
-        "hosts": list(dict.fromkeys(hosts)), "rank_hosts": hosts,
-        "versions": {"python": platform.python_version(), "commscale_schema": SCHEMA_VERSION, **backend.versions()},
-        "platform": platform.platform(), "env": allowed_env(),
-    }
+LIBRARY_TIMEOUT_MARGIN_S = 60.0
+"""The library's own limit (torch process groups) sits this far above --timeout, so the
+watchdog, which names the ranks, speaks first."""
 
 
 def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     """Measure every planned point; return the exit status (1 if any data check failed)."""
-    options = BackendOptions(timeout_s=cfg.timeout_s, cuda_graph=cfg.cuda_graph, device=cfg.device)
+    options = BackendOptions(timeout_s=cfg.timeout_s * 1.5 + LIBRARY_TIMEOUT_MARGIN_S,
+                             cuda_graph=cfg.cuda_graph, device=cfg.device)
     try:
         backend = create_backend(cfg.backend, launch, options)
     except BackendSetupError as exc:
@@ -118,45 +114,111 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     return code
 
 
+def _agree(backend, rank0_work):
+    """Run `rank0_work()` on rank 0 and hand its result to every rank; a UsageError there
+    is raised on every rank."""
+    result, problem = None, None
+    if backend.rank == 0:
+        try:
+            result = rank0_work()
+        except UsageError as exc:
+            problem = str(exc)
+    result, problem = backend.broadcast_object((result, problem))
+    if problem:
+        raise UsageError(problem)
+    return result
+
+
+def _prepare_out(cfg: RunConfig) -> dict:
+    """Rank 0: check the run directory; resuming, what it holds already."""
+    check_out_dir(cfg.out, cfg.resume)
+    if not cfg.resume:
+        return {"run_id": f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}", "done": Counter()}
+    meta = load_meta(cfg.out)
+    return {"run_id": meta.get("run_id"), "done": done_points(cfg.out), "meta": meta}
+
+
+def _check_resume_world(cfg, prior: dict, backend, hosts) -> None:
+    meta = prior["meta"]
+    then = (meta.get("world_size"), len(meta.get("hosts") or []))
+    now = (backend.world_size, len(set(hosts)))
+    if then != now:
+        raise UsageError(f"--resume {cfg.out}: that run had {then[0]} ranks on {then[1]} host(s), this launch has "
+                         f"{now[0]} on {now[1]}: resume with the same launch shape, or start a new run")
+
+
+def _describe(point: Point, plan: GroupPlan) -> str:
+    """A point as the messages name it: collective, dtype, op, placement, size, group."""
+    ranks = plan.ranks
+    group = f"ranks {ranks[0]}-{ranks[-1]}" if ranks == tuple(range(ranks[0], ranks[-1] + 1)) else f"ranks {list(ranks)}"
+    op = f" {point.op}" if point.op else ""
+    return (f"{point.spec.name} {point.dtype.name}{op} {'in-place' if point.in_place else 'out-of-place'} "
+            f"{format_size(point.size_bytes)} on {len(ranks)} ranks ({group}, {plan.nnodes} node(s))")
+
+
 def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
     rank0 = backend.rank == 0
     hosts = backend.all_gather_object(node_name(os.environ))
     plans = plan_groups(hosts, cfg.ranks, cfg.nodes)
-
-    # Rank 0 owns the run directory; every rank learns whether it is usable.
-    problem = None
-    if rank0:
-        try:
-            check_out_dir(cfg.out)
-        except UsageError as exc:
-            problem = str(exc)
-    problem = backend.broadcast_object(problem)
-    if problem:
-        raise UsageError(problem)
-
-    run_id = backend.broadcast_object(f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}")
-    started = now_utc()
+    prior = _agree(backend, lambda: _prepare_out(cfg))
+    if cfg.resume:
+        _agree(backend, lambda: _check_resume_world(cfg, prior, backend, hosts))
+    run_id, done = prior["run_id"], prior["done"]
     points = _points(cfg, backend)
+    planned = len(points) * len(plans)
     timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s)
     writer = printer = meta = None
+    counts = {"done": 0}
     if rank0:
-        meta = _meta(cfg, launch, backend, run_id, hosts, started)
-        write_meta(cfg.out, meta)
+        if cfg.resume:
+            meta = RunMeta(cfg.out, prior["meta"])
+            resumes = list(meta.meta.get("resumed") or [])
+            resumes.append({"at": now_utc(), "command_line": sys.argv, "points_before": sum(done.values())})
+            meta.update(status="running", finished_at=None, stopped_by=None, failure=None, resumed=resumes)
+        else:
+            meta = RunMeta(cfg.out, new_meta(cfg, launch, backend, run_id, hosts))
+            meta.update()
         writer = RecordWriter(cfg.out)
         printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in plans for pt in points])
         printer.note(f"commscale run {run_id}: backend {backend.name} ({backend.device}), {backend.world_size} ranks on "
                      f"{len(set(hosts))} host(s), launcher {launch.launcher}, out {cfg.out}")
-    status, any_wrong, stopped_by, done, planned = "incomplete", False, None, 0, len(points) * len(plans)
+        if cfg.resume:
+            printer.note(f"resuming: {sum(done.values())} of {planned} points already measured")
+
+    def failed(message):  # rank 0, from whichever thread ends the run
+        meta.update(status="incomplete", finished_at=now_utc(), failure=message, points_done=counts["done"],
+                    points_planned=planned)
+
+    def signalled(signum):  # rank 0, the watchdog thread, the moment a stop signal arrives
+        meta.update(status="incomplete", stopped_by=signal_name(signum), points_done=counts["done"],
+                    points_planned=planned)
+
+    # The torch backends connected through MASTER_ADDR, so it works; MPI never needed it.
+    board = Board.open(backend, launch.master_addr if backend.name != "mpi" else None, hosts, cfg.timeout_s)
+    watchdog = Watchdog(board, backend.rank, cfg.timeout_s, failed if rank0 else _ignore,
+                        signalled if rank0 else _ignore, stop.wakeup_fd, backend.abort).start()
+    status, any_wrong, stopped_by, step = "incomplete", False, None, 0
     try:
         for plan in plans:
+            step += 1
+            watchdog.enter(step, f"making the group of {len(plan.ranks)} ranks")
             group = backend.new_group(list(plan.ranks))
             member = backend.rank in plan.ranks
             nranks = len(plan.ranks)
             fabric, transport = backend.fabric(plan.nnodes), backend.transport(plan.nnodes)
             block = None
             for point in points:
+                key = (point.spec.name, point.dtype.name, point.op, point.in_place, nranks, plan.nnodes,
+                       point.spec.layout(point.size_bytes, nranks, point.dtype.itemsize).size_bytes)
+                if done[key]:  # measured before the run was resumed (the same on every rank)
+                    done[key] -= 1
+                    counts["done"] += 1
+                    continue
+                step += 1
+                watchdog.enter(step, _describe(point, plan))
                 if member:
-                    fields = measure_point(backend, group, plan.ranks.index(backend.rank), nranks, point, timing)
+                    fields = measure_point(backend, group, plan.ranks.index(backend.rank), nranks, point,
+                                           timing, watchdog.beat)
                 if rank0:
                     if block != (point.spec.name, nranks):
                         if block is not None:
@@ -172,31 +234,41 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
                     writer.write(record)
                     printer.row(record)
                     any_wrong |= bool(record["n_wrong"])
-                done += 1
+                counts["done"] += 1
                 # Every rank, members or not, meets here point by point and learns
                 # whether any of them was asked to stop.
                 signum = int(backend.max_over([stop.signum], None)[0])
                 if signum:
                     stopped_by = signal_name(signum)
                     break
-            if rank0:
+            if rank0 and block is not None:
                 printer.progress()
             if stopped_by:
                 break
         else:
             status = "complete"
+    except (UsageError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # a peer went away (gloo raises): name it; anything else re-raises
+        watchdog.collective_failed(exc)
+        raise
     finally:
+        watchdog.stop()
         if rank0:
             writer.close()
-            write_meta(cfg.out, {**meta, "status": status, "finished_at": now_utc(), "stopped_by": stopped_by,
-                                 "points_done": done, "points_planned": planned})
+            meta.update(status=status, finished_at=now_utc(), stopped_by=stopped_by,
+                        points_done=counts["done"], points_planned=planned)
     if rank0:
         printer.note(f"records: {cfg.out / 'records.jsonl'}")
         if stopped_by:
-            printer.note(f"stopped by {stopped_by} after {done} of {planned} points; "
-                         f"meta.json says status 'incomplete'")
+            printer.note(f"stopped by {stopped_by} after {counts['done']} of {planned} points; meta.json says status "
+                         f"'incomplete'; finish it with --resume {cfg.out}")
         if any_wrong:
             printer.note("DATA CHECK FAILED: see records with status 'failed'")
     if stopped_by:
         return EXIT_STOPPED
     return EXIT_WRONG_DATA if backend.sum_over([int(any_wrong)], None)[0] else EXIT_OK
+
+
+def _ignore(*args) -> None:
+    """Ranks other than 0 do not write meta.json."""

@@ -135,10 +135,10 @@ CRASHING_RANK = textwrap.dedent("""
     import sys
     from collectives.backends import mpi
     real = mpi.MpiBackend.time_calls
-    def crashing(self, fn, iters):
+    def crashing(self, fn, iters, *beat):
         if self.rank == 1:
             raise KeyError("simulated crash on rank 1")
-        return real(self, fn, iters)
+        return real(self, fn, iters, *beat)
     mpi.MpiBackend.time_calls = crashing
     from benchmarks.cli import main
     sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,105 @@
+"""`--resume DIR`: finish an interrupted run, measuring only the points it lacks.
+
+The sweep is DIR's own, rebuilt from its meta.json; flags that would change what is
+measured are refused unless they agree with it. Points already in records.jsonl are
+matched by what identifies a point (collective, dtype, op, placement, group, size as
+recorded), counted with multiplicity, so a resumed run ends with exactly the points of an
+uninterrupted one: no duplicates, no gaps. The records keep DIR's run_id.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from dataclasses import fields, replace
+from pathlib import Path
+
+from collectives.records import META_FILE, RECORDS_FILE, read_records
+
+from .config import RunConfig
+from .errors import UsageError
+
+#: RunConfig fields that decide what is measured; the others (timeout, out) may change.
+SWEEP_FIELDS = ("backend", "device", "collectives", "dtypes", "ops", "in_place", "sizes", "ranks", "nodes",
+                "warmup", "iters", "iters_budget_s", "cuda_graph")
+
+PointKey = tuple
+
+
+def load_meta(run_dir: Path) -> dict:
+    path = Path(run_dir) / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--resume {run_dir}: no {META_FILE} there, so no run to resume: "
+                         f"give the directory of an interrupted run") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--resume {run_dir}: cannot read {META_FILE} ({exc}): "
+                         f"resume a run whose meta.json is intact, or start a new one") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("config"), dict):
+        raise UsageError(f"--resume {run_dir}: {META_FILE} has no run configuration: "
+                         f"resume a run written by 'commscale run'")
+    return meta
+
+
+def _as_config_value(name: str, value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def resumed_config(asked: RunConfig, defaults: RunConfig, run_dir: Path) -> RunConfig:
+    """DIR's sweep, with this command's timeout. A flag that differs from its default and
+    from DIR's value is a usage error naming it."""
+    meta = load_meta(run_dir)
+    stored = meta["config"]
+    missing = [f for f in SWEEP_FIELDS if f not in stored]
+    if missing:
+        raise UsageError(f"--resume {run_dir}: {META_FILE} lacks {', '.join(missing)}: "
+                         f"it was written by another commscale; start a new run")
+    values = {f: _as_config_value(f, stored[f]) for f in SWEEP_FIELDS}
+    for name in SWEEP_FIELDS:
+        mine = getattr(asked, name)
+        if mine != getattr(defaults, name) and mine != values[name]:
+            raise UsageError(f"--resume {run_dir} measures that run's sweep ({name} {values[name]!r}) but this "
+                             f"command asks {name} {mine!r}: drop that flag, or start a new run with --out")
+    known = {f.name for f in fields(RunConfig)}
+    return replace(asked, **{k: v for k, v in values.items() if k in known}, out=Path(run_dir).resolve(), resume=True)
+
+
+def repair_cut_line(run_dir: Path) -> None:
+    """If records.jsonl ends in a line cut short by a kill, cut it off, so appended records
+    start on a line of their own (read_records has reported it)."""
+    path = Path(run_dir) / RECORDS_FILE
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return
+    keep = data.rfind(b"\n") + 1
+    tail = data[keep:]
+    try:
+        json.loads(tail)
+    except ValueError:
+        print(f"commscale: warning: {path}: dropping a last line cut short ({len(tail)} bytes) before resuming",
+              file=sys.stderr, flush=True)
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+        return
+    with open(path, "ab") as f:  # a whole record that only lacks its newline
+        f.write(b"\n")
+
+
+def record_key(record: dict) -> PointKey:
+    return (record["collective"], record["dtype"], record["reduce_op"], bool(record["in_place"]),
+            record["nranks"], record["nnodes"], record["size_bytes"])
+
+
+def done_points(run_dir: Path) -> Counter:
+    """Points already recorded in DIR, with multiplicity."""
+    path = Path(run_dir) / RECORDS_FILE
+    if not path.exists():
+        return Counter()
+    repair_cut_line(run_dir)
+    try:
+        return Counter(record_key(r) for r in read_records(path))
+    except ValueError as exc:
+        raise UsageError(f"--resume {run_dir}: {exc}: repair or remove that line, or start a new run") from None
