@@ -44,11 +44,15 @@ def board_host(master_addr: str | None, hosts: list[str]) -> str:
         return socket.gethostname()
 
 
+def _connect(address: tuple[str, int], world_size: int) -> TCPStore:
+    return TCPStore(address[0], address[1], world_size, False, timeout=_dt.timedelta(seconds=CONNECT_S))
+
+
 class Board:
-    def __init__(self, store: TCPStore, rank: int, world_size: int, hosts: list[str], pids: list[int]):
+    def __init__(self, store: TCPStore, address: tuple[str, int], rank: int, world_size: int,
+                 hosts: list[str], pids: list[int]):
         self.rank, self.world_size, self.hosts, self.pids = rank, world_size, hosts, pids
-        self._store = store
-        self._address: tuple[str, int] | None = None
+        self._store, self._address = store, address
 
     @classmethod
     def open(cls, backend, master_addr: str | None, hosts: list[str], timeout_s: float) -> "Board | None":
@@ -68,8 +72,7 @@ class Board:
         failed = address is None
         if address and backend.rank != 0:
             try:
-                store = TCPStore(address[0], address[1], backend.world_size, False,
-                                 timeout=_dt.timedelta(seconds=CONNECT_S))
+                store = _connect(address, backend.world_size)
             except Exception:  # noqa: BLE001
                 failed = True
         if store is not None and not failed:
@@ -82,17 +85,13 @@ class Board:
                       f"{address[0]}:{address[1]}; a hang will be reported without naming the ranks",
                       file=sys.stderr, flush=True)
             return None
-        board = cls(store, backend.rank, backend.world_size, hosts, backend.all_gather_object(os.getpid()))
-        board._address = tuple(address)
-        return board
+        return cls(store, tuple(address), backend.rank, backend.world_size, hosts,
+                   backend.all_gather_object(os.getpid()))
 
     def connect_again(self) -> "Board":
         """A second connection for another thread (one client is not shared between threads)."""
-        store = TCPStore(self._address[0], self._address[1], self.world_size, False,
-                         timeout=_dt.timedelta(seconds=CONNECT_S))
-        other = Board(store, self.rank, self.world_size, self.hosts, self.pids)
-        other._address = self._address
-        return other
+        return Board(_connect(self._address, self.world_size), self._address, self.rank, self.world_size,
+                     self.hosts, self.pids)
 
     def post(self, step: int) -> None:
         self._store.set(f"at/{self.rank}", str(step))

@@ -124,11 +124,10 @@ def dryrun(cfg: RunConfig, nproc: int) -> int:
     code = (spawn_mpi if cfg.backend == "mpi" else spawn_ranks)(cfg, nproc)
     if code not in (0, 1, 2):
         mark_abandoned(cfg.out, code)
-    if code in (EXIT_STOPPED, EXIT_LOST):
-        print(f"commscale: records measured so far are in {cfg.out}; finish with: commscale dryrun "
-              f"--nproc {nproc} --resume {cfg.out}", file=sys.stderr)
-        return code
-    if code not in (0, 1, 2):
+        if code in (EXIT_STOPPED, EXIT_LOST):
+            print(f"commscale: records measured so far are in {cfg.out}; finish with: commscale dryrun "
+                  f"--nproc {nproc} --resume {cfg.out}", file=sys.stderr)
+            return code
         print(f"commscale: error: a rank exited with status {code}; records measured so far are in {cfg.out}",
               file=sys.stderr)
         return EXIT_FAILED

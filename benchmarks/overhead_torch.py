@@ -10,7 +10,6 @@ Goal: ratio <= 1.03 from 64 KiB, median difference <= +5 us at 8 B.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 
@@ -52,12 +51,8 @@ def main(argv=None):
     args = overhead.parse_args(__doc__.splitlines()[0], argv)
     if args.worker:
         return worker(args)
-    from benchmarks.launch import free_port
-    port = str(free_port())
-    cmd = [sys.executable, "-m", "benchmarks.overhead_torch", "--worker", *argv]
-    procs = [subprocess.Popen(cmd, env=dict(os.environ, RANK=str(r), WORLD_SIZE="2", LOCAL_RANK=str(r),
-                                            MASTER_ADDR="127.0.0.1", MASTER_PORT=port))
-             for r in range(2)]
+    from benchmarks.dryrun import start_local_ranks
+    procs = start_local_ranks([sys.executable, "-m", "benchmarks.overhead_torch", "--worker", *argv], 2)
     return max(proc.wait() for proc in procs)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections import Counter
-from dataclasses import fields, replace
+from dataclasses import replace
 from pathlib import Path
 
 from collectives.records import META_FILE, RECORDS_FILE, read_records
@@ -42,10 +42,6 @@ def load_meta(run_dir: Path) -> dict:
     return meta
 
 
-def _as_config_value(name: str, value):
-    return tuple(value) if isinstance(value, list) else value
-
-
 def resumed_config(asked: RunConfig, defaults: RunConfig, run_dir: Path) -> RunConfig:
     """DIR's sweep, with this command's timeout. A flag that differs from its default and
     from DIR's value is a usage error naming it."""
@@ -55,14 +51,13 @@ def resumed_config(asked: RunConfig, defaults: RunConfig, run_dir: Path) -> RunC
     if missing:
         raise UsageError(f"--resume {run_dir}: {META_FILE} lacks {', '.join(missing)}: "
                          f"it was written by another commscale; start a new run")
-    values = {f: _as_config_value(f, stored[f]) for f in SWEEP_FIELDS}
+    values = {f: tuple(stored[f]) if isinstance(stored[f], list) else stored[f] for f in SWEEP_FIELDS}
     for name in SWEEP_FIELDS:
         mine = getattr(asked, name)
         if mine != getattr(defaults, name) and mine != values[name]:
             raise UsageError(f"--resume {run_dir} measures that run's sweep ({name} {values[name]!r}) but this "
                              f"command asks {name} {mine!r}: drop that flag, or start a new run with --out")
-    known = {f.name for f in fields(RunConfig)}
-    return replace(asked, **{k: v for k, v in values.items() if k in known}, out=Path(run_dir).resolve(), resume=True)
+    return replace(asked, **values, out=Path(run_dir).resolve(), resume=True)
 
 
 def repair_cut_line(run_dir: Path) -> None:
@@ -88,9 +83,15 @@ def repair_cut_line(run_dir: Path) -> None:
         f.write(b"\n")
 
 
+def point_key(collective: str, dtype: str, reduce_op: str | None, in_place: bool, nranks: int, nnodes: int,
+              size_bytes: int) -> PointKey:
+    """What identifies a point of a sweep; the sweep and the records agree through it."""
+    return (collective, dtype, reduce_op, bool(in_place), nranks, nnodes, size_bytes)
+
+
 def record_key(record: dict) -> PointKey:
-    return (record["collective"], record["dtype"], record["reduce_op"], bool(record["in_place"]),
-            record["nranks"], record["nnodes"], record["size_bytes"])
+    return point_key(record["collective"], record["dtype"], record["reduce_op"], record["in_place"],
+                     record["nranks"], record["nnodes"], record["size_bytes"])
 
 
 def done_points(run_dir: Path) -> Counter:

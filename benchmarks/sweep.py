@@ -22,7 +22,7 @@ from .config import RunConfig, check_out_dir
 from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
 from .harness import Point, Timing, measure_point
 from .launch import LaunchEnv, node_name
-from .resume import done_points, load_meta
+from .resume import done_points, load_meta, point_key
 from .run_meta import RunMeta, new_meta
 from .stop import StopRequest, signal_name
 from .table import Printer
@@ -129,22 +129,18 @@ def _agree(backend, rank0_work):
     return result
 
 
-def _prepare_out(cfg: RunConfig) -> dict:
-    """Rank 0: check the run directory; resuming, what it holds already."""
+def _prepare_out(cfg: RunConfig, world_size: int, nhosts: int) -> dict:
+    """Rank 0: check the run directory; resuming, that the launch has the run's shape and
+    what the run holds already."""
     check_out_dir(cfg.out, cfg.resume)
     if not cfg.resume:
         return {"run_id": f"{_dt.datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}", "done": Counter()}
     meta = load_meta(cfg.out)
-    return {"run_id": meta.get("run_id"), "done": done_points(cfg.out), "meta": meta}
-
-
-def _check_resume_world(cfg, prior: dict, backend, hosts) -> None:
-    meta = prior["meta"]
     then = (meta.get("world_size"), len(meta.get("hosts") or []))
-    now = (backend.world_size, len(set(hosts)))
-    if then != now:
+    if then != (world_size, nhosts):
         raise UsageError(f"--resume {cfg.out}: that run had {then[0]} ranks on {then[1]} host(s), this launch has "
-                         f"{now[0]} on {now[1]}: resume with the same launch shape, or start a new run")
+                         f"{world_size} on {nhosts}: resume with the same launch shape, or start a new run")
+    return {"run_id": meta.get("run_id"), "done": done_points(cfg.out), "meta": meta}
 
 
 def _describe(point: Point, plan: GroupPlan) -> str:
@@ -160,15 +156,13 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
     rank0 = backend.rank == 0
     hosts = backend.all_gather_object(node_name(os.environ))
     plans = plan_groups(hosts, cfg.ranks, cfg.nodes)
-    prior = _agree(backend, lambda: _prepare_out(cfg))
-    if cfg.resume:
-        _agree(backend, lambda: _check_resume_world(cfg, prior, backend, hosts))
+    prior = _agree(backend, lambda: _prepare_out(cfg, backend.world_size, len(set(hosts))))
     run_id, done = prior["run_id"], prior["done"]
     points = _points(cfg, backend)
     planned = len(points) * len(plans)
     timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s)
     writer = printer = meta = None
-    counts = {"done": 0}
+    points_done = 0
     if rank0:
         if cfg.resume:
             meta = RunMeta(cfg.out, prior["meta"])
@@ -186,11 +180,11 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
             printer.note(f"resuming: {sum(done.values())} of {planned} points already measured")
 
     def failed(message):  # rank 0, from whichever thread ends the run
-        meta.update(status="incomplete", finished_at=now_utc(), failure=message, points_done=counts["done"],
+        meta.update(status="incomplete", finished_at=now_utc(), failure=message, points_done=points_done,
                     points_planned=planned)
 
     def signalled(signum):  # rank 0, the watchdog thread, the moment a stop signal arrives
-        meta.update(status="incomplete", stopped_by=signal_name(signum), points_done=counts["done"],
+        meta.update(status="incomplete", stopped_by=signal_name(signum), points_done=points_done,
                     points_planned=planned)
 
     # The torch backends connected through MASTER_ADDR, so it works; MPI never needed it.
@@ -208,12 +202,13 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
             fabric, transport = backend.fabric(plan.nnodes), backend.transport(plan.nnodes)
             block = None
             for point in points:
-                key = (point.spec.name, point.dtype.name, point.op, point.in_place, nranks, plan.nnodes,
-                       point.spec.layout(point.size_bytes, nranks, point.dtype.itemsize).size_bytes)
-                if done[key]:  # measured before the run was resumed (the same on every rank)
-                    done[key] -= 1
-                    counts["done"] += 1
-                    continue
+                if done:  # resuming: skip what was measured before (the same on every rank)
+                    key = point_key(point.spec.name, point.dtype.name, point.op, point.in_place, nranks, plan.nnodes,
+                                    point.spec.layout(point.size_bytes, nranks, point.dtype.itemsize).size_bytes)
+                    if done[key]:
+                        done[key] -= 1
+                        points_done += 1
+                        continue
                 step += 1
                 watchdog.enter(step, _describe(point, plan))
                 if member:
@@ -234,7 +229,7 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
                     writer.write(record)
                     printer.row(record)
                     any_wrong |= bool(record["n_wrong"])
-                counts["done"] += 1
+                points_done += 1
                 # Every rank, members or not, meets here point by point and learns
                 # whether any of them was asked to stop.
                 signum = int(backend.max_over([stop.signum], None)[0])
@@ -257,11 +252,11 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
         if rank0:
             writer.close()
             meta.update(status=status, finished_at=now_utc(), stopped_by=stopped_by,
-                        points_done=counts["done"], points_planned=planned)
+                        points_done=points_done, points_planned=planned)
     if rank0:
         printer.note(f"records: {cfg.out / 'records.jsonl'}")
         if stopped_by:
-            printer.note(f"stopped by {stopped_by} after {counts['done']} of {planned} points; meta.json says status "
+            printer.note(f"stopped by {stopped_by} after {points_done} of {planned} points; meta.json says status "
                          f"'incomplete'; finish it with --resume {cfg.out}")
         if any_wrong:
             printer.note("DATA CHECK FAILED: see records with status 'failed'")

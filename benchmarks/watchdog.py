@@ -64,12 +64,6 @@ class Watchdog:
         for thread in self._threads:
             thread.join(timeout=2 * PULSE_S)
 
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc):
-        self.stop()
-
     # --- main thread ------------------------------------------------------------------
     def enter(self, step: int, what: str) -> None:
         """The main thread starts `step` (the same numbering on every rank)."""

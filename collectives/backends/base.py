@@ -15,6 +15,19 @@ def no_beat() -> None:
     """The default beat: nobody listens."""
 
 
+def time_host_calls(fn: Callable[[], None], iters: int, clock: Callable[[], float], ticks_per_us: float,
+                    beat: Callable[[], None] = no_beat) -> np.ndarray:
+    """Per-call times (us) of `iters` calls that block until complete, read from `clock`
+    around each; `beat()` after each, outside the timed interval."""
+    times = np.empty(iters)
+    for i in range(iters):
+        t0 = clock()
+        fn()
+        times[i] = clock() - t0
+        beat()
+    return times / ticks_per_us
+
+
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
     timeout_s: float

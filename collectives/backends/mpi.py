@@ -23,7 +23,7 @@ import mpi4py
 import numpy as np
 from mpi4py import MPI
 
-from .base import BackendOptions, BackendSetupError, no_beat
+from .base import BackendOptions, BackendSetupError, no_beat, time_host_calls
 
 _OPS = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
 _HOST_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
@@ -183,14 +183,7 @@ class MpiBackend:
             torch.cuda.synchronize()
 
     def time_calls(self, fn, iters, beat=no_beat):
-        times = np.empty(iters)
-        wtime = MPI.Wtime
-        for i in range(iters):
-            t0 = wtime()
-            fn()
-            times[i] = wtime() - t0
-            beat()
-        return times * 1e6
+        return time_host_calls(fn, iters, MPI.Wtime, 1e-6, beat)
 
     # --- agreement between ranks (outside timed regions) ------------------------------
     def max_over(self, values, group):

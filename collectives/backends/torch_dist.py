@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .base import BackendOptions, no_beat
+from .base import BackendOptions, no_beat, time_host_calls
 
 GRAPH_CALLS = 10
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -113,14 +113,7 @@ class TorchDistBackend:
 
     def time_calls(self, fn, iters, beat=no_beat):
         if self.device == "cpu":
-            times = np.empty(iters)
-            clock = time.perf_counter_ns
-            for i in range(iters):
-                t0 = clock()
-                fn()
-                times[i] = clock() - t0
-                beat()
-            return times / 1e3
+            return time_host_calls(fn, iters, time.perf_counter_ns, 1e3, beat)
         if self.options.cuda_graph:
             return self._time_graph(fn, iters, beat)
         return self._time_events(fn, iters, beat)
