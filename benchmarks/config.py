@@ -13,11 +13,13 @@ from pathlib import Path
 
 from collectives.backends import BACKENDS
 from collectives.dtypes import get_dtype
+from collectives.fabric import FABRICS
 from collectives.registry import COLLECTIVES
 from collectives.sizes import parse_size, size_series
 from collectives.spec import REDUCE_OPS
 
 from .errors import UsageError
+from .groups import LAYOUTS
 
 PLACEMENTS = {"out": (False,), "in": (True,), "both": (False, True)}
 
@@ -56,6 +58,11 @@ class RunConfig:
     """A collective that waits longer than this fails the run."""
     out: Path
     """Run directory for records.jsonl and meta.json."""
+    layouts: tuple[str, ...] = ("full",)
+    """How groups take ranks from nodes (benchmarks/groups.py): full, intra, inter."""
+    fabric: str = "auto"
+    """The path NCCL is pushed onto (collectives/fabric.py): auto (NCCL decides), nvlink,
+    pcie or net; "all" runs one launch per fabric (benchmarks/fabrics.py)."""
     resume: bool = False
     """Finish the interrupted run in `out`: measure only the points it lacks (benchmarks/resume.py)."""
 
@@ -177,6 +184,20 @@ def check_out_dir(out: Path, resume: bool = False) -> Path:
     return out
 
 
+FABRIC_CHOICES = ("auto", *FABRICS, "all")
+
+
+def check_fabric(text: str, backend: str) -> str:
+    """--fabric: a preset NCCL reads (collectives/fabric.py); other libraries pick their own path."""
+    fabric = str(text).strip().lower()
+    if fabric not in FABRIC_CHOICES:
+        raise UsageError(f"unknown --fabric {text!r}: choose from {', '.join(FABRIC_CHOICES)}")
+    if fabric != "auto" and backend != "nccl":
+        raise UsageError(f"--fabric {fabric} sets NCCL's transports and needs --backend nccl (GPUs); {backend} "
+                         f"chooses its own path: drop --fabric")
+    return fabric
+
+
 def config_from_args(args, cuda_available) -> RunConfig:
     """Validate parsed flags; raise UsageError naming the first bad one."""
     backend = resolve_backend(args.backend, cuda_available)
@@ -205,6 +226,13 @@ def config_from_args(args, cuda_available) -> RunConfig:
         raise UsageError("--ranks and --nodes both given: choose one way to group ranks")
     ranks = positive_ints(args.ranks, "--ranks") if args.ranks else None
     nodes = positive_ints(args.nodes, "--nodes") if args.nodes else None
+    layouts = tuple(dict.fromkeys(v.lower() for v in _csv(args.layout)))
+    for layout in layouts:
+        if layout not in LAYOUTS:
+            raise UsageError(f"unknown --layout {layout!r}: choose from {', '.join(LAYOUTS)} (or a comma list)")
+    if not layouts:
+        raise UsageError("--layout is empty: use full, intra, inter or a comma list")
+    fabric = check_fabric(args.fabric, backend)
     if args.warmup < 0:
         raise UsageError(f"-w/--warmup {args.warmup} is negative: use 0 or more")
     if str(args.iters).lower() == "auto":
@@ -227,6 +255,7 @@ def config_from_args(args, cuda_available) -> RunConfig:
         in_place=PLACEMENTS[args.in_place], sizes=_sizes(args), ranks=ranks, nodes=nodes,
         warmup=args.warmup, iters=iters, iters_budget_s=args.iters_budget_s,
         device=device, cuda_graph=args.cuda_graph, timeout_s=args.timeout, out=Path(os.path.abspath(args.out)),
+        layouts=layouts, fabric=fabric,
     )
 
 
@@ -262,6 +291,10 @@ def config_to_argv(cfg: RunConfig) -> list[str]:
         argv += ["--ranks", ",".join(map(str, cfg.ranks))]
     if cfg.nodes:
         argv += ["--nodes", ",".join(map(str, cfg.nodes))]
+    if cfg.layouts != ("full",):
+        argv += ["--layout", ",".join(cfg.layouts)]
+    if cfg.fabric != "auto":
+        argv += ["--fabric", cfg.fabric]
     if cfg.cuda_graph:
         argv.append("--cuda-graph")
     if cfg.resume:

@@ -11,7 +11,9 @@ def env_default(name: str, default):
     return os.environ.get(f"COMMSCALE_{name.upper()}", default)
 
 
-def add_run_options(p: argparse.ArgumentParser, min_bytes: str, max_bytes: str) -> None:
+def add_run_options(p: argparse.ArgumentParser, min_bytes: str, max_bytes: str, nodes_flag: str = "--nodes") -> None:
+    """The sweep's flags; `nodes_flag` names the node counts where --nodes means something
+    else (emulate: how many nodes to build)."""
     g = p.add_argument_group("what to measure")
     g.add_argument("--backend", default=env_default("backend", "auto"),
                    help="auto (nccl with GPUs, else gloo), gloo, nccl or mpi [auto]")
@@ -31,7 +33,12 @@ def add_run_options(p: argparse.ArgumentParser, min_bytes: str, max_bytes: str) 
     g = p.add_argument_group("groups within one launch")
     g.add_argument("--ranks", default=env_default("ranks", None),
                    help="group sizes, e.g. 2,4,8 [powers of two up to the world, and the world]")
-    g.add_argument("--nodes", default=env_default("nodes", None), help="node counts, ranks grouped by host, e.g. 1,2,4")
+    g.add_argument(nodes_flag, dest="nodes", default=env_default("nodes", None),
+                   help="node counts, ranks grouped by host, e.g. 1,2,4")
+    g.add_argument("--layout", default=env_default("layout", "full"),
+                   help="full (all ranks), intra (ranks within one node), inter (one rank per node), or a comma list [full]")
+    g.add_argument("--fabric", default=env_default("fabric", "auto"),
+                   help="nccl: auto (NCCL chooses), nvlink, pcie, net, or all (one launch each) [auto]")
     g = p.add_argument_group("timing")
     g.add_argument("-w", "--warmup", type=int, default=env_default("warmup", "5"), help="warm-up calls per point [5]")
     g.add_argument("-n", "--iters", default=env_default("iters", "20"),

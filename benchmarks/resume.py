@@ -21,7 +21,9 @@ from .errors import UsageError
 
 #: RunConfig fields that decide what is measured; the others (timeout, out) may change.
 SWEEP_FIELDS = ("backend", "device", "collectives", "dtypes", "ops", "in_place", "sizes", "ranks", "nodes",
-                "warmup", "iters", "iters_budget_s", "cuda_graph")
+                "warmup", "iters", "iters_budget_s", "cuda_graph", "layouts", "fabric")
+LATER_FIELDS = {"layouts": ["full"], "fabric": "auto"}
+"""Sweep fields newer than the first meta.json, with the value a run without them had."""
 
 PointKey = tuple
 
@@ -46,7 +48,7 @@ def resumed_config(asked: RunConfig, defaults: RunConfig, run_dir: Path) -> RunC
     """DIR's sweep, with this command's timeout. A flag that differs from its default and
     from DIR's value is a usage error naming it."""
     meta = load_meta(run_dir)
-    stored = meta["config"]
+    stored = {**LATER_FIELDS, **meta["config"]}
     missing = [f for f in SWEEP_FIELDS if f not in stored]
     if missing:
         raise UsageError(f"--resume {run_dir}: {META_FILE} lacks {', '.join(missing)}: "

@@ -12,9 +12,10 @@ from pathlib import Path
 from collectives.records import SCHEMA_VERSION, allowed_env, now_utc, write_meta
 
 
-def new_meta(cfg, launch, backend, run_id: str, hosts: list[str]) -> dict:
+def new_meta(cfg, launch, backend, run_id: str, hosts: list[str], topology: dict) -> dict:
     """meta.json as written at the start of a run; later writes update status, finished_at,
-    stopped_by, failure and the point counts."""
+    stopped_by, failure, the point counts and the transport check. `topology`: per host,
+    collectives/topology.py's answer."""
     return {
         "schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "running",
         "started_at": now_utc(), "finished_at": None, "stopped_by": None, "failure": None,
@@ -22,7 +23,7 @@ def new_meta(cfg, launch, backend, run_id: str, hosts: list[str]) -> dict:
         "launcher": launch.launcher, "world_size": backend.world_size,
         "hosts": list(dict.fromkeys(hosts)), "rank_hosts": hosts,
         "versions": {"python": platform.python_version(), "commscale_schema": SCHEMA_VERSION, **backend.versions()},
-        "platform": platform.platform(), "env": allowed_env(),
+        "platform": platform.platform(), "env": allowed_env(), "topology": topology,
     }
 
 

@@ -8,16 +8,18 @@ import os
 import sys
 import uuid
 from collections import Counter
-from dataclasses import dataclass
 
 from collectives.backends import create_backend
 from collectives.backends.base import BackendOptions, BackendSetupError
 from collectives.dtypes import get_dtype
+from collectives.fabric import FABRICS, NcclLog, debug_env, transport_problem
 from collectives.records import RecordWriter, make_record, now_utc
 from collectives.registry import get_collective
 from collectives.sizes import format_size
+from collectives.topology import detect as detect_topology
 
 from .board import Board
+from .groups import GroupPlan, plan_groups
 from .config import RunConfig, check_out_dir
 from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
 from .harness import Point, Timing, measure_point
@@ -27,43 +29,6 @@ from .run_meta import RunMeta, new_meta
 from .stop import StopRequest, signal_name
 from .table import Printer
 from .watchdog import Watchdog
-
-
-@dataclass(frozen=True, slots=True)
-class GroupPlan:
-    ranks: tuple[int, ...]
-    """Global ranks in the group: the first ranks of the launch (whole hosts for --nodes)."""
-    nnodes: int
-    ranks_per_node: int | None
-    """None when hosts hold different numbers of the group's ranks."""
-
-
-def plan_groups(hosts: list[str], ranks: tuple[int, ...] | None, nodes: tuple[int, ...] | None) -> list[GroupPlan]:
-    """Subgroups to measure, given each global rank's host.
-
-    Hosts are ordered by their lowest rank. `--nodes k` takes every rank on the first k
-    hosts; `--ranks n` the first n ranks. Default: powers of two from 2 up to the world,
-    plus the world itself (1 when the world is one rank).
-    """
-    world = len(hosts)
-    host_order = list(dict.fromkeys(hosts))
-    if nodes:
-        if max(nodes) > len(host_order):
-            raise UsageError(f"--nodes asks for {max(nodes)} nodes but the launch spans {len(host_order)} host(s): "
-                             f"lower --nodes or launch on more nodes")
-        groups = [tuple(r for r in range(world) if hosts[r] in host_order[:k]) for k in nodes]
-    else:
-        if ranks is None:
-            ranks = tuple(sorted({2 ** i for i in range(1, world.bit_length()) if 2 ** i <= world} | {world}))
-        if max(ranks) > world:
-            raise UsageError(f"--ranks asks for {max(ranks)} ranks but the launch has {world}: "
-                             f"lower --ranks or launch more processes")
-        groups = [tuple(range(n)) for n in ranks]
-    plans = []
-    for group in groups:
-        per_host = [sum(1 for r in group if hosts[r] == h) for h in dict.fromkeys(hosts[r] for r in group)]
-        plans.append(GroupPlan(group, len(per_host), per_host[0] if len(set(per_host)) == 1 else None))
-    return plans
 
 
 def _points(cfg: RunConfig, backend) -> list[Point]:
@@ -83,6 +48,10 @@ def _points(cfg: RunConfig, backend) -> list[Point]:
     return points
 
 
+NCCL_LOG_DIR = "nccl"
+"""Each rank's NCCL debug log, OUT/nccl/rank<k>.log: the transport read-back's source."""
+EMULATED_FABRIC_VAR = "COMMSCALE_NET_FABRIC"
+
 LIBRARY_TIMEOUT_MARGIN_S = 60.0
 """The library's own limit (torch process groups) sits this far above --timeout, so the
 watchdog, which names the ranks, speaks first."""
@@ -92,13 +61,18 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     """Measure every planned point; return the exit status (1 if any data check failed)."""
     options = BackendOptions(timeout_s=cfg.timeout_s * 1.5 + LIBRARY_TIMEOUT_MARGIN_S,
                              cuda_graph=cfg.cuda_graph, device=cfg.device)
+    nccl_log = None
+    if cfg.backend == "nccl":  # before NCCL starts: it reads these once per process
+        nccl_log = NcclLog(cfg.out / NCCL_LOG_DIR / f"rank{launch.rank}.log")
+        nccl_log.path.parent.mkdir(parents=True, exist_ok=True)
+        os.environ.update(debug_env(cfg.fabric, nccl_log.path))
     try:
         backend = create_backend(cfg.backend, launch, options)
     except BackendSetupError as exc:
         raise UsageError(str(exc)) from None
     try:
         with StopRequest() as stop:
-            code = _sweep(cfg, launch, backend, stop)
+            code = _sweep(cfg, launch, backend, stop, Transports(backend, nccl_log))
     except UsageError as exc:
         # Raised on every rank alike, before any point. Rank 0 says it before the ranks
         # part, so a launcher that ends the step when one rank exits cannot cut it off.
@@ -152,15 +126,19 @@ def _describe(point: Point, plan: GroupPlan) -> str:
             f"{format_size(point.size_bytes)} on {len(ranks)} ranks ({group}, {plan.nnodes} node(s))")
 
 
-def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
+def _sweep(cfg, launch, backend, stop: StopRequest, transports: "Transports") -> int:
     rank0 = backend.rank == 0
     hosts = backend.all_gather_object(node_name(os.environ))
-    plans = plan_groups(hosts, cfg.ranks, cfg.nodes)
+    plans = plan_groups(hosts, cfg.ranks, cfg.nodes, cfg.layouts)
     prior = _agree(backend, lambda: _prepare_out(cfg, backend.world_size, len(set(hosts))))
     run_id, done = prior["run_id"], prior["done"]
     points = _points(cfg, backend)
     planned = len(points) * len(plans)
     timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s)
+    # One rank per host reads its node's topology (a fresh run's meta.json keeps it).
+    first_on_host = hosts.index(hosts[backend.rank]) == backend.rank
+    found = backend.all_gather_object(detect_topology() if first_on_host and not cfg.resume else None)
+    topology = {host: topo for host, topo in zip(hosts, found) if topo is not None}
     writer = printer = meta = None
     points_done = 0
     if rank0:
@@ -170,7 +148,7 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
             resumes.append({"at": now_utc(), "command_line": sys.argv, "points_before": sum(done.values())})
             meta.update(status="running", finished_at=None, stopped_by=None, failure=None, resumed=resumes)
         else:
-            meta = RunMeta(cfg.out, new_meta(cfg, launch, backend, run_id, hosts))
+            meta = RunMeta(cfg.out, new_meta(cfg, launch, backend, run_id, hosts, topology))
             meta.update()
         writer = RecordWriter(cfg.out)
         printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in plans for pt in points])
@@ -192,6 +170,7 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
     watchdog = Watchdog(board, backend.rank, cfg.timeout_s, failed if rank0 else _ignore,
                         signalled if rank0 else _ignore, stop.wakeup_fd, backend.abort).start()
     status, any_wrong, stopped_by, step = "incomplete", False, None, 0
+    checked = []  # rank 0: each group's transports against the fabric asked for
     try:
         for plan in plans:
             step += 1
@@ -199,7 +178,8 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
             group = backend.new_group(list(plan.ranks))
             member = backend.rank in plan.ranks
             nranks = len(plan.ranks)
-            fabric, transport = backend.fabric(plan.nnodes), backend.transport(plan.nnodes)
+            fabric = fabric_label(cfg.fabric, backend, plan.nnodes)
+            transports.begin(plan, member)
             block = None
             for point in points:
                 if done:  # resuming: skip what was measured before (the same on every rank)
@@ -214,6 +194,7 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
                 if member:
                     fields = measure_point(backend, group, plan.ranks.index(backend.rank), nranks, point,
                                            timing, watchdog.beat)
+                transport = transports.after_point()
                 if rank0:
                     if block != (point.spec.name, nranks):
                         if block is not None:
@@ -238,6 +219,13 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
                     break
             if rank0 and block is not None:
                 printer.progress()
+            if rank0 and transports.reads_log:
+                problem = transport_problem(cfg.fabric, transports.seen, plan.nnodes)
+                if problem:
+                    printer.note(f"WARNING: {nranks} ranks on {plan.nnodes} node(s): {problem}")
+                checked.append({"nranks": nranks, "nnodes": plan.nnodes, "fabric": fabric,
+                                "transports": sorted(transports.seen), "problem": problem})
+                meta.update(transport_check=checked)
             if stopped_by:
                 break
         else:
@@ -263,6 +251,45 @@ def _sweep(cfg, launch, backend, stop: StopRequest) -> int:
     if stopped_by:
         return EXIT_STOPPED
     return EXIT_WRONG_DATA if backend.sum_over([int(any_wrong)], None)[0] else EXIT_OK
+
+
+def fabric_label(asked: str, backend, nnodes: int) -> str:
+    """The record's fabric: the preset asked for, else the label of an emulated network
+    between nodes (COMMSCALE_NET_FABRIC, set by `commscale emulate`), else the backend's."""
+    if asked in FABRICS:
+        return asked
+    emulated = os.environ.get(EMULATED_FABRIC_VAR)
+    if emulated and nnodes > 1:
+        return emulated
+    return backend.fabric(nnodes)
+
+
+class Transports:
+    """The transport of each group's records. NCCL: what its debug log on the group's ranks
+    says they connected with, gathered after every point (connections are made lazily);
+    the connections logged while the launch started belong to the whole world's group.
+    Other backends: their fixed answer."""
+
+    def __init__(self, backend, nccl_log: NcclLog | None):
+        self.backend, self.log = backend, nccl_log
+        self.reads_log = nccl_log is not None
+        self.at_launch = nccl_log.new_transports() if nccl_log else set()
+        self.seen: set[str] = set()
+        self._member, self._fixed = False, None
+
+    def begin(self, plan, member: bool) -> None:
+        self._member = member
+        self.seen = set(self.at_launch) if len(plan.ranks) == self.backend.world_size else set()
+        self._fixed = self.backend.transport(plan.nnodes)
+
+    def after_point(self) -> str | None:
+        """Every rank, after each point: the group's transports so far, as one label."""
+        if not self.reads_log:
+            return self._fixed
+        mine = sorted(self.log.new_transports()) if self._member else []
+        for theirs in self.backend.all_gather_object(mine):
+            self.seen.update(theirs)
+        return ",".join(sorted(self.seen)) or None
 
 
 def _ignore(*args) -> None:

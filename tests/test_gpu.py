@@ -59,3 +59,19 @@ def test_mpi_with_gpu_buffers_runs_or_skips_with_the_reason(tmp_path):
     else:
         assert {r["status"] for r in records} == {"skipped"}
         assert all("use --device cpu" in r["reason"] for r in records)
+
+
+@pytest.mark.parametrize("fabric", ["pcie", "net"])
+def test_a_fabric_preset_reaches_nccl_and_its_log_is_read(tmp_path, fabric):
+    """One GPU: NCCL makes no connection at one rank, so the read-back finds no transport;
+    what this checks is that the preset is in NCCL's environment and its log is kept."""
+    out = tmp_path / "run"
+    result = commscale("run", "--backend", "nccl", "--fabric", fabric, "--sizes", "1K,1M,16M",
+                       "--collectives", "all_reduce", "--out", out)
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["env"]["NCCL_P2P_DISABLE"] == "1" and meta["env"]["NCCL_DEBUG"] == "INFO"
+    assert {r["fabric"] for r in read_records(out)} == {fabric}
+    assert (out / "nccl" / "rank0.log").stat().st_size > 0
+    assert meta["transport_check"][0]["problem"] is None
+    assert meta["topology"] and next(iter(meta["topology"].values()))["gpu_pcie"]

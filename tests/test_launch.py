@@ -2,7 +2,7 @@ import pytest
 
 from benchmarks.errors import UsageError
 from benchmarks.launch import detect, expand_hostlist
-from benchmarks.sweep import plan_groups
+from benchmarks.groups import plan_groups
 
 
 def test_expand_hostlist():
@@ -62,3 +62,24 @@ def test_group_plans_default_ranks_and_nodes():
         plan_groups(hosts, None, (4,))
     with pytest.raises(UsageError, match="launch has 8"):
         plan_groups(hosts, (16,), None)
+
+
+def test_group_plans_by_layout():
+    hosts = ["a", "a", "b", "b", "c", "c", "d", "d"]  # 4 nodes x 2 ranks
+    intra = plan_groups(hosts, None, None, ("intra",))
+    assert [(p.ranks, p.nnodes, p.ranks_per_node) for p in intra] == [((0, 1), 1, 2)]
+    inter = plan_groups(hosts, None, None, ("inter",))
+    assert [(p.ranks, p.nnodes, p.ranks_per_node) for p in inter] == [((0, 2), 2, 1), ((0, 2, 4, 6), 4, 1)]
+    assert [p.ranks for p in plan_groups(hosts, None, (3,), ("inter",))] == [(0, 2, 4)]
+    every = plan_groups(hosts, None, None, ("intra", "inter", "full"))  # (0, 1) is measured once
+    assert [len(p.ranks) for p in every] == [2, 2, 4, 4, 8]
+    assert [p.nnodes for p in every] == [1, 2, 4, 2, 4]
+    with pytest.raises(UsageError, match="first node holds 2"):
+        plan_groups(hosts, (4,), None, ("intra",))
+    with pytest.raises(UsageError, match="one rank per node"):
+        plan_groups(hosts, (2,), None, ("inter",))
+    with pytest.raises(UsageError, match="within one node"):
+        plan_groups(hosts, None, (2,), ("intra",))
+    assert [p.ranks for p in plan_groups(["a", "b"], None, None, ("intra", "inter"))] == [(0, 1)]  # no 1-rank groups
+    with pytest.raises(UsageError, match="finds nothing to measure"):
+        plan_groups(["a", "b"], None, None, ("intra",))
