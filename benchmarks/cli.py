@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     dry.add_argument("--nproc", type=int, default=_env("nproc", "4"), help="CPU ranks to spawn [4]")
     add_run_options(dry, "1K", "16M")
     _add_resume(dry)
+    from .emulate import add_emulate_options
+    add_emulate_options(sub.add_parser(
+        "emulate", help="sweep over an emulated multi-node network on this machine (root), fit, check the link",
+        description="Build one network namespace per node joined by tbf-shaped veth links, run gloo ranks in "
+                    "them, fit the model and compare its bandwidth with the link's."))
     for module in _verb_modules().values():
         module.add_parser(sub)
     return parser
@@ -57,11 +62,11 @@ def _cuda_available() -> bool:
 
 
 def _cpu_ranks(args) -> None:
-    """The dry run is CPU ranks, GPUs or not: auto means gloo and host buffers."""
+    """The dry run and the emulation are CPU ranks, GPUs or not: auto means gloo and host buffers."""
     if args.backend.strip().lower() == "auto":
         args.backend = "gloo"
     if args.device.strip().lower() == "cuda":
-        raise UsageError("dryrun runs CPU ranks: drop --device cuda (use 'commscale run' on GPU nodes)")
+        raise UsageError(f"{args.verb} runs CPU ranks: drop --device cuda (use 'commscale run' on GPU nodes)")
     if args.device.strip().lower() == "auto":
         args.device = "cpu"
 
@@ -81,7 +86,7 @@ def _default_config(args):
     from .config import config_from_args
     defaults = build_parser().parse_args([args.verb])
     defaults.out = args.out
-    if args.verb == "dryrun":
+    if args.verb in ("dryrun", "emulate"):
         _cpu_ranks(defaults)
     return config_from_args(defaults, _cuda_available)
 
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         _resume_out(args)
         if args.out is None:
             args.out = default_out(args.verb)
-        if args.verb == "dryrun":
+        if args.verb in ("dryrun", "emulate"):
             _cpu_ranks(args)
         cfg = config_from_args(args, _cuda_available)
         if args.resume:
@@ -117,7 +122,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError("dryrun runs on one host: use --nodes 1 or --ranks")
             check_out_dir(cfg.out, cfg.resume)
             return dryrun(cfg, args.nproc)
+        if args.verb == "emulate":
+            from .emulate import emulate
+            return emulate(cfg, args)
         from .launch import detect
+        if cfg.fabric == "all":
+            from .fabrics import run_each_fabric
+            return run_each_fabric(cfg, detect(os.environ))
         from .sweep import run_sweep
         return run_sweep(cfg, detect(os.environ))
     except UsageError as exc:

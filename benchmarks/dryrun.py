@@ -26,7 +26,7 @@ _GRACE_S = 5.0
 
 
 #: Variables of an outer launch that would make the ranks misread who they are.
-_LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
+LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT",
                 "TORCHELASTIC_RUN_ID", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "PMI_RANK", "PMI_SIZE",
                 "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
 
@@ -49,11 +49,11 @@ def find_mpiexec() -> str:
 
 def spawn_mpi(cfg: RunConfig, nproc: int) -> int:
     """Run the sweep on `nproc` local ranks started by mpiexec; return its exit status."""
-    env = {k: v for k, v in os.environ.items() if k not in _LAUNCH_VARS}
+    env = {k: v for k, v in os.environ.items() if k not in LAUNCH_VARS}
     argv = [find_mpiexec(), "-n", str(nproc), sys.executable, "-m", "benchmarks", "run", *config_to_argv(cfg)]
     procs = [subprocess.Popen(argv, env=env)]
     try:
-        return _wait(procs)
+        return wait_ranks(procs)
     finally:
         stop_ranks(procs)
 
@@ -75,12 +75,12 @@ def spawn_ranks(cfg: RunConfig, nproc: int) -> int:
     """Run the sweep on `nproc` local CPU ranks; return the worst exit status."""
     procs = start_local_ranks([sys.executable, "-m", "benchmarks", "run", *config_to_argv(cfg)], nproc)
     try:
-        return _wait(procs)
+        return wait_ranks(procs)
     finally:
         stop_ranks(procs)
 
 
-def _wait(procs) -> int:
+def wait_ranks(procs) -> int:
     while True:
         codes = [p.poll() for p in procs]
         failed = [c for c in codes if c not in (None, 0)]

@@ -146,13 +146,13 @@ def format_crossover(res: dict) -> str:
              f"{res['model']}",
              f"# compute {res['compute_tflops']:.4g} TFLOP/s per GPU, {res['gpus_per_node']} GPUs per node, "
              f"overlap {res['overlap']:.2f}; measured up to {res['measured_nodes']} node(s), {res['measured_ranks']} ranks",
-             f"# {'nodes':>6} {'ranks':>7} {'fabric':<9} {'compute_ms':>11} {'comm_ms':>11} {'comm_ms_ci95':>21} "
+             f"# {'nodes':>6} {'ranks':>7} {'fabric':<12} {'compute_ms':>11} {'comm_ms':>11} {'comm_ms_ci95':>21} "
              f"{'comm/comp':>9} {'flop/B have':>11} {'flop/B need':>11}  source"]
     for r in res["rows"]:
         ci = f"[{r['comm_ms_ci'][0]:.4g},{r['comm_ms_ci'][1]:.4g}]"
         have = "-" if r["workload_flops_per_byte"] is None else f"{r['workload_flops_per_byte']:.4g}"
         need = "-" if r["needed_flops_per_byte"] is None else f"{r['needed_flops_per_byte']:.4g}"
-        lines.append(f"  {r['nnodes']:>6} {r['nranks']:>7} {r['fabric']:<9} {r['compute_ms']:11.4g} {r['comm_ms']:11.4g} "
+        lines.append(f"  {r['nnodes']:>6} {r['nranks']:>7} {r['fabric']:<12} {r['compute_ms']:11.4g} {r['comm_ms']:11.4g} "
                      f"{ci:>21} {r['comm_over_compute']:9.3g} {have:>11} {need:>11}  {r['source']}")
 
     def when(n, ci):

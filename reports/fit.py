@@ -25,9 +25,13 @@ least 2 ranks (one rank crosses no link):
   rank count (family kept) and predicts them: their MAPE. This is the error to expect
   when extrapolating one step in scale; None when the regime has a single rank count.
 - **Hierarchical.** Where a key has points on one node and on several (N nodes x G ranks
-  per node), T = alpha_i A(g) + beta_i B(g) n + alpha_e A(N) + beta_e B(N) n, g the ranks
-  on one node: an intra-node and an inter-node tier fitted together (one family for both),
-  so predictions at larger N grow with the slower, inter-node tier.
+  per node), T = alpha_i A(G) + beta_i B(G) n + alpha_e A(q) + beta_e B(q) n: an intra-node
+  and an inter-node tier fitted together (one family for both), so predictions at larger N
+  grow with the slower, inter-node tier. q is N when the algorithm is hierarchical (it
+  reduces within nodes first, so the network carries B(N) n), or N x G when it is flat (a
+  ring over all ranks puts B(N x G) n through every node's link, as gloo's does); both are
+  fitted and the smaller residual wins. Points at several G (one rank per node, whole
+  nodes) are fitted together; predictions use the largest G measured.
 """
 from __future__ import annotations
 
@@ -145,8 +149,8 @@ def _best_family(families, p, n, t):
     return best
 
 
-def _segment(families, p, n, t):
-    """Best cut of the sizes into 1..MAX_REGIMES regimes by BIC: [(lo_idx, hi_idx, family)]."""
+def _segment(families, p, n, t, max_regimes=MAX_REGIMES):
+    """Best cut of the sizes into 1..max_regimes regimes by BIC: [(lo_idx, hi_idx, family)]."""
     sizes = np.unique(n)
     S, N = len(sizes), len(t)
     cost = {}
@@ -156,11 +160,11 @@ def _segment(families, p, n, t):
             family, _, rss = _best_family(families, p[mask], n[mask], t[mask])
             cost[i, j] = (rss, family)
     # best[k][j]: (rss, cuts) covering sizes[0..j] with k regimes
-    best = [dict() for _ in range(MAX_REGIMES + 1)]
+    best = [dict() for _ in range(max_regimes + 1)]
     for j in range(S):
         if (0, j) in cost:
             best[1][j] = (cost[0, j][0], [(0, j, cost[0, j][1])])
-    for k in range(2, MAX_REGIMES + 1):
+    for k in range(2, max_regimes + 1):
         for j in range(S):
             for i in range(1, j + 1):
                 if (i, j) in cost and (i - 1) in best[k - 1]:
@@ -168,7 +172,7 @@ def _segment(families, p, n, t):
                     if j not in best[k] or rss < best[k][j][0]:
                         best[k][j] = (rss, best[k - 1][i - 1][1] + [(i, j, cost[i, j][1])])
     choice, choice_bic = None, math.inf
-    for k in range(1, MAX_REGIMES + 1):
+    for k in range(1, max_regimes + 1):
         if S - 1 in best[k]:
             rss, cuts = best[k][S - 1]
             bic = N * math.log(max(rss, 1e-300) / N) + (3 * k - 1) * math.log(N)
@@ -190,7 +194,7 @@ def _seed(key: dict) -> int:
     return zlib.crc32(repr(sorted(key.items())).encode())
 
 
-def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP) -> KeyFit | None:
+def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_REGIMES) -> KeyFit | None:
     """Fit one key's points (arrays of nranks, size_bytes, time_us). None if fewer than
     MIN_SIZES_PER_REGIME distinct sizes."""
     p, n, t = (np.asarray(a, dtype=float) for a in (p, n, t))
@@ -198,7 +202,7 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP) -> KeyFit | None:
         return None
     rng = np.random.default_rng(_seed(key or {}))
     regimes = []
-    for lo, hi, family in _segment(families, p, n, t):
+    for lo, hi, family in _segment(families, p, n, t, max_regimes):
         mask = (n >= lo) & (n <= hi)
         rp, rn, rt = p[mask], n[mask], t[mask]
         theta, _ = nnls(design(family, rp, rn), rt)
@@ -248,6 +252,9 @@ class HierFit:
     ranks_per_node: int
     theta: np.ndarray
     """[alpha_intra_us, beta_intra, alpha_inter_us, beta_inter]"""
+    inter: str = "nodes"
+    """What the inter-node tier scales with: "nodes" (hierarchical: A(N), B(N)) or "ranks"
+    (flat: A(N x G), B(N x G))."""
     boot: np.ndarray = field(repr=False, default=None)
     fabric_intra: str = ""
     fabric_inter: str = ""
@@ -259,53 +266,57 @@ class HierFit:
     nnodes: tuple = ()
 
     def predict(self, n, nnodes, ranks_per_node, theta=None):
-        return hier_design(self.family, np.atleast_1d(n), np.atleast_1d(nnodes), ranks_per_node) @ \
+        return hier_design(self.family, np.atleast_1d(n), np.atleast_1d(nnodes), ranks_per_node, self.inter) @ \
             (self.theta if theta is None else theta)
 
     def predict_samples(self, n, nnodes, ranks_per_node):
-        return hier_design(self.family, [n], [nnodes], ranks_per_node)[0] @ self.boot.T
+        return hier_design(self.family, [n], [nnodes], ranks_per_node, self.inter)[0] @ self.boot.T
 
 
-def hier_design(family, n, nnodes, g) -> np.ndarray:
-    """Columns [A(g), B(g) n, A(N), B(N) n]; on one node (N = 1) the inter terms are 0."""
+INTER_SCOPES = ("nodes", "ranks")
+
+
+def hier_design(family, n, nnodes, g, inter="nodes") -> np.ndarray:
+    """Columns [A(g), B(g) n, A(q), B(q) n], q = N ("nodes") or N x g ("ranks"); on one
+    node (N = 1) the inter terms are 0."""
     n, nnodes = np.asarray(n, dtype=float), np.asarray(nnodes, dtype=int)
     g = np.broadcast_to(np.asarray(g, dtype=int), n.shape)
-    inter = nnodes > 1
+    multi = nnodes > 1
+    q = np.maximum(nnodes, 1) * (g if inter == "ranks" else 1)
     return np.column_stack([
         _vec(family.steps, g), _vec(family.data, g) * n,
-        np.where(inter, _vec(family.steps, np.maximum(nnodes, 1)), 0.0),
-        np.where(inter, _vec(family.data, np.maximum(nnodes, 1)) * n, 0.0),
+        np.where(multi, _vec(family.steps, q), 0.0),
+        np.where(multi, _vec(family.data, q) * n, 0.0),
     ])
 
 
 def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
-    """Keys with points on one node and on several nodes (same ranks per node)."""
+    """Keys with points on one node and on several nodes (whole hosts: same ranks on each)."""
     fits = []
     for values, group in usable(df).groupby(list(HIER_KEY), sort=True):
-        multi = group[group["nnodes"] > 1]
+        multi = group[(group["nnodes"] > 1) & group["ranks_per_node"].notna()]
         single = group[group["nnodes"] == 1]
-        if multi.empty or single.empty or multi["ranks_per_node"].isna().any():
+        if multi.empty or single.empty:
             continue
-        if multi["ranks_per_node"].nunique() != 1:
-            continue
-        g_multi = int(multi["ranks_per_node"].iloc[0])
+        g_multi = int(multi["ranks_per_node"].max())
         single = single[single["nranks"] <= g_multi]
         rows = pd.concat([single, multi])
         n = rows["size_bytes"].to_numpy(float)
         nn = rows["nnodes"].to_numpy(int)
-        g = np.where(nn > 1, g_multi, rows["nranks"].to_numpy(int))
+        g = np.where(nn > 1, rows["ranks_per_node"].fillna(1).to_numpy(int), rows["nranks"].to_numpy(int))
         t = rows[TIME_FIELD].to_numpy(float)
         key = dict(zip(HIER_KEY, values))
         best = None
         for family in get_collective(key["collective"]).families:
-            theta, rss = nnls(hier_design(family, n, nn, g), t)
-            if best is None or rss < best[2]:
-                best = (family, theta, rss)
-        family, theta, _ = best
-        fit = HierFit(key, family, g_multi, theta, fabric_intra=",".join(sorted(single["fabric"].unique())),
+            for inter in INTER_SCOPES:
+                theta, rss = nnls(hier_design(family, n, nn, g, inter), t)
+                if best is None or rss < best[3] - 1e-12:
+                    best = (family, inter, theta, rss)
+        family, inter, theta, _ = best
+        fit = HierFit(key, family, g_multi, theta, inter=inter, fabric_intra=",".join(sorted(single["fabric"].unique())),
                       fabric_inter=",".join(sorted(multi["fabric"].unique())), points=len(t),
                       nnodes=tuple(int(v) for v in np.unique(nn)))
-        X = hier_design(family, n, nn, g)
+        X = hier_design(family, n, nn, g, inter)
         fit.boot = _bootstrap(X, t, np.random.default_rng(_seed(key)), samples)
         fit.r2, fit.mape_pct = _stats(t, X @ theta)
         top = nn.max()

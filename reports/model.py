@@ -19,6 +19,8 @@ model.json:
         points, nranks           points used and the rank counts among them
     hierarchical     one entry per (collective, backend, device, dtype) measured on one
                      node and on several: family, ranks_per_node, fabric_intra/inter,
+                     inter_scales_with ("nodes": B(N) n crosses the network, a
+                     hierarchical algorithm; "ranks": B(N x G) n, a flat ring),
                      alpha_intra_us(_ci), bandwidth_intra_gbps(_ci), alpha_inter_us(_ci),
                      bandwidth_inter_gbps(_ci), r2, mape_pct, heldout_mape_pct,
                      heldout_nnodes, points, nnodes
@@ -44,7 +46,7 @@ def _num(x):
     return None if x is None or not math.isfinite(x) else float(x)
 
 
-def _bw_ci(betas: np.ndarray) -> list:
+def bandwidth_ci(betas: np.ndarray) -> list:
     lo, hi = ci95(betas)
     return [_num(1e-3 / hi) if hi > 0 else None, _num(1e-3 / lo) if lo > 0 else None]
 
@@ -60,7 +62,7 @@ def fit_entries(fits: list[KeyFit]) -> list[dict]:
                 "family": r.family.name, "family_source": r.family.source,
                 "steps_formula": {str(p): [r.family.steps(p), r.family.data(p)] for p in r.nranks},
                 "alpha_us": _num(alpha), "alpha_us_ci": [_num(v) for v in ci95(r.boot[:, 0])],
-                "bandwidth_gbps": _num(1e-3 / beta) if beta > 0 else None, "bandwidth_gbps_ci": _bw_ci(r.boot[:, 1]),
+                "bandwidth_gbps": _num(1e-3 / beta) if beta > 0 else None, "bandwidth_gbps_ci": bandwidth_ci(r.boot[:, 1]),
                 "r2": _num(r.r2), "mape_pct": _num(r.mape_pct), "heldout_mape_pct": _num(r.heldout_mape_pct),
                 "heldout_nranks": r.heldout_nranks, "points": r.points, "nranks": list(r.nranks),
             })
@@ -74,10 +76,11 @@ def hier_entries(fits: list[HierFit]) -> list[dict]:
         entries.append({
             **h.key, "family": h.family.name, "family_source": h.family.source,
             "ranks_per_node": h.ranks_per_node, "fabric_intra": h.fabric_intra, "fabric_inter": h.fabric_inter,
+            "inter_scales_with": h.inter,
             "alpha_intra_us": _num(a_i), "alpha_intra_us_ci": [_num(v) for v in ci95(h.boot[:, 0])],
-            "bandwidth_intra_gbps": _num(1e-3 / b_i) if b_i > 0 else None, "bandwidth_intra_gbps_ci": _bw_ci(h.boot[:, 1]),
+            "bandwidth_intra_gbps": _num(1e-3 / b_i) if b_i > 0 else None, "bandwidth_intra_gbps_ci": bandwidth_ci(h.boot[:, 1]),
             "alpha_inter_us": _num(a_e), "alpha_inter_us_ci": [_num(v) for v in ci95(h.boot[:, 2])],
-            "bandwidth_inter_gbps": _num(1e-3 / b_e) if b_e > 0 else None, "bandwidth_inter_gbps_ci": _bw_ci(h.boot[:, 3]),
+            "bandwidth_inter_gbps": _num(1e-3 / b_e) if b_e > 0 else None, "bandwidth_inter_gbps_ci": bandwidth_ci(h.boot[:, 3]),
             "r2": _num(h.r2), "mape_pct": _num(h.mape_pct), "heldout_mape_pct": _num(h.heldout_mape_pct),
             "heldout_nnodes": h.heldout_nnodes, "points": h.points, "nnodes": list(h.nnodes),
         })
@@ -103,7 +106,7 @@ def _interval(ci, fmt="{:.3g}"):
 
 
 def format_fits(entries: list[dict]) -> str:
-    head = (f"# {'collective':<15} {'backend':<7} {'fabric':<9} {'dtype':<8} {'reg':>3} {'sizes':>19} "
+    head = (f"# {'collective':<15} {'backend':<7} {'fabric':<12} {'dtype':<8} {'reg':>3} {'sizes':>19} "
             f"{'family':<18} {'alpha_us':>8} {'alpha_us_ci95':>21} {'bw_gbps':>8} {'bw_gbps_ci95':>21} "
             f"{'R2':>6} {'MAPE%':>6} {'heldout%':>8} {'pts':>4}")
     lines = [head]
@@ -111,7 +114,7 @@ def format_fits(entries: list[dict]) -> str:
         sizes = f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}"
         held = "-" if e["heldout_mape_pct"] is None else f"{e['heldout_mape_pct']:.1f}@{e['heldout_nranks']}"
         lines.append(
-            f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<9} {e['dtype']:<8} {e['regime']:>3} {sizes:>19} "
+            f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<12} {e['dtype']:<8} {e['regime']:>3} {sizes:>19} "
             f"{e['family']:<18} {_f(e['alpha_us']):>8} {_interval(e['alpha_us_ci']):>21} {_f(e['bandwidth_gbps']):>8} "
             f"{_interval(e['bandwidth_gbps_ci']):>21} {_f(e['r2'], '{:.3f}'):>6} {_f(e['mape_pct'], '{:.1f}'):>6} "
             f"{held:>8} {e['points']:>4}")
@@ -121,11 +124,12 @@ def format_fits(entries: list[dict]) -> str:
 def format_hier(entries: list[dict]) -> str:
     if not entries:
         return ""
-    lines = [f"# hierarchical: {'collective':<15} {'backend':<7} {'G':>3} {'family':<18} {'alpha_intra_us':>14} "
+    lines = [f"# hierarchical: {'collective':<15} {'backend':<7} {'G':>3} {'family':<18} {'inter':<6} {'alpha_intra_us':>14} "
              f"{'bw_intra_gbps':>13} {'alpha_inter_us':>14} {'bw_inter_gbps':>13} {'MAPE%':>6} {'heldout%':>8}"]
     for e in entries:
         held = "-" if e["heldout_mape_pct"] is None else f"{e['heldout_mape_pct']:.1f}@{e['heldout_nnodes']}"
-        lines.append(f"  {'':<13} {e['collective']:<15} {e['backend']:<7} {e['ranks_per_node']:>3} {e['family']:<18} "
+        inter = "B(N)" if e["inter_scales_with"] == "nodes" else "B(NG)"
+        lines.append(f"  {'':<13} {e['collective']:<15} {e['backend']:<7} {e['ranks_per_node']:>3} {e['family']:<18} {inter:<6} "
                      f"{_f(e['alpha_intra_us']):>14} {_f(e['bandwidth_intra_gbps']):>13} {_f(e['alpha_inter_us']):>14} "
                      f"{_f(e['bandwidth_inter_gbps']):>13} {_f(e['mape_pct'], '{:.1f}'):>6} {held:>8}")
     return "\n".join(lines)

@@ -1,0 +1,57 @@
+"""Does the model recover a link of known bandwidth? For runs on an emulated network
+(`commscale emulate`), fit all_reduce at each node count with one rank per node (the
+shaped link is then the only path) over the sizes where bandwidth dominates, one regime,
+and compare the fitted bandwidth with what TCP can carry over the link.
+
+With one rank per node a ring all-reduce sends B(p) n = 2(p-1)/p n bytes through every
+node's link each way, so the fitted bandwidth of the ring families is the link's payload
+rate; its 95% bootstrap interval comes with it.
+"""
+from __future__ import annotations
+
+import pandas as pd
+
+from collectives.registry import get_collective
+
+from .fit import fit_points, usable
+from .model import bandwidth_ci
+
+MIN_SIZE_BYTES = 2 << 20
+TOLERANCE = 0.05
+
+
+def link_check(df: pd.DataFrame, payload_gbps: float, collective: str = "all_reduce",
+               min_size_bytes: int = MIN_SIZE_BYTES, samples: int = 1000) -> list[dict]:
+    """One entry per multi-node count measured with one rank per node."""
+    rows = usable(df)
+    rows = rows[(rows["collective"] == collective) & (rows["size_bytes"] >= min_size_bytes)
+                & (rows["nnodes"] > 1) & (rows["ranks_per_node"] == 1)]
+    families = get_collective(collective).families
+    checks = []
+    for nnodes, group in rows.groupby("nnodes"):
+        fit = fit_points(families, group["nranks"], group["size_bytes"], group["time_us_median"],
+                         {"collective": collective, "nnodes": int(nnodes)}, samples, max_regimes=1)
+        if fit is None:
+            continue
+        regime = fit.regimes[0]
+        bw = float(1e-3 / regime.theta[1]) if regime.theta[1] > 0 else float("inf")
+        ratio = bw / payload_gbps
+        checks.append({"collective": collective, "nnodes": int(nnodes), "ranks_per_node": 1,
+                       "size_bytes_min": int(group["size_bytes"].min()), "size_bytes_max": int(group["size_bytes"].max()),
+                       "family": regime.family.name, "bandwidth_gbps": bw, "bandwidth_gbps_ci": bandwidth_ci(regime.boot[:, 1]),
+                       "payload_gbps": payload_gbps, "ratio": ratio, "within_tolerance": bool(abs(ratio - 1) <= TOLERANCE),
+                       "tolerance": TOLERANCE, "points": regime.points})
+    return checks
+
+
+def format_link_check(checks: list[dict]) -> str:
+    lines = [f"# link check: fitted {checks[0]['collective'] if checks else 'all_reduce'} bandwidth vs the link's TCP "
+             f"payload rate (one rank per node, one regime, sizes from {MIN_SIZE_BYTES >> 20} MiB)"]
+    for c in checks:
+        lo, hi = c["bandwidth_gbps_ci"]
+        lines.append(f"  nodes {c['nnodes']}: {c['family']} bandwidth {c['bandwidth_gbps']:.4f} GB/s "
+                     f"[{lo:.4f},{hi:.4f}] vs payload {c['payload_gbps']:.4f} GB/s: ratio {c['ratio']:.3f} "
+                     f"({'within' if c['within_tolerance'] else 'OUTSIDE'} {c['tolerance']:.0%})")
+    if not checks:
+        lines.append("  nothing to check: no all_reduce at 2 or more nodes with one rank per node and 3 sizes of 2 MiB or more")
+    return "\n".join(lines)
