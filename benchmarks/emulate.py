@@ -34,7 +34,7 @@ def add_emulate_options(p) -> None:
     g.add_argument("--nodes", dest="emulated_nodes", type=int, default=2, help="nodes to emulate [2]")
     g.add_argument("--ranks-per-node", type=int, default=1, help="ranks in each node [1]")
     g.add_argument("--rate", default="1gbit", help="each node's link, each direction, as tc writes it [1gbit]")
-    g.add_argument("--burst", default="1mbit", help="tbf bucket, at least 256kbit [1mbit]")
+    g.add_argument("--burst", default="4mbit", help="tbf bucket, at least 256kbit [4mbit]")
     add_run_options(p, "64K", "32M", nodes_flag="--node-counts")
     p.set_defaults(collectives="all_reduce,all_to_all", warmup=2, iters="10", layout="intra,inter,full")
     p.add_argument("--resume", metavar="DIR", default=None,
