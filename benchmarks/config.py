@@ -71,6 +71,18 @@ def _csv(text: str) -> list[str]:
     return [p.strip() for p in str(text).split(",") if p.strip()]
 
 
+def _choices(text: str, allowed, what: str, empty: str, hint: str = "") -> tuple[str, ...]:
+    """A comma list of names from `allowed`, lower-cased, each once in order; an unknown
+    name or an empty list is a usage error."""
+    names = tuple(dict.fromkeys(v.lower() for v in _csv(text)))
+    for name in names:
+        if name not in allowed:
+            raise UsageError(f"unknown {what} {name!r}: choose from {', '.join(allowed)}{hint}")
+    if not names:
+        raise UsageError(empty)
+    return names
+
+
 def positive_ints(text: str, flag: str) -> tuple[int, ...]:
     try:
         values = tuple(int(v) for v in _csv(text))
@@ -214,24 +226,15 @@ def config_from_args(args, cuda_available) -> RunConfig:
         raise UsageError(exc.args[0]) from None
     if not dtypes:
         raise UsageError("-d/--dtype is empty: name at least one, e.g. -d float32")
-    ops = tuple(dict.fromkeys(o.lower() for o in _csv(args.op)))
-    for op in ops:
-        if op not in REDUCE_OPS:
-            raise UsageError(f"unknown reduction {op!r}: choose from {', '.join(REDUCE_OPS)}")
-    if not ops:
-        raise UsageError("-o/--op is empty: name at least one, e.g. -o sum")
+    ops = _choices(args.op, REDUCE_OPS, "reduction", "-o/--op is empty: name at least one, e.g. -o sum")
     if args.in_place not in PLACEMENTS:
         raise UsageError(f"--in-place {args.in_place!r}: choose from {', '.join(PLACEMENTS)}")
     if args.ranks and args.nodes:
         raise UsageError("--ranks and --nodes both given: choose one way to group ranks")
     ranks = positive_ints(args.ranks, "--ranks") if args.ranks else None
     nodes = positive_ints(args.nodes, "--nodes") if args.nodes else None
-    layouts = tuple(dict.fromkeys(v.lower() for v in _csv(args.layout)))
-    for layout in layouts:
-        if layout not in LAYOUTS:
-            raise UsageError(f"unknown --layout {layout!r}: choose from {', '.join(LAYOUTS)} (or a comma list)")
-    if not layouts:
-        raise UsageError("--layout is empty: use full, intra, inter or a comma list")
+    layouts = _choices(args.layout, LAYOUTS, "--layout", "--layout is empty: use full, intra, inter or a comma list",
+                       " (or a comma list)")
     fabric = check_fabric(args.fabric, backend)
     if args.warmup < 0:
         raise UsageError(f"-w/--warmup {args.warmup} is negative: use 0 or more")

@@ -7,7 +7,6 @@ instead. If one rank fails the others are stopped (by PID).
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from collectives.records import COMPUTE_FILE, META_FILE, now_utc, write_meta
+from collectives.records import COMPUTE_FILE, now_utc, read_meta, write_meta
 
 from .config import RunConfig, config_to_argv
 from .errors import EXIT_FAILED, EXIT_LOST, EXIT_STOPPED, UsageError
@@ -109,32 +108,44 @@ def mark_abandoned(run_dir: Path, code: int) -> None:
     """After a launch that failed: a meta.json still 'running' means rank 0 was ended
     before it could say so (killed, or MPICH's mpiexec ended every rank when one died):
     the launcher, which outlives the ranks, marks the run incomplete."""
-    path = Path(run_dir) / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if meta.get("status") == "running":
+    meta = read_meta(run_dir)
+    if meta and meta.get("status") == "running":
         write_meta(run_dir, {**meta, "status": "incomplete", "finished_at": now_utc(),
                              "failure": f"the ranks were ended with status {code} before rank 0 could record why "
                                         f"(a rank killed? see the launcher's output)"})
 
 
+def launch_failed(out: Path, code: int, resume_command: str) -> int:
+    """After ranks ended with a status other than 0, 1 or 2: mark the run if rank 0 could
+    not, say where the records are (and, stopped or lost, the command that finishes the
+    run), and return the launcher's status."""
+    mark_abandoned(out, code)
+    if code in (EXIT_STOPPED, EXIT_LOST):
+        print(f"commscale: records measured so far are in {out}; finish with: {resume_command} --resume {out}",
+              file=sys.stderr)
+        return code
+    print(f"commscale: error: a rank exited with status {code}; records measured so far are in {out}",
+          file=sys.stderr)
+    return EXIT_FAILED
+
+
+def print_summary(out: Path, df) -> None:
+    """The run at a glance (reports/summary.py), after its table."""
+    from reports.summary import format_summary, summarize_run
+    print(f"#\n# summary of {out}\n" + format_summary(summarize_run(df)), flush=True)
+
+
+def print_report(made: dict) -> None:
+    print(f"#\n# report: {made['html']} ({len(made['figures'])} figures), {made['md']}", flush=True)
+
+
 def dryrun(cfg: RunConfig, nproc: int) -> int:
     code = (spawn_mpi if cfg.backend == "mpi" else spawn_ranks)(cfg, nproc)
     if code not in (0, 1, 2):
-        mark_abandoned(cfg.out, code)
-        if code in (EXIT_STOPPED, EXIT_LOST):
-            print(f"commscale: records measured so far are in {cfg.out}; finish with: commscale dryrun "
-                  f"--nproc {nproc} --resume {cfg.out}", file=sys.stderr)
-            return code
-        print(f"commscale: error: a rank exited with status {code}; records measured so far are in {cfg.out}",
-              file=sys.stderr)
-        return EXIT_FAILED
+        return launch_failed(cfg.out, code, f"commscale dryrun --nproc {nproc}")
     if code != 2:
         from reports.load import load_run
-        from reports.summary import format_summary, summarize_run
-        print(f"#\n# summary of {cfg.out}\n" + format_summary(summarize_run(load_run(cfg.out))), flush=True)
+        print_summary(cfg.out, load_run(cfg.out))
         _model(cfg, nproc)
     return code
 
@@ -169,5 +180,4 @@ def _model(cfg: RunConfig, nproc: int) -> None:
     except UsageError as exc:
         print(f"# no model: {exc}", flush=True)
     from reports.report import build_report
-    made = build_report([cfg.out], cfg.out / "report", fits=fits)  # the fit above, not a second one
-    print(f"#\n# report: {made['html']} ({len(made['figures'])} figures), {made['md']}", flush=True)
+    print_report(build_report([cfg.out], cfg.out / "report", fits=fits))  # the fit above, not a second one

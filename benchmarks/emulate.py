@@ -15,11 +15,11 @@ import signal
 import subprocess
 import sys
 
-from collectives.records import META_FILE, write_meta
+from collectives.records import read_meta, write_meta
 
 from .config import RunConfig, check_out_dir, config_to_argv
-from .dryrun import LAUNCH_VARS, mark_abandoned, stop_ranks, wait_ranks
-from .errors import EXIT_FAILED, EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError
+from .dryrun import LAUNCH_VARS, launch_failed, mark_abandoned, print_report, print_summary, stop_ranks, wait_ranks
+from .errors import EXIT_OK, EXIT_WRONG_DATA, UsageError
 from .launch import DEFAULT_PORT
 from .netns import IFNAME, MIN_BURST_BITS, EmulatedNetwork, check_can_build, parse_rate, payload_gbps
 from .options import add_run_options
@@ -121,27 +121,17 @@ def emulate(cfg: RunConfig, args) -> int:
         raise
     _record_network(cfg, net)
     if code not in (EXIT_OK, EXIT_WRONG_DATA):
-        mark_abandoned(cfg.out, code)
-        if code in (EXIT_STOPPED, EXIT_LOST):
-            print(f"commscale: records measured so far are in {cfg.out}; finish with: commscale emulate --nodes "
-                  f"{net.nodes} --ranks-per-node {args.ranks_per_node} --rate {args.rate} --resume {cfg.out}",
-                  file=sys.stderr)
-            return code
-        print(f"commscale: error: a rank exited with status {code}; records measured so far are in {cfg.out}",
-              file=sys.stderr)
-        return EXIT_FAILED
+        return launch_failed(cfg.out, code, f"commscale emulate --nodes {net.nodes} --ranks-per-node "
+                                            f"{args.ranks_per_node} --rate {args.rate}")
     _analyse(cfg, net)
     return code
 
 
 def _record_network(cfg: RunConfig, net: EmulatedNetwork) -> None:
     """meta.json says which network the run was measured on."""
-    path = cfg.out / META_FILE
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    write_meta(cfg.out, {**meta, "emulated_network": net.describe()})
+    meta = read_meta(cfg.out)
+    if meta:
+        write_meta(cfg.out, {**meta, "emulated_network": net.describe()})
 
 
 def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
@@ -149,11 +139,10 @@ def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
     from reports.linkcheck import format_link_check, link_check
     from reports.load import load_run
     from reports.report import build_report
-    from reports.summary import format_summary, summarize_run
 
     from .fit_cmd import fit_runs
     df = load_run(cfg.out)
-    print(f"#\n# summary of {cfg.out}\n" + format_summary(summarize_run(df)), flush=True)
+    print_summary(cfg.out, df)
     fits = None
     try:
         fits = {cfg.out: fit_runs([cfg.out], cfg.out, 1000)[0]}
@@ -163,6 +152,5 @@ def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
     print("#\n" + format_link_check(checks), flush=True)
     (cfg.out / EMULATE_FILE).write_text(json.dumps({"network": net.describe(), "link_check": checks}, indent=1) + "\n",
                                         encoding="utf-8")
-    made = build_report([cfg.out], cfg.out / "report", fits=fits)
-    print(f"#\n# link check: {cfg.out / EMULATE_FILE}\n# report: {made['html']} ({len(made['figures'])} figures), "
-          f"{made['md']}", flush=True)
+    print(f"# link check: {cfg.out / EMULATE_FILE}", flush=True)
+    print_report(build_report([cfg.out], cfg.out / "report", fits=fits))

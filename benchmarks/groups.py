@@ -39,12 +39,17 @@ def _counts(asked: tuple[int, ...] | None, available: int) -> tuple[int, ...]:
     return tuple(sorted({2 ** i for i in range(1, available.bit_length()) if 2 ** i <= available} | {available}))
 
 
+def _check_nodes(counts: tuple[int, ...], host_order: list[str]) -> tuple[int, ...]:
+    if max(counts) > len(host_order):
+        raise UsageError(f"--nodes asks for {max(counts)} nodes but the launch spans {len(host_order)} host(s): "
+                         f"lower --nodes or launch on more nodes")
+    return counts
+
+
 def _full(hosts, host_order, ranks, nodes):
     world = len(hosts)
     if nodes:
-        if max(nodes) > len(host_order):
-            raise UsageError(f"--nodes asks for {max(nodes)} nodes but the launch spans {len(host_order)} host(s): "
-                             f"lower --nodes or launch on more nodes")
+        _check_nodes(nodes, host_order)
         return [tuple(r for r in range(world) if hosts[r] in host_order[:k]) for k in nodes]
     counts = _counts(ranks, world)
     if max(counts) > world:
@@ -71,10 +76,7 @@ def _inter(hosts, host_order, ranks, nodes):
         raise UsageError("--layout inter takes one rank per node: give node counts with --nodes, not --ranks")
     if not nodes and len(host_order) == 1:
         return []  # one node: no network between nodes to measure
-    counts = _counts(nodes, len(host_order))
-    if max(counts) > len(host_order):
-        raise UsageError(f"--nodes asks for {max(counts)} nodes but the launch spans {len(host_order)} host(s): "
-                         f"lower --nodes or launch on more nodes")
+    counts = _check_nodes(_counts(nodes, len(host_order)), host_order)
     leaders = [hosts.index(h) for h in host_order]
     return [tuple(leaders[:k]) for k in counts]
 

@@ -134,12 +134,6 @@ class EmulatedNetwork:
                 left.append(name)
         return left
 
-    def __enter__(self):
-        return self.build()
-
-    def __exit__(self, *exc):
-        self.close()
-
     def describe(self) -> dict:
         """The network as meta.json records it."""
         return {"nodes": self.nodes, "rate_bits_per_s": self.rate_bits, "burst_bits": self.burst_bits,

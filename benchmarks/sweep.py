@@ -19,9 +19,9 @@ from collectives.sizes import format_size
 from collectives.topology import detect as detect_topology
 
 from .board import Board
-from .groups import GroupPlan, plan_groups
 from .config import RunConfig, check_out_dir
 from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
+from .groups import GroupPlan, plan_groups
 from .harness import Point, Timing, measure_point
 from .launch import LaunchEnv, node_name
 from .resume import done_points, load_meta, point_key
@@ -272,10 +272,13 @@ class Transports:
 
     def __init__(self, backend, nccl_log: NcclLog | None):
         self.backend, self.log = backend, nccl_log
-        self.reads_log = nccl_log is not None
         self.at_launch = nccl_log.new_transports() if nccl_log else set()
         self.seen: set[str] = set()
         self._member, self._fixed = False, None
+
+    @property
+    def reads_log(self) -> bool:
+        return self.log is not None
 
     def begin(self, plan, member: bool) -> None:
         self._member = member

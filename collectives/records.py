@@ -101,6 +101,16 @@ def allowed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def read_meta(run_dir: Path) -> dict | None:
+    """RUN/meta.json, or None where it is missing or unreadable (for a launcher that only
+    adds to it after the ranks are gone)."""
+    try:
+        meta = json.loads((Path(run_dir) / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def write_meta(run_dir: Path, meta: dict) -> None:
     """Write RUN/meta.json atomically (write a temp file, then rename)."""
     path = Path(run_dir) / META_FILE

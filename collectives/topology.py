@@ -141,21 +141,18 @@ def nvidia_smi_topo() -> tuple[str | None, str | None]:
 def detect(root: Path | str = "/") -> dict:
     """This node's topology; pieces not found are null, with the reason under "absent"."""
     root = Path(root)
-    topo, absent = {}, {}
-    topo["gpus"], why = nvml_gpus()
-    if why:
-        absent["gpus"] = why
-    topo["gpu_pcie"] = pcie_gpus(root) or None
-    if topo["gpu_pcie"] is None:
-        absent["gpu_pcie"] = f"no NVIDIA GPU among the PCI devices in {root / 'sys/bus/pci/devices'}"
-    topo["nvidia_smi_topo"], why = nvidia_smi_topo()
-    if why:
-        absent["nvidia_smi_topo"] = why
-    topo["infiniband"] = infiniband(root) or None
-    if topo["infiniband"] is None:
-        absent["infiniband"] = f"no RDMA device in {root / 'sys/class/infiniband'}"
-    topo["net"] = net_interfaces(root) or None
-    if topo["net"] is None:
-        absent["net"] = f"no network interface but loopback in {root / 'sys/class/net'}"
-    topo["absent"] = absent
+    found = {
+        "gpus": nvml_gpus(),
+        "gpu_pcie": _or_why(pcie_gpus(root), f"no NVIDIA GPU among the PCI devices in {root / 'sys/bus/pci/devices'}"),
+        "nvidia_smi_topo": nvidia_smi_topo(),
+        "infiniband": _or_why(infiniband(root), f"no RDMA device in {root / 'sys/class/infiniband'}"),
+        "net": _or_why(net_interfaces(root), f"no network interface but loopback in {root / 'sys/class/net'}"),
+    }
+    topo = {piece: value for piece, (value, _) in found.items()}
+    topo["absent"] = {piece: why for piece, (_, why) in found.items() if why}
     return topo
+
+
+def _or_why(found: list, why: str) -> tuple[list | None, str | None]:
+    """(what sysfs listed, None), or (None, why) where it listed nothing."""
+    return (found, None) if found else (None, why)

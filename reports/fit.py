@@ -84,7 +84,8 @@ def design(family: CostFamily, p, n) -> np.ndarray:
     return np.column_stack([_vec(family.steps, p), _vec(family.data, p) * np.asarray(n, dtype=float)])
 
 
-def _bw(beta: float) -> float:
+def bandwidth_gbps(beta: float) -> float:
+    """1 / beta in GB/s (beta in us per byte); inf for a latency-only fit (beta 0)."""
     return 1e-3 / beta if beta > 0 else math.inf
 
 

@@ -16,7 +16,7 @@ import pandas as pd
 
 from collectives.registry import get_collective
 
-from .fit import fit_points, usable
+from .fit import bandwidth_gbps, fit_points, usable
 from .model import bandwidth_ci
 
 MIN_SIZE_BYTES = 2 << 20
@@ -37,7 +37,7 @@ def link_check(df: pd.DataFrame, payload_gbps: float, collective: str = "all_red
         if fit is None:
             continue
         regime = fit.regimes[0]
-        bw = float(1e-3 / regime.theta[1]) if regime.theta[1] > 0 else float("inf")
+        bw = float(bandwidth_gbps(regime.theta[1]))
         ratio = bw / payload_gbps
         checks.append({"collective": collective, "nnodes": int(nnodes), "ranks_per_node": 1,
                        "size_bytes_min": int(group["size_bytes"].min()), "size_bytes_max": int(group["size_bytes"].max()),

@@ -35,7 +35,7 @@ import numpy as np
 
 from collectives.sizes import format_size
 
-from .fit import BOOTSTRAP, TIME_FIELD, HierFit, KeyFit, ci95
+from .fit import BOOTSTRAP, TIME_FIELD, HierFit, KeyFit, bandwidth_gbps, ci95
 
 MODEL_FILE = "model.json"
 SCHEMA_VERSION = 1
@@ -48,7 +48,7 @@ def _num(x):
 
 def bandwidth_ci(betas: np.ndarray) -> list:
     lo, hi = ci95(betas)
-    return [_num(1e-3 / hi) if hi > 0 else None, _num(1e-3 / lo) if lo > 0 else None]
+    return [_num(bandwidth_gbps(hi)), _num(bandwidth_gbps(lo))]
 
 
 def fit_entries(fits: list[KeyFit]) -> list[dict]:
@@ -62,7 +62,7 @@ def fit_entries(fits: list[KeyFit]) -> list[dict]:
                 "family": r.family.name, "family_source": r.family.source,
                 "steps_formula": {str(p): [r.family.steps(p), r.family.data(p)] for p in r.nranks},
                 "alpha_us": _num(alpha), "alpha_us_ci": [_num(v) for v in ci95(r.boot[:, 0])],
-                "bandwidth_gbps": _num(1e-3 / beta) if beta > 0 else None, "bandwidth_gbps_ci": bandwidth_ci(r.boot[:, 1]),
+                "bandwidth_gbps": _num(bandwidth_gbps(beta)), "bandwidth_gbps_ci": bandwidth_ci(r.boot[:, 1]),
                 "r2": _num(r.r2), "mape_pct": _num(r.mape_pct), "heldout_mape_pct": _num(r.heldout_mape_pct),
                 "heldout_nranks": r.heldout_nranks, "points": r.points, "nranks": list(r.nranks),
             })
@@ -78,9 +78,9 @@ def hier_entries(fits: list[HierFit]) -> list[dict]:
             "ranks_per_node": h.ranks_per_node, "fabric_intra": h.fabric_intra, "fabric_inter": h.fabric_inter,
             "inter_scales_with": h.inter,
             "alpha_intra_us": _num(a_i), "alpha_intra_us_ci": [_num(v) for v in ci95(h.boot[:, 0])],
-            "bandwidth_intra_gbps": _num(1e-3 / b_i) if b_i > 0 else None, "bandwidth_intra_gbps_ci": bandwidth_ci(h.boot[:, 1]),
+            "bandwidth_intra_gbps": _num(bandwidth_gbps(b_i)), "bandwidth_intra_gbps_ci": bandwidth_ci(h.boot[:, 1]),
             "alpha_inter_us": _num(a_e), "alpha_inter_us_ci": [_num(v) for v in ci95(h.boot[:, 2])],
-            "bandwidth_inter_gbps": _num(1e-3 / b_e) if b_e > 0 else None, "bandwidth_inter_gbps_ci": bandwidth_ci(h.boot[:, 3]),
+            "bandwidth_inter_gbps": _num(bandwidth_gbps(b_e)), "bandwidth_inter_gbps_ci": bandwidth_ci(h.boot[:, 3]),
             "r2": _num(h.r2), "mape_pct": _num(h.mape_pct), "heldout_mape_pct": _num(h.heldout_mape_pct),
             "heldout_nnodes": h.heldout_nnodes, "points": h.points, "nnodes": list(h.nnodes),
         })
