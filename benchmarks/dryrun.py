@@ -118,7 +118,12 @@ def mark_abandoned(run_dir: Path, code: int) -> None:
 def launch_failed(out: Path, code: int, resume_command: str) -> int:
     """After ranks ended with a status other than 0, 1 or 2: mark the run if rank 0 could
     not, say where the records are (and, stopped or lost, the command that finishes the
-    run), and return the launcher's status."""
+    run), and return the status. A verdict rank 0 recorded (the watchdog's exit_status in
+    meta.json) stands whatever the launcher reports after it: MPICH's mpiexec, ending the
+    job on MPI_Abort, can report another rank's SIGKILL (status 9) instead of the abort's 5."""
+    verdict = (read_meta(out) or {}).get("exit_status")
+    if verdict in (EXIT_STOPPED, EXIT_LOST):
+        code = verdict
     mark_abandoned(out, code)
     if code in (EXIT_STOPPED, EXIT_LOST):
         print(f"commscale: records measured so far are in {out}; finish with: {resume_command} --resume {out}",

@@ -20,7 +20,7 @@ from collectives.topology import detect as detect_topology
 
 from .board import Board
 from .config import RunConfig, check_out_dir
-from .errors import EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
+from .errors import EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
 from .groups import GroupPlan, plan_groups
 from .harness import Point, Timing, measure_point
 from .launch import LaunchEnv, node_name
@@ -146,7 +146,8 @@ def _sweep(cfg, launch, backend, stop: StopRequest, transports: "Transports") ->
             meta = RunMeta(cfg.out, prior["meta"])
             resumes = list(meta.meta.get("resumed") or [])
             resumes.append({"at": now_utc(), "command_line": sys.argv, "points_before": sum(done.values())})
-            meta.update(status="running", finished_at=None, stopped_by=None, failure=None, resumed=resumes)
+            meta.update(status="running", finished_at=None, stopped_by=None, failure=None, exit_status=None,
+                        resumed=resumes)
         else:
             meta = RunMeta(cfg.out, new_meta(cfg, launch, backend, run_id, hosts, topology))
             meta.update()
@@ -158,8 +159,8 @@ def _sweep(cfg, launch, backend, stop: StopRequest, transports: "Transports") ->
             printer.note(f"resuming: {sum(done.values())} of {planned} points already measured")
 
     def failed(message):  # rank 0, from whichever thread ends the run
-        meta.update(status="incomplete", finished_at=now_utc(), failure=message, points_done=points_done,
-                    points_planned=planned)
+        meta.update(status="incomplete", finished_at=now_utc(), failure=message, exit_status=EXIT_LOST,
+                    points_done=points_done, points_planned=planned)
 
     def signalled(signum):  # rank 0, the watchdog thread, the moment a stop signal arrives
         meta.update(status="incomplete", stopped_by=signal_name(signum), points_done=points_done,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.dryrun import start_local_ranks, stop_ranks
+from benchmarks.dryrun import launch_failed, start_local_ranks, stop_ranks
 from benchmarks.errors import EXIT_LOST
 from conftest import REPO, read_records
 from record_checks import check_record
@@ -186,8 +186,26 @@ def test_a_frozen_mpi_rank_times_out_and_the_job_is_aborted(tmp_path):
     assert "no sign of life from rank 1 (host" in output and f"pid {victim})" in output
     assert not _alive(victim)
     meta = json.loads((out / "meta.json").read_text())
-    assert meta["status"] == "incomplete" and "rank 1" in meta["failure"]
+    assert meta["status"] == "incomplete" and "rank 1" in meta["failure"] and meta["exit_status"] == EXIT_LOST
     _check_intact(out)
+
+
+@pytest.mark.parametrize("launcher_status", [9, 137, 1, EXIT_LOST])
+def test_the_watchdogs_recorded_verdict_stands_whatever_the_launcher_reports(tmp_path, capsys, launcher_status):
+    """MPICH's mpiexec, ending the job on MPI_Abort(5), may report another rank's SIGKILL
+    (9) instead: the status rank 0 recorded in meta.json is the run's."""
+    (tmp_path / "meta.json").write_text(json.dumps({"status": "incomplete", "failure": "x: no sign of life",
+                                                    "exit_status": EXIT_LOST}))
+    assert launch_failed(tmp_path, launcher_status, "commscale dryrun") == EXIT_LOST
+    err = capsys.readouterr().err
+    assert "finish with: commscale dryrun --resume" in err and "exited with status" not in err
+
+
+def test_without_a_recorded_verdict_the_launchers_status_is_a_crash(tmp_path, capsys):
+    (tmp_path / "meta.json").write_text(json.dumps({"status": "running"}))
+    assert launch_failed(tmp_path, 9, "commscale dryrun") == 3
+    assert "a rank exited with status 9" in capsys.readouterr().err
+    assert json.loads((tmp_path / "meta.json").read_text())["status"] == "incomplete"
 
 
 def _alive(pid: int) -> bool:
