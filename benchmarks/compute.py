@@ -24,7 +24,37 @@ from .config import default_out, make_out_dir
 from .errors import EXIT_OK, UsageError
 
 DEFAULTS = {"cuda": {"dtypes": "bfloat16,float16,float32", "shapes": "4096,8192", "copy": "1G"},
-            "cpu": {"dtypes": "float32", "shapes": "256,512,1024", "copy": "64M"}}
+            "cpu": {"dtypes": "float32", "shapes": "256,512,1024", "copy": None}}
+"""A CPU copy's default size is None: past the last-level cache (cpu_copy_bytes)."""
+
+CPU_COPY_MIN_BYTES = 64 << 20
+LLC_FACTOR = 4
+"""The CPU copy's buffers are each at least 4 x the last-level cache, so it measures memory,
+not the cache (source and destination together are 8 x)."""
+
+
+def last_level_cache_bytes(sysfs: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
+    """The largest data or unified cache of cpu0 in bytes, from sysfs; None where unreadable."""
+    sizes = []
+    for index in sysfs.glob("index*"):
+        try:
+            if (index / "type").read_text().strip() == "Instruction":
+                continue
+            text = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        unit = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+        digits = text.rstrip("KMG")
+        if digits.isdigit():
+            sizes.append(int(digits) * unit)
+    return max(sizes, default=None)
+
+
+def cpu_copy_bytes(llc_bytes: int | None) -> int:
+    """Default CPU copy size: the next power of two at or above LLC_FACTOR x the last-level
+    cache, and at least 64 MiB (also where the cache size is unknown)."""
+    want = max(CPU_COPY_MIN_BYTES, LLC_FACTOR * (llc_bytes or 0))
+    return 1 << (want - 1).bit_length()
 
 
 def add_parser(sub) -> None:
@@ -35,7 +65,8 @@ def add_parser(sub) -> None:
     p.add_argument("-d", "--dtype", help="comma list [cuda: bfloat16,float16,float32; cpu: float32]")
     p.add_argument("--shapes", help="comma list of N (N x N x N) or MxNxK, e.g. 4096,8192x1024x4096 "
                                     "[cuda: 4096,8192; cpu: 256,512,1024]")
-    p.add_argument("--copy-bytes", help="size of the device copy [cuda: 1G; cpu: 64M]")
+    p.add_argument("--copy-bytes", help="size of the device copy [cuda: 1G; cpu: 4 x the last-level cache, at "
+                                        "least 64M]")
     p.add_argument("-w", "--warmup", type=int, default=3, help="untimed calls per shape [3]")
     p.add_argument("-n", "--iters", type=int, default=10, help="timed calls per shape [10]")
     p.add_argument("--out", help="run directory for compute.jsonl [commscale-runs/compute-<time>]")
@@ -83,7 +114,7 @@ class _Clock:
         return np.array([s.elapsed_time(e) * 1e3 for s, e in pairs])
 
 
-def measure(device, dtypes, shapes, copy_bytes, warmup, iters):
+def measure(device, dtypes, shapes, copy_bytes, warmup, iters, llc_bytes=None):
     """Yield compute records."""
     import torch
     clock = _Clock(torch, device)
@@ -103,7 +134,7 @@ def measure(device, dtypes, shapes, copy_bytes, warmup, iters):
     stats = summarize(clock.times(lambda: dst.copy_(src), warmup, iters)).as_dict()
     yield {**base, "timestamp": now_utc(), "kind": "copy", "dtype": "uint8", "m": None, "n": None, "k": None,
            "size_bytes": copy_bytes, "tf32": None, **stats, "tflops": None,
-           "bandwidth_gbps": copy_bytes / (stats["time_us_median"] * 1e-6) / 1e9}
+           "bandwidth_gbps": copy_bytes / (stats["time_us_median"] * 1e-6) / 1e9, "llc_bytes": llc_bytes}
 
 
 def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=None, warmup=3, iters=10) -> Path:
@@ -120,31 +151,53 @@ def run_compute(out: Path, device="auto", dtype=None, shapes=None, copy_bytes=No
     except KeyError as exc:
         raise UsageError(exc.args[0]) from None
     shape_list = parse_shapes(shapes or defaults["shapes"])
+    llc = last_level_cache_bytes() if device == "cpu" else None
     try:
-        nbytes = parse_size(copy_bytes or defaults["copy"])
+        nbytes = parse_size(copy_bytes) if copy_bytes else (parse_size(defaults["copy"]) if defaults["copy"]
+                                                             else cpu_copy_bytes(llc))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     if warmup < 0 or iters < 1:
         raise UsageError("-w must be 0 or more and -n at least 1: use e.g. -w 3 -n 10")
     out = make_out_dir(out)
     path = out / COMPUTE_FILE
-    if path.exists():
-        raise UsageError(f"{str(out)!r} already holds {COMPUTE_FILE}: choose another --out")
+    _check_not_measured(out, device, dtypes)
     try:
         f = open(path, "a", encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
     print(f"# commscale compute on {device}: tflops = 2MNK / median time; copy GB/s = bytes / median time")
+    if device == "cpu":
+        cache = f"last-level cache {format_size(llc)}" if llc else "last-level cache unknown"
+        print(f"# copy of {format_size(nbytes)} ({cache}{'' if copy_bytes else f': {LLC_FACTOR} x, or 64 MiB'})")
     print(f"# {'kind':<5} {'dtype':<9} {'shape / size':>20} {'time_us_median':>14} {'tflops':>9} {'gbps':>9}")
     with f:
-        for rec in measure(device, dtypes, shape_list, nbytes, warmup, iters):
+        for rec in measure(device, dtypes, shape_list, nbytes, warmup, iters, llc):
             f.write(json.dumps(rec) + "\n")
             f.flush()
             what = f"{rec['m']}x{rec['n']}x{rec['k']}" if rec["kind"] == "gemm" else format_size(rec["size_bytes"])
             print(f"  {rec['kind']:<5} {rec['dtype']:<9} {what:>20} {rec['time_us_median']:14.1f} "
-                  f"{rec['tflops'] or 0:9.3f} {rec['bandwidth_gbps'] or 0:9.2f}")
+                  f"{_cell(rec['tflops'], '9.3f')} {_cell(rec['bandwidth_gbps'], '9.2f')}")
     print(f"# records: {path}")
     return path
+
+
+def _cell(value, fmt: str) -> str:
+    """A table cell; '-' where the unit does not apply (no TFLOP/s for a copy, no GB/s for a GEMM)."""
+    return format(value, fmt) if value is not None else f"{'-':>{fmt.split('.')[0]}}"
+
+
+def _check_not_measured(out: Path, device: str, dtypes: list[str]) -> None:
+    """compute.jsonl may grow (a dry run's float32, then bfloat16 for a workload's dtype);
+    a dtype already measured on this device is refused rather than measured twice."""
+    from reports.load import load_compute
+    if not (out / COMPUTE_FILE).exists():
+        return
+    have = {r["dtype"] for r in load_compute(out) if r.get("kind") == "gemm" and r.get("device") == device}
+    again = [d for d in dtypes if d in have]
+    if again:
+        raise UsageError(f"{str(out)!r} already holds {device} GEMM rates for {', '.join(again)} in {COMPUTE_FILE}: "
+                         f"ask for other dtypes with -d, or choose another --out")
 
 
 def run(args) -> int:

@@ -172,7 +172,7 @@ def _model(cfg: RunConfig, nproc: int) -> None:
     if (cfg.out / COMPUTE_FILE).exists():  # resumed: measured by the first attempt
         print(f"# compute: kept from before in {cfg.out / COMPUTE_FILE}", flush=True)
     else:
-        run_compute(cfg.out, "cpu", "float32", "256,512", "16M", 2, 5)
+        run_compute(cfg.out, "cpu", "float32", "256,512", None, 2, 5)
     print("#", flush=True)
     fits = None
     try:

@@ -20,4 +20,46 @@ def test_gemm_and_copy_records(tmp_path):
     assert copy["size_bytes"] == 1 << 20
     assert abs(copy["bandwidth_gbps"] - (1 << 20) / (copy["time_us_median"] * 1e-6) / 1e9) < 1e-9
     again = commscale("compute", "--out", out, "-n", "1")
-    assert again.returncode == 2 and "already holds compute.jsonl" in again.stderr
+    assert again.returncode == 2 and "already holds cpu GEMM rates for float32" in again.stderr
+    # the table: GEMM rows have TFLOP/s and no GB/s, the copy row the other way round
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert [row[0] for row in rows] == ["gemm"] * 4 + ["copy"]
+    assert all(row[-1] == "-" and float(row[-2]) > 0 for row in rows[:4])
+    assert rows[4][-2] == "-" and float(rows[4][-1]) > 0
+
+
+def _fake_cache(root, caches):
+    """A hand-made stand-in for /sys/devices/system/cpu/cpu0/cache (level, type, size)."""
+    for i, (level, kind, size) in enumerate(caches):
+        d = root / f"index{i}"
+        d.mkdir(parents=True)
+        (d / "level").write_text(f"{level}\n")
+        (d / "type").write_text(f"{kind}\n")
+        (d / "size").write_text(f"{size}\n")
+    return root
+
+
+def test_the_cpu_copy_is_sized_past_the_last_level_cache(tmp_path):
+    from benchmarks.compute import cpu_copy_bytes, last_level_cache_bytes
+    epyc = _fake_cache(tmp_path / "a", [(1, "Data", "48K"), (1, "Instruction", "32K"), (2, "Unified", "1024K"),
+                                        (3, "Unified", "32768K")])
+    assert last_level_cache_bytes(epyc) == 32 << 20
+    assert cpu_copy_bytes(32 << 20) == 128 << 20  # 4 x the cache, a power of two
+    assert cpu_copy_bytes(260 << 20) == 2 << 30  # 1040 MiB rounds up to 2 GiB
+    assert cpu_copy_bytes(None) == cpu_copy_bytes(1 << 20) == 64 << 20
+    big_icache = _fake_cache(tmp_path / "b", [(1, "Instruction", "64M"), (2, "Unified", "2M")])
+    assert last_level_cache_bytes(big_icache) == 2 << 20
+    assert last_level_cache_bytes(tmp_path / "none") is None
+
+
+def test_the_default_cpu_copy_is_past_this_machines_cache(tmp_path):
+    from benchmarks.compute import last_level_cache_bytes
+    out = tmp_path / "run"
+    result = commscale("compute", "--out", out, "--device", "cpu", "--shapes", "32", "-n", "2", "-w", "0")
+    assert result.returncode == 0, result.stderr
+    (copy,) = [json.loads(line) for line in (out / "compute.jsonl").read_text().splitlines()
+               if json.loads(line)["kind"] == "copy"]
+    llc = last_level_cache_bytes()
+    assert copy["llc_bytes"] == llc
+    assert copy["size_bytes"] >= max(4 * (llc or 0), 64 << 20)
+    assert "last-level cache" in result.stdout
