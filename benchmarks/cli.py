@@ -19,20 +19,39 @@ USAGE_ERROR_GRACE_S = 2.0
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, status 2, no usage dump
-        raise UsageError(f"{message}: see 'commscale {self.prog.split()[-1]} --help'")
+        raise UsageError(f"{message}: see '{self.prog} --help'")
+
+
+def version() -> str:
+    """The installed distribution's version (setup.cfg), or 'unknown' run from a bare tree."""
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+    try:
+        return dist_version("commscale")
+    except PackageNotFoundError:
+        return "unknown (not installed: pip install -e .)"
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """Parse the command line; a flag the verb does not know points at the verb's own help
+    (argparse would blame the top-level parser)."""
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:
+        raise UsageError(f"unrecognized arguments: {' '.join(extra)}: see 'commscale {args.verb} --help'")
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="commscale", description="Measure GPU-cluster collectives (nccl-tests semantics).")
+    parser.add_argument("--version", action="version", version=f"commscale {version()}")
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     run = sub.add_parser("run", help="sweep collectives in a launch (torchrun, srun, mpiexec or standalone)",
                          description="Sweep collectives; run under torchrun, srun or mpiexec (or alone: 1 rank).")
-    add_run_options(run, "8", "128M")
+    add_run_options(run)
     _add_resume(run)
     dry = sub.add_parser("dryrun", help="the whole pipeline on this machine with CPU ranks",
                          description="Spawn CPU ranks on this machine (gloo, or mpi through mpiexec) and sweep every collective.")
     dry.add_argument("--nproc", type=int, default=_env("nproc", "4"), help="CPU ranks to spawn [4]")
-    add_run_options(dry, "1K", "16M")
+    add_run_options(dry, cpu_only=True, min_bytes="1K", max_bytes="16M")
     _add_resume(dry)
     from .emulate import add_emulate_options
     add_emulate_options(sub.add_parser(
@@ -95,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = next((os.environ[v] for v in ("RANK", "SLURM_PROCID", "PMI_RANK", "OMPI_COMM_WORLD_RANK")
                  if v in os.environ), "0")
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         verbs = _verb_modules()
         if args.verb in verbs:
             return verbs[args.verb].run(args)

@@ -35,8 +35,8 @@ def add_emulate_options(p) -> None:
     g.add_argument("--ranks-per-node", type=int, default=1, help="ranks in each node [1]")
     g.add_argument("--rate", default="1gbit", help="each node's link, each direction, as tc writes it [1gbit]")
     g.add_argument("--burst", default="4mbit", help="tbf bucket, at least 256kbit [4mbit]")
-    add_run_options(p, "64K", "32M", nodes_flag="--node-counts")
-    p.set_defaults(collectives="all_reduce,all_to_all", warmup=2, iters="10", layout="intra,inter,full")
+    add_run_options(p, nodes_flag="--node-counts", cpu_only=True, collectives="all_reduce,all_to_all",
+                    min_bytes="64K", max_bytes="32M", warmup="2", iters="10", layout="intra,inter,full")
     p.add_argument("--resume", metavar="DIR", default=None,
                    help="finish the interrupted emulation in DIR: its sweep, only the points it lacks")
 

@@ -69,9 +69,12 @@ CASES = [
     ([*SLURM, "--print", "--submit"], "not allowed with argument"),
     ([*SLURM, "--port", "70000"], "--port 70000 is not a TCP port"),
     ([*SLURM, "--collectives", "allreduce"], "unknown collective 'allreduce'"),
-    (["run", "--warmup", "many"], "invalid int value"),
-    (["run", "--no-such-flag"], "unrecognized arguments"),
-    (["teleport"], "invalid choice"),
+    (["run", "--warmup", "many"], "invalid int value: 'many': see 'commscale run --help'"),
+    (["run", "--no-such-flag"], "unrecognized arguments: --no-such-flag: see 'commscale run --help'"),
+    (["fit", "/no/such/run", "--bogus"], "unrecognized arguments: --bogus: see 'commscale fit --help'"),
+    (["emulate", "--cuda-graph=yes"], "see 'commscale emulate --help'"),
+    (["teleport"], "invalid choice: 'teleport'"),
+    (["teleport"], "see 'commscale --help'"),
     ([], "required"),
 ]
 
@@ -121,3 +124,24 @@ def test_a_file_in_the_way_of_the_output_directory(tmp_path):
     blocker.write_text("x")
     result = commscale("dryrun", "--out", blocker / "run")
     assert result.returncode == 2 and "cannot write output directory" in result.stderr
+
+
+def test_version():
+    result = commscale("--version")
+    assert result.returncode == 0, result.stderr
+    from importlib.metadata import version
+    assert result.stdout.strip() == f"commscale {version('commscale')}"
+
+
+def test_cpu_verbs_show_their_own_defaults_and_no_gpu_flags():
+    for verb, shown in (("emulate", ["-w WARMUP, --warmup WARMUP\n                        warm-up calls per point [2]",
+                                     "[10]", "[intra,inter,full]", "sendrecv [all_reduce,all_to_all]",
+                                     "smallest size [64K]"]),
+                        ("dryrun", ["warm-up calls per point [5]", "smallest size [1K]", "largest size [16M]"])):
+        text = " ".join(commscale(verb, "--help").stdout.split())
+        for piece in shown:
+            assert " ".join(piece.split()) in text, (verb, piece)
+        for gpu_only in ("--cuda-graph", "--fabric", "--device"):
+            assert gpu_only not in text, (verb, gpu_only)
+    run_help = commscale("run", "--help").stdout
+    assert "--cuda-graph" in run_help and "--fabric" in run_help and "[full]" in run_help
