@@ -10,6 +10,7 @@ them, --submit submits them, --wait waits and exits with the jobs' status.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -52,7 +53,7 @@ def add_parser(sub) -> None:
                    help="Python with commscale installed, as seen from the compute nodes [this one]")
     g.add_argument("--job-per-count", action="store_true",
                    help="one job per node count and a dependent fit-and-report job [one job on the largest count]")
-    add_run_options(p, "8", "128M")
+    add_run_options(p)
     what = p.add_mutually_exclusive_group()
     what.add_argument("--print", action="store_true", help="print the script(s) too")
     what.add_argument("--submit", action="store_true", help="submit with sbatch")
@@ -142,9 +143,20 @@ def build_plan(args):
     )
 
 
+SUBMITTED_FILE = "submitted.json"
+"""Written into --out when the scripts are submitted: the job ids, so a second submit is refused."""
+
+
 def _write(out: Path, files: dict[str, str]) -> dict[str, Path]:
-    if any((out / name).exists() for name in files) or (out / "run").exists():
-        raise UsageError(f"{str(out)!r} already holds a commscale Slurm job: choose a new --out directory")
+    """Write the scripts into `out`. Scripts already there with the same text are kept (look
+    first with --print, then --submit with the same --out); other text, or a job already
+    submitted from `out`, is refused."""
+    if (out / SUBMITTED_FILE).exists() or (out / "run").exists():
+        raise UsageError(f"{str(out)!r} already holds a submitted commscale Slurm job: choose a new --out directory")
+    present = [name for name in files if (out / name).exists()]
+    if any((out / name).read_text() != files[name] for name in present) or (present and len(present) < len(files)):
+        raise UsageError(f"{str(out)!r} holds other commscale job scripts (other flags): choose a new --out "
+                         f"directory, or delete its *.sbatch files")
     try:
         out.mkdir(parents=True, exist_ok=True)
         paths = {}
@@ -155,6 +167,15 @@ def _write(out: Path, files: dict[str, str]) -> dict[str, Path]:
     except OSError as exc:
         raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
     return paths
+
+
+def _print_written(paths: dict[str, Path]) -> None:
+    for path in paths.values():
+        print(f"# wrote {path}")
+    first = [p for n, p in paths.items() if n != "report.sbatch"]
+    print("# submit with: " + "; ".join(f"sbatch {p}" for p in first)
+          + ("; then sbatch --dependency=afterany:<their ids> " + str(paths["report.sbatch"])
+             if "report.sbatch" in paths else ""))
 
 
 def run(args) -> int:
@@ -171,20 +192,15 @@ def run(args) -> int:
             if len(files) > 1:
                 print(f"# ---- {paths[name]}")
             print(text, end="")
-        return EXIT_OK
     if not args.submit:
-        for path in paths.values():
-            print(f"# wrote {path}")
-        first = [p for n, p in paths.items() if n != "report.sbatch"]
-        print("# submit with: " + "; ".join(f"sbatch {p}" for p in first)
-              + ("; then sbatch --dependency=afterany:<their ids> " + str(paths["report.sbatch"])
-                 if "report.sbatch" in paths else ""))
+        _print_written(paths)
         return EXIT_OK
     try:
         sweep_ids = {}
         for name, path in paths.items():
             if name != "report.sbatch":
                 sweep_ids[jobs.submit(path)] = name
+                (Path(plan.out) / SUBMITTED_FILE).write_text(json.dumps({"job_ids": list(sweep_ids)}) + "\n")
                 print(f"# submitted job {list(sweep_ids)[-1]}: {path}", flush=True)
         ids = list(sweep_ids)
         if "report.sbatch" in paths:

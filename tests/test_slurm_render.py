@@ -89,12 +89,19 @@ def test_directive_values_keep_shell_characters_inside_double_quotes():
     assert '#SBATCH --job-name="a;b $(id) #c"\n' in text
 
 
-def test_print_writes_and_prints_the_same_script(tmp_path):
+def test_print_writes_and_prints_the_same_script_then_the_same_out_takes_the_same_job(tmp_path):
     out = tmp_path / "job"
-    result = commscale("slurm", "--nodes", "1,2", "--time", "30", "--gpus-per-node", "0", "--ranks-per-node", "2",
-                       "--out", out, "--print")
+    flags = ["--nodes", "1,2", "--time", "30", "--gpus-per-node", "0", "--ranks-per-node", "2", "--out", out]
+    result = commscale("slurm", *flags, "--print")
     assert result.returncode == 0, result.stderr
-    assert result.stdout == (out / "commscale.sbatch").read_text()
-    again = commscale("slurm", "--nodes", "1,2", "--time", "30", "--gpus-per-node", "0", "--ranks-per-node", "2",
-                      "--out", out, "--print")
-    assert again.returncode == 2 and "already holds a commscale Slurm job" in again.stderr
+    script = (out / "commscale.sbatch").read_text()
+    assert result.stdout == script + f"# wrote {out / 'commscale.sbatch'}\n# submit with: sbatch {out / 'commscale.sbatch'}\n"
+    again = commscale("slurm", *flags)  # look first, then the same job again (README): kept as it is
+    assert again.returncode == 0, again.stderr
+    assert (out / "commscale.sbatch").read_text() == script
+    other = commscale("slurm", *flags, "-e", "1M")
+    assert other.returncode == 2 and "holds other commscale job scripts" in other.stderr
+    assert (out / "commscale.sbatch").read_text() == script
+    (out / "submitted.json").write_text('{"job_ids": ["7"]}\n')
+    submitted = commscale("slurm", *flags)
+    assert submitted.returncode == 2 and "already holds a submitted commscale Slurm job" in submitted.stderr
