@@ -116,17 +116,21 @@ def _number(value):
 
 
 def load_workload(spec: str, overrides: dict | None = None) -> Workload:
-    """A preset name or a JSON/YAML file, with command-line overrides (None values ignored)."""
+    """A preset name, a kind (data_parallel or data-parallel, ...: its fields all from
+    `overrides`), or a JSON/YAML file, with command-line overrides (None values ignored)."""
+    kind_named = spec.strip().lower().replace("-", "_")
     if spec in PRESETS:
         data, name = dict(PRESETS[spec]), spec
+    elif kind_named in KINDS and not Path(spec).is_file():
+        data, name = {"kind": kind_named}, kind_named
     else:
         path = Path(spec)
         if not path.is_file():
-            raise WorkloadError(f"workload {spec!r} is neither a preset ({', '.join(PRESETS)}) nor a file: "
-                                f"name a preset or a JSON/YAML file")
+            raise WorkloadError(f"workload {spec!r} is neither a preset ({', '.join(PRESETS)}), a kind "
+                                f"({', '.join(KINDS)}) nor a file: name one, or a JSON/YAML file")
         data, name = _read(path), path.stem
         if not isinstance(data, dict):
-            raise WorkloadError(f"{path} must hold one mapping of workload fields: see the README's workload section")
+            raise WorkloadError(f"{path} must hold one mapping of workload fields: see docs/model.md (workloads)")
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     kind = data.get("kind")
     if kind not in KINDS:
@@ -135,7 +139,8 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
     for key in KINDS[kind][1]:
         value = _number(data.get(key))
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise WorkloadError(f"workload {name}: {key} must be a positive number, got {value!r}: set it")
+            raise WorkloadError(f"workload {name}: {key} must be a positive number, got {value!r}: set it "
+                                f"(--{key.replace('_', '-')}, or {key} in the file)")
         fields[key] = float(value)
     known = {"kind", "name", "scaling", "dtype", "overlap", *KINDS[kind][1]}
     unknown = sorted(set(data) - known)

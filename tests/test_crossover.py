@@ -96,3 +96,30 @@ def test_preset_with_compute_records_from_the_run(tmp_path):
     res = json.loads((run / "crossover.json").read_text())
     assert res["compute_tflops"] == rate and res["workload"]["params"] == 124e6
     assert [r["nnodes"] for r in res["rows"]][:5] == [1, 2, 4, 8, 16]
+
+
+def test_the_suggested_compute_fix_works_on_a_run_that_has_compute_rows_and_kinds_take_flags(tmp_path):
+    """A dry run holds float32 GEMMs; a bf16 workload's error says to run compute -d bfloat16
+    --out RUN, and that must then work in the same directory (and the crossover with it)."""
+    run = _hand_run(tmp_path)
+    small = ["--shapes", "64", "--copy-bytes", "1M", "-n", "2"]
+    assert commscale("compute", "--out", run, "-d", "float32", *small).returncode == 0
+    missing = commscale("crossover", run, "--workload", "gpt2-small-dp", "--limit", "16", "--bootstrap", "20")
+    assert missing.returncode == 2
+    suggested = missing.stderr.split("run '")[1].split("'")[0].replace("RUN", str(run)).split()[1:]
+    assert suggested == ["compute", "-d", "bfloat16", "--out", str(run)]
+    added = commscale(*suggested, *small)
+    assert added.returncode == 0, added.stderr
+    dtypes = [json.loads(line)["dtype"] for line in (run / "compute.jsonl").read_text().splitlines()]
+    assert dtypes == ["float32", "uint8", "bfloat16", "uint8"]
+    again = commscale(*suggested, *small)
+    assert again.returncode == 2 and "already holds cpu GEMM rates for bfloat16" in again.stderr
+    for kind in ("data_parallel", "data-parallel"):
+        result = commscale("crossover", run, "--workload", kind, "--params", "124e6", "--bytes-per-param", "2",
+                           "--global-tokens", "524288", "--limit", "16", "--bootstrap", "20")
+        assert result.returncode == 0, result.stderr
+        res = json.loads((run / "crossover.json").read_text())
+        assert res["workload"]["kind"] == "data_parallel" and res["workload"]["params"] == 124e6
+    short = commscale("crossover", run, "--workload", "data_parallel", "--params", "1e9", "--limit", "16")
+    assert short.returncode == 2 and "bytes_per_param must be a positive number, got None: set it " \
+                                     "(--bytes-per-param" in short.stderr
