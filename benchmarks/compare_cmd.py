@@ -35,7 +35,7 @@ def _default_match():
 
 def run(args) -> int:
     from collectives.records import FIELDS
-    from reports.compare import CompareError, compare, failures, parse_rule
+    from reports.compare import CompareError, compare, describe_keys, failures, one_sided, parse_rule
     try:
         rules = [parse_rule(r) for r in args.fail_on]
     except CompareError as exc:
@@ -50,15 +50,24 @@ def run(args) -> int:
     base = load_records([args.base])
     failed = 0
     for new_run in args.new:
+        new = load_records([new_run])
         try:
-            table = compare(base, load_records([new_run]), match, args.noise_floor_pct)
+            table = compare(base, new, match, args.noise_floor_pct)
         except CompareError as exc:
             raise UsageError(f"{new_run}: {exc}") from None
+        only_base, only_new = one_sided(base, new, match)
         bad_rows = failures(table, rules)
         failed += len(bad_rows)
         counts = table["verdict"].value_counts().to_dict()
         print(f"# compare {new_run} against {args.base}: {len(table)} point-metrics aligned on {', '.join(match)}; "
               f"{counts.get('worse', 0)} worse, {counts.get('better', 0)} better, {counts.get('same', 0)} within noise")
+        if only_base or only_new:
+            print(f"# not compared: {describe_keys(only_base)} only in BASE, {describe_keys(only_new)} only in NEW "
+                  f"(by {match[0]}; --all lists them)")
+            if args.all:
+                for side, keys in (("BASE", only_base), ("NEW", only_new)):
+                    for key in keys:
+                        print(f"  only in {side}: " + ", ".join(f"{f}={v}" for f, v in zip(match, key)))
         shown = table if args.all else table[table["verdict"] != "same"]
         if not shown.empty:
             print("# " + "  ".join(f"{c:<14}" for c in (*match[:2], "size", "ranks")) +

@@ -92,6 +92,21 @@ def compare(base: pd.DataFrame, new: pd.DataFrame, match=DEFAULT_MATCH, floor_pc
     return pd.DataFrame(rows)
 
 
+def one_sided(base: pd.DataFrame, new: pd.DataFrame, match=DEFAULT_MATCH) -> tuple[list[tuple], list[tuple]]:
+    """The points (keys on `match`) only BASE has, and only NEW has: not compared, and said so."""
+    b, n = _points(base, match).index, _points(new, match).index
+    return [k if isinstance(k, tuple) else (k,) for k in b.difference(n)], \
+        [k if isinstance(k, tuple) else (k,) for k in n.difference(b)]
+
+
+def describe_keys(keys: list[tuple]) -> str:
+    """'140 points (all_gather 28, broadcast 28, ...)': counted by the first match field."""
+    if not keys:
+        return "0 points"
+    counts = pd.Series([str(k[0]) for k in keys]).value_counts().sort_index()
+    return f"{len(keys)} points ({', '.join(f'{name} {n}' for name, n in counts.items())})"
+
+
 def failures(table: pd.DataFrame, rules: list[Rule]) -> pd.DataFrame:
     if not rules or table.empty:
         return table.iloc[0:0]

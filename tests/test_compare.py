@@ -48,3 +48,20 @@ def test_identical_runs_and_bad_rules(tmp_path):
     other = write_run(tmp_path / "other", [(1, 8, 8, "net", 64, 5.0), (1, 8, 8, "net", 128, 6.0)])
     result = commscale("compare", base, other)
     assert result.returncode == 2 and "no point of the new run matches the base" in result.stderr
+
+
+def test_points_on_one_side_only_are_counted_and_listed(tmp_path):
+    base = _run(tmp_path / "base", 1.0, spread_pct=1.0)  # all_reduce at 2 and 4 ranks, 3 sizes
+    write_run(base, [(1, p, p, "loopback", n, 20.0) for p in (2, 4) for n in (1024, 65536)], collective="broadcast")
+    new = write_run(tmp_path / "new", [(1, 2, 2, "loopback", n, 10 + n / 1e3) for n in (1024, 65536, 1 << 20)]
+                    + [(1, 8, 8, "loopback", 1024, 12.0)])
+    result = commscale("compare", base, new)
+    assert result.returncode == 0, result.stderr
+    assert ("# not compared: 7 points (all_reduce 3, broadcast 4) only in BASE, 1 points (all_reduce 1) only in NEW"
+            in result.stdout)
+    listed = commscale("compare", base, new, "--all").stdout
+    assert listed.count("  only in BASE: ") == 7 and listed.count("  only in NEW: ") == 1
+    assert "only in NEW: collective=all_reduce, backend=gloo, fabric=loopback, dtype=float32, size_bytes=1024, " \
+           "nranks=8" in listed
+    same = commscale("compare", base, base)
+    assert "not compared" not in same.stdout
