@@ -136,7 +136,7 @@ def resolve_backend(name: str, cuda_available) -> str:
         raise UsageError("--backend nccl needs CUDA GPUs and none is visible: use --backend gloo (or auto) on CPU")
     if name == "mpi" and not _importable("mpi4py"):
         raise UsageError("--backend mpi needs mpi4py and an MPI library: pip install 'mpi4py>=4' mpich "
-                         "(or build mpi4py against the cluster's MPI; see the README)")
+                         "(or build mpi4py against the cluster's MPI; see docs/mpi.md)")
     return name
 
 
@@ -192,7 +192,8 @@ def check_out_dir(out: Path, resume: bool = False) -> Path:
             raise UsageError(f"--resume {str(out)!r}: no meta.json there, so no run to resume: "
                              f"give the directory of an interrupted run")
     elif (out / "records.jsonl").exists():
-        raise UsageError(f"{str(out)!r} already holds a run (records.jsonl): choose a new --out directory")
+        raise UsageError(f"{str(out)!r} already holds a run (records.jsonl): choose a new --out directory (or leave "
+                         f"--out out: a new commscale-runs/<verb>-<time> each time), or finish it with --resume {out}")
     return out
 
 
