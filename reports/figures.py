@@ -1,12 +1,16 @@
 """The report's figures (matplotlib, Agg). Every axis has units; sizes are labelled in
 binary units (KiB, MiB). Each function returns the Figure (for tests) and saves a PNG.
 
-- busbw vs size, per collective: one line per run, group size and fabric.
+- busbw vs size, per collective: measured points per run, group size and fabric, with the
+  fitted model's busbw as a line and its 95% band.
 - latency vs size (log-log), per collective: measured points per group size, the fitted
   model as a line and its 95% bootstrap band.
 - busbw vs node count (or group size on one node), per collective, at chosen sizes:
-  measured points and the model's prediction up to twice the measured scale (dashed).
-- compute vs communication per step against node count, crossover marked (crossover.json).
+  measured points and the model's prediction, solid over the measured scale and dashed
+  past it, to twice the measured scale.
+- compute vs communication per step against node count, crossover marked (crossover.json):
+  solid lines and filled markers where measured, dashed lines, hollow markers and a
+  hatched background where extrapolated.
 - the communication roofline: the FLOPs per byte a step has vs. what the fabric needs.
 """
 from __future__ import annotations
@@ -51,14 +55,27 @@ def _series(df):
         yield _label(f"{run}: {p} ranks, {fabric}"), g.sort_values("size_bytes")
 
 
-def busbw_vs_size(df, collective, path):
+def busbw_vs_size(df, collective, path, fits=None, spec_factor=None):
+    """fits: {(run, fabric): KeyFit} for this collective; with `spec_factor` (the busbw
+    factor of p) the model's busbw = n factor(p) / T(n, p) is drawn with its 95% band."""
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for label, g in _series(df):
-        ax.plot(g["size_bytes"], g["busbw_gbps"], marker="o", ms=3, label=label)
+        line, = ax.plot(g["size_bytes"], g["busbw_gbps"], "o", ms=3, label=label)
+        fit = (fits or {}).get((g["run"].iloc[0], g["fabric"].iloc[0]))
+        p = int(g["nranks"].iloc[0])
+        if fit is None or spec_factor is None or p < 2:
+            continue
+        sizes = np.geomspace(g["size_bytes"].min(), g["size_bytes"].max(), 60)
+        to_gbps = np.array([n * spec_factor(p) * 1e-3 for n in sizes])
+        model = to_gbps / np.array([fit.predict(n, p) for n in sizes])
+        band = np.array([np.percentile(fit.predict_samples(n, p), [2.5, 97.5]) for n in sizes])
+        ax.plot(sizes, model, "-", color=line.get_color(), lw=1)
+        ax.fill_between(sizes, to_gbps / band[:, 1], to_gbps / band[:, 0], color=line.get_color(), alpha=0.15, lw=0)
     _bytes_axis(ax)
     ax.set_xlabel("size (bytes, nccl-tests semantics)")
     ax.set_ylabel("busbw (GB/s)")
-    ax.set_title(_label(f"{collective}: bus bandwidth vs size"))
+    ax.set_title(_label(f"{collective}: bus bandwidth vs size; lines: model, bands: 95% interval"
+                        if fits else f"{collective}: bus bandwidth vs size"))
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -108,14 +125,17 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path):
             lo, hi = max(1, int(pts.index.min())).bit_length() - 1, (int(pts.index.max()) * 2).bit_length() - 1
             xs = np.array([2 ** k for k in range(lo, hi + 1) if 2 ** k * (per_node if multi else 1) >= 2])
             ranks = xs * per_node if multi else xs
-            model = [n * spec_factor(int(p)) / fit.predict(n, int(p)) * 1e-3 for p in ranks]
-            ax.plot(xs, model, "--", color=line.get_color(), lw=1)
+            model = np.array([n * spec_factor(int(p)) / fit.predict(n, int(p)) * 1e-3 for p in ranks])
+            inside = xs <= pts.index.max()
+            ax.plot(xs[inside], model[inside], "-", color=line.get_color(), lw=1)
+            past = xs >= (xs[inside].max() if inside.any() else 0)  # dashed from the last measured scale on
+            ax.plot(xs[past], model[past], "--", color=line.get_color(), lw=1)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_yscale("log")
     ax.set_xlabel("nodes" if multi else "ranks in the group")
     ax.set_ylabel("busbw (GB/s)")
-    ax.set_title(_label(f"{collective}: busbw vs scale; dashed: model, to 2x the measured scale"))
+    ax.set_title(_label(f"{collective}: busbw vs scale\nmodel solid where measured, dashed past it"), fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -123,18 +143,28 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path):
 
 def compute_vs_comm(crossing: dict, path):
     rows = crossing["rows"]
-    x = [r["nnodes"] for r in rows]
+    x = np.array([r["nnodes"] for r in rows])
+    measured = np.array([r["source"] != "extrapolated" for r in rows])
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(x, [r["compute_ms"] for r in rows], "o-", label="compute per step")
-    ax.plot(x, [r["comm_ms"] for r in rows], "s-", label="communication per step")
+    for key, style, colour, label in (("compute_ms", "o", "C0", "compute per step"),
+                                      ("comm_ms", "s", "C1", "communication per step")):
+        y = np.array([r[key] for r in rows])
+        ax.plot(x[measured], y[measured], style + "-", color=colour, label=f"{label}, measured scale")
+        past = ~measured
+        if past.any():
+            start = max(int(np.argmax(past)) - 1, 0)  # join the dashed line to the last measured point
+            ax.plot(x[start:], y[start:], "--", color=colour, lw=1)
+            ax.plot(x[past], y[past], style, color=colour, mfc="white", label=f"{label}, extrapolated")
     ax.fill_between(x, [r["comm_ms_ci"][0] for r in rows], [r["comm_ms_ci"][1] for r in rows], alpha=0.2, lw=0,
                     color="C1", label="communication, 95% interval")
+    if (~measured).any():
+        edge = crossing.get("measured_nodes") or x[measured].max(initial=x.min())
+        ax.axvspan(edge, x.max(), facecolor="none", hatch="//", edgecolor="0.8", lw=0,
+                   label=f"extrapolated: past {edge} measured node(s)")
+        ax.axvline(edge, color="0.5", lw=1)
     if crossing.get("crossover_nodes"):
         ax.axvline(crossing["crossover_nodes"], color="k", ls="--", lw=1,
                    label=f"crossover: {crossing['crossover_nodes']} nodes")
-    measured = crossing.get("measured_nodes")
-    if measured:
-        ax.axvspan(min(x), measured, color="0.85", alpha=0.5, label="measured scale")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))

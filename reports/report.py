@@ -6,24 +6,33 @@ from __future__ import annotations
 import base64
 import html
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from collectives.registry import get_collective
+from collectives.sizes import format_size
 
-from . import figures
-from .crossover import format_crossover
+from . import figures, findings
 from .fit import fit_frame
 from .load import load_meta, load_run
 from .model import fit_entries
 from .summary import summarize_run
 
 BOOTSTRAP = 200
-CSS = """body{font-family:sans-serif;margin:2em;max-width:1100px;color:#222}
-table{border-collapse:collapse;font-size:12px;margin:1em 0}td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}
-th{background:#eee}td.l,th.l{text-align:left}img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
-pre{background:#f6f6f6;padding:.6em;font-size:11px;overflow-x:auto}"""
+CSS = """body{font-family:sans-serif;margin:1.5em auto;max-width:1300px;padding:0 1em;color:#222}
+h2{margin-top:1.4em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:12px;margin:.6em 0;max-width:100%}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}td.l,th.l{text-align:left}
+tr.x td{color:#777;font-style:italic}
+img{max-width:100%;border:1px solid #ddd}
+.headline{background:#f4f8ff;border:1px solid #c9d9f2;padding:.4em 1.2em;margin:1em 0}
+.headline li{margin:.25em 0}
+.note{background:#fff4d6;border-left:5px solid #e0a800;padding:.5em 1em;margin:.6em 0}
+.grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1em}
+.fit{font-size:13px;margin:.3em 0 .6em}.fit.poor{color:#a40000}
+figure{margin:0}figcaption{font-size:12px;color:#555}"""
 
 
 def _names(runs) -> list[str]:
@@ -36,27 +45,79 @@ def _names(runs) -> list[str]:
     return names
 
 
-def _table_html(df: pd.DataFrame) -> str:
+def _text(v) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "-"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _table_html(df: pd.DataFrame, dim=None) -> str:
+    """`dim`: a boolean per row, drawn grey and italic (extrapolated rows)."""
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
     body = []
-    for row in df.itertuples(index=False):
-        cells = []
-        for v in row:
-            text = "-" if v is None or (isinstance(v, float) and pd.isna(v)) else \
-                (f"{v:.4g}" if isinstance(v, float) else str(v))
-            cells.append(f"<td{' class=l' if isinstance(v, str) else ''}>{html.escape(text)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+    for i, row in enumerate(df.itertuples(index=False)):
+        cells = "".join(f"<td{' class=l' if isinstance(v, str) else ''}>{html.escape(_text(v))}</td>" for v in row)
+        body.append(f"<tr{' class=x' if dim is not None and dim[i] else ''}>{cells}</tr>")
     return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def _table_md(df: pd.DataFrame) -> str:
-    def cell(v):
-        if v is None or (isinstance(v, float) and pd.isna(v)):
-            return "-"
-        return (f"{v:.4g}" if isinstance(v, float) else str(v)).replace("|", "\\|")
     lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    lines += ["| " + " | ".join(_text(v).replace("|", "\\|") for v in row) + " |"
+              for row in df.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def _size(v) -> str:
+    return "-" if v is None or pd.isna(v) else format_size(int(v))
+
+
+def _ci(ci, fmt="{:.3g}") -> str:
+    if not ci or ci[0] is None:
+        return "-"
+    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1]) if ci[1] is not None else 'inf'}]"
+
+
+def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
+    """The summary for reading: sizes in binary units, units in the column names."""
+    return pd.DataFrame({
+        "run": summary["run"], "collective": summary["collective"], "backend": summary["backend"],
+        "fabric": summary["fabric"], "nranks": summary["nranks"], "nnodes": summary["nnodes"],
+        "ok": summary["points_ok"], "skipped": summary["points_skipped"], "failed": summary["points_failed"],
+        "wrong": summary["n_wrong"], "smallest size": summary["min_size_bytes"].map(_size),
+        "time_us there": summary["min_size_time_us"], "peak busbw_gbps": summary["peak_busbw_gbps"],
+        "at size": summary["peak_at_size_bytes"].map(_size)})
+
+
+def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
+    """(run, model.json entry) pairs as a table with R² and the 95% intervals."""
+    return pd.DataFrame([{
+        "run": run, "collective": e["collective"], "backend": e["backend"], "fabric": e["fabric"],
+        "dtype": e["dtype"], "regime": f"{e['regime']} of {e['regimes']}",
+        "sizes": f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}", "family": e["family"],
+        "alpha_us": e["alpha_us"], "alpha_us 95%": _ci(e["alpha_us_ci"]), "bandwidth_gbps": e["bandwidth_gbps"],
+        "bandwidth_gbps 95%": _ci(e["bandwidth_gbps_ci"]), "R\u00b2": e["r2"], "MAPE %": e["mape_pct"],
+        "held-out MAPE %": (f"{e['heldout_mape_pct']:.1f} at {e['heldout_nranks']} ranks"
+                            if e["heldout_mape_pct"] is not None else "-"),
+        "points": e["points"]} for run, e in rows])
+
+
+def crossover_view(crossing: dict) -> pd.DataFrame:
+    return pd.DataFrame([{
+        "nodes": r["nnodes"], "ranks": r["nranks"], "fabric": r["fabric"], "compute_ms": r["compute_ms"],
+        "comm_ms": r["comm_ms"], "comm_ms 95%": _ci(r["comm_ms_ci"], "{:.4g}"), "comm / compute": r["comm_over_compute"],
+        "FLOP/B the step has": r["workload_flops_per_byte"], "FLOP/B the fabric needs": r["needed_flops_per_byte"],
+        "source": r["source"]} for r in crossing["rows"]])
+
+
+@dataclass
+class Section:
+    """One collective's story: its figures and a sentence per fit beside them."""
+    collective: str
+    notes: list = field(default_factory=list)
+    """(run, fabric, sentence, quality word)"""
+    figures: list = field(default_factory=list)
+    """(title, path)"""
 
 
 def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
@@ -81,41 +142,74 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
     df = pd.concat(frames, ignore_index=True)
     df["time_us"] = df["time_us_median"].fillna(df["time_us_mean"])
     ok = df[df["status"] == "ok"]
-    made = []  # (title, path, description)
+    sections, more, key_rows = [], [], []  # more: (title, path) after the tables
     for collective in dict.fromkeys(ok["collective"]):
         sub = ok[ok["collective"] == collective]
         mine = {(r, f): fit for (r, f, c), fit in fits.items() if c == collective}
+        factor = get_collective(collective).busbw_factor
+        section = Section(collective)
+        for (run, fabric), fit in mine.items():
+            fitted = sub[(sub["run"] == run) & (sub["fabric"] == fabric) & (sub["dtype"] == fit.key["dtype"])
+                         & (sub["backend"] == fit.key["backend"])]
+            entries, coverage = fit_entries([fit]), findings.band_coverage(fitted, fit)
+            row = findings.key_row(collective, run, fit.key, fitted, entries, coverage)
+            section.notes.append((run, fabric, findings.fit_note(entries, coverage), row["model fit"]))
+            key_rows.append(row)
         path = out / "figures" / f"busbw_{collective}.png"
-        figures.busbw_vs_size(sub, collective, path)
-        made.append((f"{collective}: busbw vs size", path))
-        path = out / "figures" / f"latency_{collective}.png"
-        figures.latency_vs_size(sub, collective, mine, path)
-        made.append((f"{collective}: latency vs size with the model", path))
+        figures.busbw_vs_size(sub, collective, path, mine, factor)
+        section.figures.append((f"{collective}: busbw vs size with the model", path))
         if sub["nranks"].nunique() > 1 or sub["nnodes"].fillna(1).nunique() > 1:
             path = out / "figures" / f"scale_{collective}.png"
             figures.busbw_vs_scale(sub, collective, mine, (lambda g: scale_sizes) if scale_sizes else _scale_sizes,
-                                   get_collective(collective).busbw_factor, path)
-            made.append((f"{collective}: busbw vs scale", path))
+                                   factor, path)
+            section.figures.append((f"{collective}: busbw vs scale", path))
+        path = out / "figures" / f"latency_{collective}.png"
+        figures.latency_vs_size(sub, collective, mine, path)
+        more.append((f"{collective}: latency vs size with the model", path))
+        sections.append(section)
+    story = []  # the crossover figures lead
     for name, crossing in crossings.items():
         path = out / "figures" / f"crossover_{name}.png"
         figures.compute_vs_comm(crossing, path)
-        made.append((f"{name}: compute vs communication ({crossing['workload']['name']})", path))
+        story.append((f"{name}: compute vs communication ({crossing['workload']['name']})", path))
         path = out / "figures" / f"roofline_{name}.png"
         figures.roofline(crossing, path)
-        made.append((f"{name}: communication roofline", path))
+        story.append((f"{name}: communication roofline", path))
 
     summary = pd.concat([summarize_run(f).assign(run=n) for f, n in zip(frames, names)], ignore_index=True)
     summary = summary[["run"] + [c for c in summary.columns if c != "run"]]
     summary.to_csv(out / "summary.csv", index=False)
-    fit_table = pd.DataFrame([{"run": r, **{k: e[k] for k in ("collective", "backend", "fabric", "dtype", "regime",
-                                                               "family", "alpha_us", "bandwidth_gbps", "mape_pct",
-                                                               "heldout_mape_pct")}}
-                              for (r, _, _), fit in fits.items() for e in fit_entries([fit])])
-    texts = {name: format_crossover(c) for name, c in crossings.items()}
-    _write_md(out, names, metas, summary, fit_table, texts, made)
-    _write_html(out, names, metas, summary, fit_table, texts, made)
+    headline = Headline(
+        cpu=findings.cpu_note(df),
+        points=[f"{name}: {findings.points_sentence(findings.point_counts(f))}" if len(names) > 1
+                else findings.points_sentence(findings.point_counts(f)) for f, name in zip(frames, names)],
+        crossovers=[findings.crossover_sentence(c) for c in crossings.values()], keys=pd.DataFrame(key_rows))
+    tables = Tables(summary_view(summary),
+                    model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
+                    {name: crossover_view(c) for name, c in crossings.items()},
+                    {name: [row["source"] == "extrapolated" for row in c["rows"]] for name, c in crossings.items()})
+    _write_md(out, names, metas, headline, story, sections, tables, more)
+    _write_html(out, names, metas, headline, story, sections, tables, more)
+    made = story + [f for s in sections for f in s.figures] + more
     return {"html": out / "report.html", "md": out / "report.md", "csv": out / "summary.csv",
             "figures": [p for _, p in made]}
+
+
+@dataclass
+class Headline:
+    cpu: str | None
+    points: list
+    crossovers: list
+    keys: pd.DataFrame
+    """One row per fitted key (findings.key_row)."""
+
+
+@dataclass
+class Tables:
+    summary: pd.DataFrame
+    model: pd.DataFrame
+    crossover: dict
+    extrapolated: dict
 
 
 def _scale_sizes(df) -> list[int]:
@@ -144,34 +238,69 @@ def _run_lines(names, metas):
         yield name, "; ".join(parts)
 
 
-def _write_md(out, names, metas, summary, fit_table, texts, made):
+def _write_md(out, names, metas, headline, story, sections, tables, more):
     lines = [f"# commscale report: {', '.join(names)}", ""]
     lines += [f"- **{name}**: {text}" for name, text in _run_lines(names, metas)]
-    lines += ["", "## Summary (latency at the smallest size, peak busbw)", "", _table_md(summary), ""]
-    if not fit_table.empty:
-        lines += ["## Scaling model (alpha_us, bandwidth_gbps; held-out error predicting the largest group)", "",
-                  _table_md(fit_table), ""]
-    for name, text in texts.items():
-        lines += [f"## Crossover: {name}", "", "```", text, "```", ""]
-    lines += ["## Figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in made]
+    lines += ["", "## Findings", ""]
+    lines += [f"> **Note:** {headline.cpu}", ""] if headline.cpu else []
+    lines += [f"- {t}" for t in headline.points]
+    lines += [f"- **Crossover** {t}" for t in headline.crossovers]
+    lines += ["", _table_md(headline.keys)] if not headline.keys.empty else []
+    lines += ["", "## Figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in story]
+    for s in sections:
+        lines += [f"- {title}: `figures/{p.name}`" for title, p in s.figures]
+    lines += ["", "## Summary (latency at the smallest size, peak busbw)", "", _table_md(tables.summary), ""]
+    if not tables.model.empty:
+        lines += ["## Scaling model (95% bootstrap intervals; held-out error predicting the largest group)", "",
+                  _table_md(tables.model), ""]
+    for name, table in tables.crossover.items():
+        lines += [f"## Crossover: {name}", "", _table_md(table), ""]
+    lines += ["## More figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in more]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _write_html(out, names, metas, summary, fit_table, texts, made):
+def _img(title, path) -> str:
+    e = html.escape
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return (f"<figure><img alt='{e(title, quote=True)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{e(title)}</figcaption></figure>")
+
+
+def _write_html(out, names, metas, headline, story, sections, tables, more):
     e = html.escape
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>commscale report: {e(', '.join(names))}"
              f"</title><style>{CSS}</style></head><body>", f"<h1>commscale report: {e(', '.join(names))}</h1><ul>"]
     parts += [f"<li><b>{e(name)}</b>: {e(text)}</li>" for name, text in _run_lines(names, metas)]
-    parts += ["</ul><h2>Summary</h2><p>Latency: median time at the smallest size; peak busbw: the highest bus "
-              "bandwidth and the size it was reached at (GB/s = 1e9 B/s).</p>", _table_html(summary)]
-    if not fit_table.empty:
-        parts += ["<h2>Scaling model</h2><p>T(n, p) = alpha A(p) + n B(p) / bandwidth per collective; heldout: "
-                  "MAPE (%) predicting the largest group size from the others.</p>", _table_html(fit_table)]
-    for name, text in texts.items():
-        parts.append(f"<h2>Crossover: {e(name)}</h2><pre>{e(text)}</pre>")
-    parts.append("<h2>Figures</h2>")
-    for title, path in made:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        parts.append(f"<h3>{e(title)}</h3><img alt='{e(title, quote=True)}' src='data:image/png;base64,{data}'>")
+    parts.append("</ul><section class=headline><h2>Findings</h2>")
+    if headline.cpu:
+        parts.append(f"<p class=note><b>CPU ranks stand in for GPUs.</b> {e(headline.cpu)}</p>")
+    parts.append("<ul>" + "".join(f"<li>{e(t)}</li>" for t in headline.points))
+    parts += [f"<li><b>Crossover</b> {e(t)}</li>" for t in headline.crossovers]
+    parts.append("</ul>")
+    if not headline.keys.empty:
+        parts += ["<p>Per fitted collective: the peak busbw measured, and the model's fit in a word (good: MAPE up to "
+                  "10%, fair: up to 25%, poor: above), with how many measured points lie outside its 95% band.</p>",
+                  _table_html(headline.keys)]
+    parts.append("</section>")
+    if story:
+        parts.append("<h2>Compute vs communication</h2><p>Solid lines and filled markers: the measured scale; "
+                     "dashed lines, hollow markers and the hatched background: extrapolated by the model.</p>"
+                     "<div class=grid>" + "".join(_img(t, p) for t, p in story) + "</div>")
+    parts.append("<h2>Bandwidth by collective</h2><p>Points: measured busbw (GB/s = 1e9 B/s). Lines: the fitted "
+                 "model, its band the 95% bootstrap interval of the fitted curve.</p>")
+    for s in sections:
+        parts.append(f"<h3>{e(s.collective)}</h3>")
+        parts += [f"<p class='fit {q}'>{e(run)}, {e(fabric)}: {e(note)}</p>" for run, fabric, note, q in s.notes]
+        parts.append("<div class=grid>" + "".join(_img(t, p) for t, p in s.figures) + "</div>")
+    parts += ["<h2>Summary</h2><p>Per collective and group: points, wrong elements, the median time at the smallest "
+              "size and the peak busbw with the size it was reached at.</p>", _table_html(tables.summary)]
+    if not tables.model.empty:
+        parts += ["<h2>Scaling model</h2><p>T(n, p) = alpha A(p) + n B(p) / bandwidth per collective, fitted on time "
+                  "with 95% bootstrap intervals; held-out: MAPE predicting the largest group size from the others."
+                  "</p>", _table_html(tables.model)]
+    for name, table in tables.crossover.items():
+        parts += [f"<h2>Crossover: {e(name)}</h2><p>Grey rows are extrapolated past the measured scale.</p>",
+                  _table_html(table, tables.extrapolated[name])]
+    parts.append("<h2>More figures</h2><div class=grid>" + "".join(_img(t, p) for t, p in more) + "</div>")
     parts.append("</body></html>")
     (out / "report.html").write_text("\n".join(parts), encoding="utf-8")

@@ -74,7 +74,7 @@ def test_html_is_self_contained_and_escapes_labels(tmp_path):
     assert pngs == ["busbw_all_reduce.png", 'crossover_run<b>&"$x.png', "latency_all_reduce.png",
                     'roofline_run<b>&"$x.png', "scale_all_reduce.png"]
     md = (out / "report.md").read_text()
-    assert "## Summary" in md and "## Scaling model" in md and "## Crossover" in md
+    assert "## Findings" in md and "## Summary" in md and "## Scaling model" in md and "## Crossover" in md
     summary = pd.read_csv(out / "summary.csv")
     assert list(summary["nranks"]) == [2, 4, 8] and (summary["points_ok"] == 14).all()
 
@@ -94,3 +94,137 @@ def test_a_headless_browser_shows_the_report_with_its_figures(tmp_path):
     blue = (np.abs(pixels - np.array([0.122, 0.467, 0.706])) < 0.05).all(axis=2).sum()
     orange = (np.abs(pixels - np.array([1.0, 0.498, 0.055])) < 0.05).all(axis=2).sum()
     assert blue > 500 and orange > 500
+
+
+def _crossing(measured_nodes, cross, limit=64, held=12.5):
+    rows = [{"nnodes": n, "nranks": n, "fabric": "net", "compute_ms": 100 / n, "comm_ms": 1.0 * n,
+             "comm_ms_ci": [0.9 * n, 1.1 * n], "comm_over_compute": n * n / 100, "bytes_per_message": 1e6,
+             "messages": 1, "workload_flops_per_byte": 1e3 / n, "needed_flops_per_byte": 10.0 * n,
+             "source": "fit, measured range" if n <= measured_nodes else "extrapolated"}
+            for n in (1, 2, 4, 8, 16, 32, 64) if n <= limit]
+    return {"workload": {"name": "wl"}, "rows": rows, "measured_nodes": measured_nodes, "limit_nodes": limit,
+            "crossover_nodes": cross, "crossover_nodes_ci": [cross and cross - 1, cross and cross + 1],
+            "heldout_mape_pct": held, "gpus_per_node": 1}
+
+
+def test_the_crossover_sentence_says_measured_or_how_far_extrapolated():
+    from reports.findings import crossover_sentence
+    assert crossover_sentence(_crossing(16, 10)) == (
+        "wl: communication exceeds compute from 10 nodes (95% interval 9 to 11), measured: within the measured "
+        "scale; the fit's held-out error was 12.5%")
+    assert "extrapolated 10 x past the largest measured scale (1 node); " in crossover_sentence(_crossing(1, 10))
+    none = crossover_sentence(_crossing(2, None, held=None))
+    assert "stays below compute up to the limit of 64 nodes (extrapolated 32 x past" in none
+    assert "no held-out error" in none
+
+
+def test_fit_quality_words_and_the_band_count_can_fail():
+    from reports.findings import band_coverage, fit_note, fit_quality
+    from reports.fit import fit_frame
+    from reports.load import load_run
+    assert [fit_quality(v) for v in (3.0, 10.0, 10.1, 25.0, 40.0, None)] == \
+        ["good", "good", "fair", "fair", "poor", "unknown"]
+    import tempfile
+    from pathlib import Path
+    with tempfile.TemporaryDirectory() as tmp:
+        run = write_run(Path(tmp) / "run", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4)), noise=0.01)
+        df = load_run(run)
+        (fit,) = fit_frame(df, 100)
+    df["time_us"] = df["time_us_median"]
+    inside = band_coverage(df, fit)
+    moved = df.assign(time_us=df["time_us"].where(df["nranks"] != 4, df["time_us"] * 3))
+    outside = band_coverage(moved, fit)
+    assert inside.points == outside.points == 28
+    assert outside.outside >= 14 and outside.worst_ranks == 4 and outside.worst_points == 14
+    assert outside.outside > inside.outside and 30 < outside.mape_pct < 37  # |t - 3t| / 3t on half the points
+    from reports.model import fit_entries
+    entries = fit_entries([fit])
+    note = fit_note(entries, outside)
+    assert note.startswith("model fit good: MAPE ") and f"{outside.outside} of 28 measured points lie outside" in note
+    poor = fit_note([{**entries[0], "mape_pct": 33.6}], outside)
+    assert poor.startswith("model fit poor: MAPE 33.6%") and poor.endswith("the model's form does not describe them")
+
+
+def test_the_crossover_figure_draws_extrapolation_apart_even_from_one_measured_node(tmp_path):
+    fig = figures.compute_vs_comm(_crossing(1, 10), tmp_path / "c.png")
+    (ax,) = fig.axes
+    solid = [l for l in ax.get_lines() if l.get_linestyle() == "-" and len(l.get_xdata()) and l.get_marker() != "None"]
+    dashed = [l for l in ax.get_lines() if l.get_linestyle() == "--" and len(l.get_xdata()) > 2]
+    hollow = [l for l in ax.get_lines() if l.get_markerfacecolor() == "white"]
+    assert [list(l.get_xdata()) for l in solid] == [[1], [1]]  # compute and communication, measured
+    assert len(dashed) == 2 and all(list(l.get_xdata()) == [1, 2, 4, 8, 16, 32, 64] for l in dashed)
+    assert len(hollow) == 2 and all(list(l.get_xdata()) == [2, 4, 8, 16, 32, 64] for l in hollow)
+    hatched = [p for p in ax.patches if p.get_hatch() == "//"]
+    assert len(hatched) == 1 and hatched[0].get_window_extent().width > 100  # visible, not a zero-width span
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "extrapolated: past 1 measured node(s)" in labels and "crossover: 10 nodes" in labels
+
+
+def test_busbw_figure_draws_the_model_and_the_scale_figure_splits_measured_from_extrapolated(tmp_path):
+    from collectives.registry import get_collective
+    from reports.fit import fit_frame
+    from reports.load import load_run
+    run = write_run(tmp_path / "run", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4)), noise=0.02)
+    df = load_run(run).assign(run="run")
+    df["time_us"] = df["time_us_median"]
+    (fit,) = fit_frame(df, 50)
+    factor = get_collective("all_reduce").busbw_factor
+    fig = figures.busbw_vs_size(df, "all_reduce", tmp_path / "b.png", {("run", "loopback"): fit}, factor)
+    (ax,) = fig.axes
+    models = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert len(models) == 2 and len(ax.collections) == 2
+    n = models[1].get_xdata()[-1]
+    assert models[1].get_ydata()[-1] == pytest.approx(n * factor(4) / fit.predict(n, 4) * 1e-3)
+    fig = figures.busbw_vs_scale(df, "all_reduce", {("run", "loopback"): fit}, lambda g: [524288], factor,
+                                 tmp_path / "s.png")
+    (ax,) = fig.axes
+    solid = [list(l.get_xdata()) for l in ax.get_lines() if l.get_linestyle() == "-"]
+    dashed = [list(l.get_xdata()) for l in ax.get_lines() if l.get_linestyle() == "--"]
+    assert solid == [[2, 4]] and dashed == [[4, 8]]
+
+
+def test_the_report_leads_with_its_findings_and_reads_in_binary_units(tmp_path):
+    out = _report(tmp_path, "run")
+    page = (out / "report.html").read_text()
+    findings_at, first_img = page.index("<h2>Findings</h2>"), page.index("<img")
+    assert findings_at < first_img < page.index("<h2>Summary</h2>") < page.index("<h2>Scaling model</h2>")
+    headline = page[findings_at:page.index("</section>")]
+    assert "CPU ranks stand in for GPUs" in headline
+    assert "42 points: 42 ok, 0 skipped, 0 failed; 0 wrong elements" in headline
+    assert "communication exceeds compute from" in headline or "stays below compute" in headline
+    assert "<th>peak busbw_gbps</th>" in headline and "<td class=l>good</td>" in headline
+    tables = page[page.index("<h2>Summary</h2>"):]
+    assert "<td class=l>8 B</td>" in tables and "<td class=l>512 MiB</td>" in tables
+    assert not re.search(r"<td>(1024|1048576|536870912)</td>", tables)  # no sizes in bytes
+    assert "<th>R\u00b2</th>" in tables and "<th>alpha_us 95%</th>" in tables and "<th>bandwidth_gbps 95%</th>" in tables
+    crossover = tables[tables.index("<h2>Crossover: run</h2>"):]
+    assert "<pre" not in page and "<tr class=x>" in crossover and "<th>comm_ms 95%</th>" in crossover
+    assert "model fit good" in page  # the sentence beside each figure
+
+
+PROBE = """<script>window.addEventListener('load',()=>{const d=document.documentElement;
+const wide=[...document.querySelectorAll('body *')].filter(e=>(e.scrollWidth>e.clientWidth+1&&
+getComputedStyle(e).overflowX!='visible')||e.getBoundingClientRect().right>d.clientWidth+1).map(e=>e.tagName);
+document.title='probe '+d.scrollWidth+' '+d.clientWidth+' '+wide.length+' '+wide.slice(0,5).join(',');});</script>"""
+
+
+@pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium (apt-get install chromium)")
+def test_at_1400_px_nothing_is_clipped_and_nothing_scrolls_sideways(tmp_path):
+    """A copy of the page with a measuring script (the report itself has none): the page's
+    scroll width, and the elements that overflow their box or the window."""
+    out = _report(tmp_path, "run")
+    probe = tmp_path / "probe.html"
+    probe.write_text((out / "report.html").read_text().replace("</body>", PROBE + "</body>"))
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                          "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    title = re.search(r"<title>probe (\d+) (\d+) (\d+) ?([^<]*)</title>", dom)
+    assert title, dom[:500]
+    scroll_width, client_width, clipped = int(title[1]), int(title[2]), int(title[3])
+    assert 1300 <= client_width <= 1400 and scroll_width == client_width, title[0]
+    assert clipped == 0, title[0]
+    wide = tmp_path / "wide.html"  # the probe can fail: a block wider than the window is found
+    wide.write_text(probe.read_text().replace("<h2>Findings</h2>", "<h2>Findings</h2><pre style='overflow-x:auto'>"
+                                              + "x" * 400 + "</pre>"))
+    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                          "--dump-dom", wide.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert re.search(r"<title>probe \d+ \d+ [1-9]\d* PRE", dom), dom[:300]

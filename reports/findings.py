@@ -1,0 +1,154 @@
+"""What a report leads with: the findings, computed from the records, the fits and the
+crossover, as plain sentences and numbers (report.py lays them out).
+
+- Points: ok / skipped / failed and wrong elements over every run.
+- Per fitted key (run, fabric, collective): the peak busbw measured, the fit's quality in
+  words from its error, and how many measured points fall outside the model's 95% band.
+- The crossover: the node count, whether it was measured or is extrapolated (and how many
+  times past the largest measured scale), with the fit's held-out error.
+- A note when CPU ranks stand in for GPUs.
+
+Fit quality, from the MAPE over the fitted points (the held-out error is said beside it):
+good up to 10%, fair up to 25%, poor above. The band is the bootstrap interval of the
+fitted curve, not of the points: a point outside it is one the model's form does not
+describe, which is what the report must say rather than draw silently.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from collectives.sizes import format_size
+
+QUALITY = ((10.0, "good"), (25.0, "fair"))
+"""(largest MAPE %, word); above the last: poor."""
+
+
+def fit_quality(mape_pct: float | None) -> str:
+    if mape_pct is None or not np.isfinite(mape_pct):
+        return "unknown"
+    for limit, word in QUALITY:
+        if mape_pct <= limit:
+            return word
+    return "poor"
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How the measured points of one fit sit against its 95% band."""
+    points: int
+    outside: int
+    worst_ranks: int | None
+    """The rank count with the largest share of points outside (None when none are)."""
+    worst_outside: int
+    worst_points: int
+    mape_pct: float | None
+    """The fit's mean absolute percentage error over these points (all regimes together)."""
+
+
+def band_coverage(points: pd.DataFrame, fit) -> Coverage:
+    """`points`: the ok records the fit describes (size_bytes, nranks, time_us)."""
+    outside, total, errors = {}, {}, []
+    for n, p, t in zip(points["size_bytes"], points["nranks"], points["time_us"]):
+        if p < 2 or not t > 0:
+            continue
+        lo, hi = np.percentile(fit.predict_samples(float(n), int(p)), [2.5, 97.5])
+        total[int(p)] = total.get(int(p), 0) + 1
+        outside[int(p)] = outside.get(int(p), 0) + int(not lo <= t <= hi)
+        errors.append(abs(fit.predict(float(n), int(p)) - t) / t)
+    n_out = sum(outside.values())
+    worst = max(total, key=lambda p: (outside[p] / total[p], p)) if n_out else None
+    return Coverage(sum(total.values()), n_out, worst, outside.get(worst, 0), total.get(worst, 0),
+                    float(np.mean(errors) * 100) if errors else None)
+
+
+def fit_note(entries: list[dict], coverage: Coverage | None) -> str:
+    """One sentence on a fit (its model.json entries, one per regime), for beside its figure."""
+    one = entries[0] if len(entries) == 1 else None
+    mape = one["mape_pct"] if one else (coverage.mape_pct if coverage else None)
+    words = [f"model fit {fit_quality(mape)}" + (f": MAPE {mape:.1f}%" if mape is not None else "")]
+    if len(entries) > 1:
+        words[0] += f" over {len(entries)} regimes"
+    if one and one.get("r2") is not None:
+        words.append(f"R\u00b2 {one['r2']:.2f}")
+    held = [e for e in entries if e.get("heldout_mape_pct") is not None]
+    if held:
+        worst = max(held, key=lambda e: e["heldout_mape_pct"])
+        words.append(f"held-out {worst['heldout_mape_pct']:.1f}% predicting {worst['heldout_nranks']} ranks "
+                     f"from the rest")
+    text = ", ".join(words)
+    if coverage and coverage.outside:
+        text += (f"; {coverage.outside} of {coverage.points} measured points lie outside the 95% band of the fitted "
+                 f"curve (most at {coverage.worst_ranks} ranks: {coverage.worst_outside} of {coverage.worst_points})")
+        text += (": the band is the curve's uncertainty, not the points' scatter" if fit_quality(mape) == "good"
+                 else ": the model's form does not describe them")
+    elif coverage:
+        text += f"; all {coverage.points} measured points lie inside the 95% band of the fitted curve"
+    return text
+
+
+def point_counts(df: pd.DataFrame) -> dict:
+    status = df["status"].value_counts()
+    return {"points": int(len(df)), "ok": int(status.get("ok", 0)), "skipped": int(status.get("skipped", 0)),
+            "failed": int(status.get("failed", 0)), "n_wrong": int(df["n_wrong"].fillna(0).sum())}
+
+
+def points_sentence(counts: dict) -> str:
+    return (f"{counts['points']} points: {counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
+            f"{counts['n_wrong']} wrong elements in the data check")
+
+
+def cpu_note(df: pd.DataFrame) -> str | None:
+    """Said when CPU ranks stand in for GPUs (a dry run, gloo or MPI on host buffers)."""
+    cpu = int((df["device"].fillna("") == "cpu").sum())
+    if not cpu:
+        return None
+    share = "All" if cpu == len(df) else f"{cpu} of {len(df)}"
+    return (f"{share} points were measured on CPU ranks standing in for GPUs: the bandwidths are this host's "
+            f"loopback and memory, and the crossover uses CPU GEMM rates. Read them as a check of the pipeline, "
+            f"not as a GPU cluster's figures.")
+
+
+def key_row(collective: str, run: str, key: dict, points: pd.DataFrame, entries: list[dict],
+            coverage: Coverage) -> dict:
+    """One fitted key for the headline table: its peak busbw and its fit in a word."""
+    ok = points[points["busbw_gbps"].notna()]
+    best = ok.loc[ok["busbw_gbps"].idxmax()] if not ok.empty else None
+    mape = entries[0]["mape_pct"] if len(entries) == 1 else coverage.mape_pct
+    held = [e["heldout_mape_pct"] for e in entries if e.get("heldout_mape_pct") is not None]
+    return {"collective": collective, "run": run, "backend": key["backend"], "fabric": key["fabric"],
+            "dtype": key["dtype"], "peak busbw_gbps": None if best is None else float(best["busbw_gbps"]),
+            "at size": "-" if best is None else format_size(int(best["size_bytes"])),
+            "on ranks": None if best is None else int(best["nranks"]),
+            "model fit": fit_quality(mape), "MAPE %": mape, "held-out MAPE %": max(held) if held else None,
+            "outside 95% band": f"{coverage.outside} of {coverage.points}"}
+
+
+def crossover_sentence(crossing: dict) -> str:
+    """The crossover in one sentence: where, measured or extrapolated how far, held-out error."""
+    name, limit = crossing["workload"]["name"], crossing["limit_nodes"]
+    measured = crossing["measured_nodes"]
+    cross, ci = crossing["crossover_nodes"], crossing["crossover_nodes_ci"]
+    held = crossing.get("heldout_mape_pct")
+    held_text = (f"the fit's held-out error was {held:.1f}%" if held is not None
+                 else "no held-out error (one rank count measured)")
+    if cross is None:
+        return (f"{name}: communication stays below compute up to the limit of {limit} nodes "
+                f"(extrapolated {limit / measured:.0f} x past the largest measured scale, {_nodes(measured)}); "
+                f"{held_text}")
+    hi = "beyond the limit" if ci[1] is None else ci[1]
+    where = ("measured: within the measured scale" if cross <= measured else
+             f"extrapolated {cross / measured:.0f} x past the largest measured scale ({_nodes(measured)})")
+    return (f"{name}: communication exceeds compute from {cross} nodes (95% interval {ci[0]} to {hi}), "
+            f"{where}; {held_text}")
+
+
+def _nodes(n: int) -> str:
+    return f"{n} node" if n == 1 else f"{n} nodes"
+
+
+def extrapolation_factor(crossing: dict) -> float | None:
+    cross = crossing["crossover_nodes"] or crossing["limit_nodes"]
+    return cross / crossing["measured_nodes"] if crossing["measured_nodes"] else None
