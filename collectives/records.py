@@ -20,7 +20,7 @@ META_FILE = "meta.json"
 COMPUTE_FILE = "compute.jsonl"
 """Records of `commscale compute` (benchmarks/compute.py): GEMM and copy figures."""
 
-#: Every field of a record, in the order they are written. Documented in README.md.
+#: Every field of a record, in the order they are written. Documented in docs/records.md.
 FIELDS = (
     "schema_version", "run_id", "timestamp", "status", "reason",
     "collective", "backend", "device", "fabric", "transport", "dtype", "reduce_op", "in_place",

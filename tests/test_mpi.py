@@ -240,7 +240,7 @@ def test_without_mpi4py_the_package_and_gloo_work_and_mpi_is_one_clear_line(tmp_
         result = commscale(verb, "--backend", "mpi", "--out", tmp_path / verb, env=env)
         assert result.returncode == 2
         assert result.stderr == ("commscale: error: --backend mpi needs mpi4py and an MPI library: pip install "
-                                 "'mpi4py>=4' mpich (or build mpi4py against the cluster's MPI; see the README)\n")
+                                 "'mpi4py>=4' mpich (or build mpi4py against the cluster's MPI; see docs/mpi.md)\n")
     check = subprocess.run([sys.executable, "-c", "import mpi4py"], env=dict(os.environ, **env),
                            capture_output=True, text=True)
     assert check.returncode != 0  # the hiding itself works
@@ -252,5 +252,4 @@ def test_an_mpi4py_without_its_library_is_one_clear_line(tmp_path):
                        env={"PYTHONPATH": os.pathsep.join([site, str(REPO)])})
     assert result.returncode == 2
     assert result.stderr == ("commscale: error: backend mpi cannot load here (cannot load MPI library: "
-                             "libmpi.so.12: no such file): install what it needs, see the README's section on "
-                             "backends\n")
+                             "libmpi.so.12: no such file): install what it needs, see docs/mpi.md (which MPI)\n")

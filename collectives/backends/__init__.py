@@ -28,5 +28,5 @@ def create_backend(name: str, launch, options):
     except (ImportError, RuntimeError) as exc:  # e.g. mpi4py present but no MPI library
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise BackendSetupError(f"backend {name} cannot load here ({first}): install what it needs, "
-                                f"see the README's section on backends") from None
+                                f"see docs/mpi.md (which MPI)") from None
     return module.create(name, launch, options)
