@@ -248,6 +248,7 @@ def _write_md(out, names, metas, headline, story, sections, tables, more):
     lines += ["", _table_md(headline.keys)] if not headline.keys.empty else []
     lines += ["", "## Figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in story]
     for s in sections:
+        lines += ["", f"### {s.collective}", ""] + [f"- {run}, {fabric}: {note}" for run, fabric, note, _ in s.notes]
         lines += [f"- {title}: `figures/{p.name}`" for title, p in s.figures]
     lines += ["", "## Summary (latency at the smallest size, peak busbw)", "", _table_md(tables.summary), ""]
     if not tables.model.empty:

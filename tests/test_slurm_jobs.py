@@ -34,9 +34,14 @@ def test_one_job_sweeps_one_and_two_nodes_and_leaves_a_report(slurm, tmp_path):
     marker = tmp_path / "injected"
     out = tmp_path / f"runs; $(touch {marker}) x"
     name = f"cs;$(touch {marker})`touch {marker}`"
+    looked = commscale(*SWEEP, "--job-name", name, "--out", out, "--print")  # the README's look-then-submit
+    assert looked.returncode == 0 and "# submit with: sbatch " in looked.stdout, looked.stderr
     result = commscale(*SWEEP, "--job-name", name, "--out", out, "--submit", "--wait", env=_env(slurm), timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr + slurm.logs()
     job_id = re.search(r"# submitted job (\d+)", result.stdout).group(1)
+    assert json.loads((out / "submitted.json").read_text()) == {"job_ids": [job_id]}
+    again = commscale(*SWEEP, "--job-name", name, "--out", out, "--submit", env=_env(slurm))
+    assert again.returncode == 2 and "already holds a submitted commscale Slurm job" in again.stderr
     assert f"# job {job_id} COMPLETED, exit status 0" in result.stdout
     assert _job_name(slurm, job_id) == name and not marker.exists()
     records = read_records(out / "run")
