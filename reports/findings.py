@@ -10,8 +10,9 @@ crossover, as plain sentences and numbers (report.py lays them out).
 
 Fit quality, from the MAPE over the fitted points (the held-out error is said beside it):
 good up to 10%, fair up to 25%, poor above. The band is the bootstrap interval of the
-fitted curve, not of the points: a point outside it is one the model's form does not
-describe, which is what the report must say rather than draw silently.
+fitted curve, not of the points: with a good fit, noisy points can lie just outside it;
+with a fair or poor one, points outside are ones the model's form does not describe. The
+report says which, rather than draw it silently.
 """
 from __future__ import annotations
 
@@ -64,18 +65,24 @@ def band_coverage(points: pd.DataFrame, fit) -> Coverage:
                     float(np.mean(errors) * 100) if errors else None)
 
 
+def fit_errors(entries: list[dict], coverage: Coverage | None) -> tuple[float | None, dict | None]:
+    """(MAPE %, the regime entry with the worst held-out error) of a fit: one regime's own
+    MAPE, or over several regimes the MAPE of all their points (`coverage`)."""
+    mape = entries[0]["mape_pct"] if len(entries) == 1 else (coverage.mape_pct if coverage else None)
+    held = [e for e in entries if e.get("heldout_mape_pct") is not None]
+    return mape, max(held, key=lambda e: e["heldout_mape_pct"]) if held else None
+
+
 def fit_note(entries: list[dict], coverage: Coverage | None) -> str:
     """One sentence on a fit (its model.json entries, one per regime), for beside its figure."""
     one = entries[0] if len(entries) == 1 else None
-    mape = one["mape_pct"] if one else (coverage.mape_pct if coverage else None)
+    mape, worst = fit_errors(entries, coverage)
     words = [f"model fit {fit_quality(mape)}" + (f": MAPE {mape:.1f}%" if mape is not None else "")]
     if len(entries) > 1:
         words[0] += f" over {len(entries)} regimes"
     if one and one.get("r2") is not None:
         words.append(f"R\u00b2 {one['r2']:.2f}")
-    held = [e for e in entries if e.get("heldout_mape_pct") is not None]
-    if held:
-        worst = max(held, key=lambda e: e["heldout_mape_pct"])
+    if worst:
         words.append(f"held-out {worst['heldout_mape_pct']:.1f}% predicting {worst['heldout_nranks']} ranks "
                      f"from the rest")
     text = ", ".join(words)
@@ -116,13 +123,12 @@ def key_row(collective: str, run: str, key: dict, points: pd.DataFrame, entries:
     """One fitted key for the headline table: its peak busbw and its fit in a word."""
     ok = points[points["busbw_gbps"].notna()]
     best = ok.loc[ok["busbw_gbps"].idxmax()] if not ok.empty else None
-    mape = entries[0]["mape_pct"] if len(entries) == 1 else coverage.mape_pct
-    held = [e["heldout_mape_pct"] for e in entries if e.get("heldout_mape_pct") is not None]
+    mape, worst = fit_errors(entries, coverage)
     return {"collective": collective, "run": run, "backend": key["backend"], "fabric": key["fabric"],
             "dtype": key["dtype"], "peak busbw_gbps": None if best is None else float(best["busbw_gbps"]),
             "at size": "-" if best is None else format_size(int(best["size_bytes"])),
             "on ranks": None if best is None else int(best["nranks"]),
-            "model fit": fit_quality(mape), "MAPE %": mape, "held-out MAPE %": max(held) if held else None,
+            "model fit": fit_quality(mape), "MAPE %": mape, "held-out MAPE %": worst["heldout_mape_pct"] if worst else None,
             "outside 95% band": f"{coverage.outside} of {coverage.points}"}
 
 
@@ -148,7 +154,3 @@ def crossover_sentence(crossing: dict) -> str:
 def _nodes(n: int) -> str:
     return f"{n} node" if n == 1 else f"{n} nodes"
 
-
-def extrapolation_factor(crossing: dict) -> float | None:
-    cross = crossing["crossover_nodes"] or crossing["limit_nodes"]
-    return cross / crossing["measured_nodes"] if crossing["measured_nodes"] else None

@@ -184,10 +184,8 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         points=[f"{name}: {findings.points_sentence(findings.point_counts(f))}" if len(names) > 1
                 else findings.points_sentence(findings.point_counts(f)) for f, name in zip(frames, names)],
         crossovers=[findings.crossover_sentence(c) for c in crossings.values()], keys=pd.DataFrame(key_rows))
-    tables = Tables(summary_view(summary),
-                    model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
-                    {name: crossover_view(c) for name, c in crossings.items()},
-                    {name: [row["source"] == "extrapolated" for row in c["rows"]] for name, c in crossings.items()})
+    tables = Tables(summary_view(summary), model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
+                    {name: crossover_view(c) for name, c in crossings.items()})
     _write_md(out, names, metas, headline, story, sections, tables, more)
     _write_html(out, names, metas, headline, story, sections, tables, more)
     made = story + [f for s in sections for f in s.figures] + more
@@ -209,7 +207,6 @@ class Tables:
     summary: pd.DataFrame
     model: pd.DataFrame
     crossover: dict
-    extrapolated: dict
 
 
 def _scale_sizes(df) -> list[int]:
@@ -301,7 +298,7 @@ def _write_html(out, names, metas, headline, story, sections, tables, more):
                   "</p>", _table_html(tables.model)]
     for name, table in tables.crossover.items():
         parts += [f"<h2>Crossover: {e(name)}</h2><p>Grey rows are extrapolated past the measured scale.</p>",
-                  _table_html(table, tables.extrapolated[name])]
+                  _table_html(table, list(table["source"] == "extrapolated"))]
     parts.append("<h2>More figures</h2><div class=grid>" + "".join(_img(t, p) for t, p in more) + "</div>")
     parts.append("</body></html>")
     (out / "report.html").write_text("\n".join(parts), encoding="utf-8")
