@@ -1,0 +1,114 @@
+"""Other tools' output as commscale runs, so fit, report and compare work on them.
+
+- nccl-tests stdout in every layout it has printed (nccl_text.py), or its `-J` JSON
+  (nccl_json.py);
+- OSU micro-benchmarks collective latency tests (osu.py).
+
+Logs arrive as people keep them: launcher prefixes, prompts, warnings, elided lines, two
+runs in one file (lines.py strips the wrapping; each run becomes its own run). What the
+log says about the run is settled in evidence.py: the collective, ranks and nodes come
+from what the tool printed, or the user's flag; a fact the log does not settle is
+recorded as null with a warning naming the flag, never guessed.
+
+Both tools report the average over ranks (nccl-tests' default -a 1), where commscale
+records the max; meta.json of the imported run says so. Times are as printed (rounded).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from . import nccl_json, nccl_text, nccl_run, osu
+from .evidence import ImportFailure
+from .lines import commands as command_lines, commands_for
+
+FORMATS = ("nccl-tests", "osu")
+__all__ = ["FORMATS", "ImportFailure", "parse"]
+TIMING = "as the tool printed it: the average over ranks (commscale run records the max)"
+
+
+def _label(collectives: list[str]) -> list[str]:
+    seen, out = {}, []
+    for name in collectives:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if collectives.count(name) == 1 else f"{name}-{seen[name]}")
+    return out
+
+
+def _provenance(seg, cmds) -> dict:
+    gpus = sorted({dev for _, dev in seg.ranks.values() if dev})
+    return {"gpu": gpus[0] if len(gpus) == 1 else (gpus or None),
+            "nccl_version": seg.versions.get("nccl"), "nccl_tests_version": seg.versions.get("nccl_tests"),
+            "hosts": sorted({host for host, _ in seg.ranks.values()}),
+            "command_lines": cmds[:3], "nccl_env": dict(sorted(seg.nccl_env.items())),
+            "tool_settings": seg.settings or None}
+
+
+def parse(path: Path, fmt: str, given: dict) -> list[dict]:
+    """One dict per run in the file: points (record fields), meta (provenance), warning
+    (one line or None), label (the collective, numbered when it repeats)."""
+    raw = Path(path).read_bytes()
+    text = raw.decode("utf-8", errors="replace")
+    source = {"imported_from": str(Path(path).resolve()), "source_file": Path(path).name,
+              "sha256": hashlib.sha256(raw).hexdigest(), "format": fmt, "timing": TIMING}
+    if fmt == "osu":
+        found, lines = osu.runs(text)
+        if not found:
+            raise ImportFailure(f"{path}: no '# OSU ... Latency Test' header: give the stdout of an OSU collective test "
+                                f"(or --format nccl-tests)")
+        cmds = command_lines(lines)
+        runs, skipped = [], []
+        for run in found:
+            if not run.rows:
+                continue
+            if run.collective is None and not (given.get("collective") and len(found) == 1):
+                skipped.append(run.test)  # barrier, non-blocking and point-to-point tests in a bundle
+                continue
+            built = osu.build(run, commands_for(cmds, run.first_line, len(found) == 1), given, path)
+            meta = {**source, "tool": "OSU micro-benchmarks", "tool_version": run.version or None,
+                    "osu_test": run.test, "lines": [run.first_line, run.rows[-1][0]],
+                    "command_lines": commands_for(cmds, run.first_line, len(found) == 1)[:3]}
+            runs.append({**built, "meta": meta})
+        if not runs:
+            what = f" (only {', '.join(skipped)}, not sized blocking collectives)" if skipped else ""
+            raise ImportFailure(f"{path}: no collective results under the OSU headers{what}: give the stdout of "
+                                f"osu_allreduce, osu_allgather, osu_alltoall, osu_reduce_scatter, osu_bcast, osu_reduce, "
+                                f"osu_gather or osu_scatter")
+        if skipped:
+            runs[0].setdefault("notes", []).append(f"skipped OSU tests that are not blocking sized collectives: "
+                                                   f"{', '.join(skipped)}")
+    else:
+        if text.lstrip().startswith("{"):
+            seg, cmds = nccl_json.segment(text, path)
+            cmds = [(0, c) for c in cmds]
+            segs, tool = [seg], "nccl-tests (JSON)"
+        else:
+            segs, lines = nccl_text.segments(text)
+            cmds, tool = command_lines(lines), "nccl-tests"
+            if not segs:
+                hint = " (this looks like OSU output: pass --format osu)" if "# OSU" in text else ""
+                raise ImportFailure(f"{path}: no nccl-tests result rows found{hint}: give the stdout of an nccl-tests "
+                                    f"binary (all_reduce_perf, ...) or the file its -J option wrote")
+        if len(segs) > 1 and given.get("collective"):
+            raise ImportFailure(f"{path}: holds {len(segs)} runs: --collective would apply to all of them; "
+                                f"import without it (each run names its collective) or split the file")
+        runs = []
+        for seg in segs:
+            mine = commands_for(cmds, seg.first_line, len(segs) == 1)
+            built = nccl_run.build(seg, text if len(segs) == 1 else "", mine, given, path)
+            meta = {**source, "tool": tool, "tool_version": seg.versions.get("nccl_tests"),
+                    "lines": [seg.first_line, seg.rows[-1].line_no], **_provenance(seg, mine)}
+            if seg.elided_rows:
+                meta["elided_rows"] = True
+            runs.append({**built, "meta": meta})
+    for run, label in zip(runs, _label([r["collective"] for r in runs])):
+        run["label"] = label
+        run["meta"].update({"collective": run["collective"], "nranks": run["nranks"], "nnodes": run["nnodes"],
+                            "nranks_from": run["ranks_from"], "nnodes_from": run["nodes_from"],
+                            "runs_in_file": len(runs)})
+    return runs
+
+
+def safe_name(text: str) -> str:
+    return re.sub(r"[^\w.+-]+", "_", text).strip("_") or "run"

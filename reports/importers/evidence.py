@@ -1,0 +1,185 @@
+"""Facts a log states about one run, and how sure it is of each.
+
+A fact is firm when the tool printed it (a Rank line, NCCL's `nranks`, the count column,
+the busbw/algbw ratio) and soft when only a launcher's command line asked for it (`mpirun
+-np 16`: the request, not necessarily what ran). `settle` turns the evidence and the
+user's flag into one value, an error naming both sides of a contradiction, or None with
+a reason (the fact is recorded as unknown and the user told which flag settles it).
+"""
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from dataclasses import dataclass, field
+
+from .kinds import KINDS, Kind
+
+
+class ImportFailure(ValueError):
+    """The file cannot be imported; the message names file, line and the fix."""
+
+
+@dataclass
+class Facts:
+    firm: list = field(default_factory=list)
+    """(value, where the log says it)"""
+    soft: list = field(default_factory=list)
+    at_least: int = 0
+    at_least_why: str = ""
+    unknown_why: str = ""
+
+
+def settle(name: str, flag_name: str, facts: Facts, flag, path) -> tuple[int | None, str, str | None]:
+    """(value or None, where it came from, why it is unknown). Raises ImportFailure on a
+    contradiction: between two things the log says, or between the log and the flag."""
+    firm = {}
+    for value, why in facts.firm:
+        firm.setdefault(value, why)
+    if len(firm) > 1:
+        said = "; ".join(f"{why} says {v}" for v, why in firm.items())
+        raise ImportFailure(f"{path}: the log contradicts itself about {name}: {said}: check the file "
+                            f"(two runs pasted together?) and pass {flag_name} N")
+    if flag is not None:
+        if firm and flag not in firm:
+            (value, why), = firm.items()
+            raise ImportFailure(f"{path}: {flag_name} {flag} contradicts the log: {why} says {value}: "
+                                f"drop {flag_name} or check the file")
+        if flag < facts.at_least:
+            raise ImportFailure(f"{path}: {flag_name} {flag} contradicts the log: {facts.at_least_why} "
+                                f"(at least {facts.at_least}): drop {flag_name} or check the file")
+        return flag, f"{flag_name}", None
+    if firm:
+        (value, why), = firm.items()
+        return value, why, None
+    soft = [(v, why) for v, why in facts.soft if v >= facts.at_least]
+    if soft:
+        return soft[0][0], soft[0][1], None
+    return None, "", facts.unknown_why or "the log does not say"
+
+
+# --- the busbw/algbw ratio -----------------------------------------------------------
+
+def half_unit(token: str) -> float:
+    """Half the last printed digit: what rounding may have hidden."""
+    mantissa, _, exponent = token.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 0.5 * 10.0 ** (-decimals) * (10.0 ** int(exponent) if exponent else 1.0)
+
+
+def ratio_bounds(pairs) -> tuple[float, float] | None:
+    """The interval busbw/algbw lies in, given every (algbw token, busbw token) printed."""
+    lo, hi, used = 0.0, math.inf, 0
+    for alg, bus in pairs:
+        try:
+            a, b = float(alg), float(bus)
+        except ValueError:
+            continue
+        ha, hb = half_unit(alg), half_unit(bus)
+        if a - ha <= 0 or b <= 0 or a < 20 * ha:  # too few digits to say anything
+            continue
+        lo, hi, used = max(lo, (b - hb) / (a + ha)), min(hi, (b + hb) / (a - ha)), used + 1
+    return (lo, hi) if used else None
+
+
+def ranks_from_ratio(kind: Kind, bounds) -> tuple[bool, int, float]:
+    """(consistent, lowest p, highest p) for this collective's factor. (True, 1, inf) when
+    the ratio cannot tell."""
+    if bounds is None:
+        return True, 1, math.inf
+    lo, hi = bounds[0] * (1 - 1e-9), bounds[1] * (1 + 1e-9)
+    if kind.factor_name == "1":
+        return lo <= 1.0 <= hi, 1, math.inf
+    top = 2.0 if kind.factor_name == "2(p-1)/p" else 1.0  # factor -> top as p -> inf
+    if hi < kind.factor(2) * (1 - 1e-9) or lo >= top:
+        return False, 0, 0
+    p_lo = max(2, math.ceil(top / (top - lo) - 1e-9)) if lo < top else math.inf
+    p_hi = math.floor(top / (top - hi) + 1e-9) if hi < top else math.inf
+    return p_lo <= p_hi, p_lo, p_hi
+
+
+# --- launchers' command lines ----------------------------------------------------------
+
+LAUNCHERS = {"mpirun", "mpiexec", "mpiexec.hydra", "orterun", "prterun", "srun", "mpirun_rsh", "aprun"}
+
+
+def _opt(tokens, names):
+    """The value of the first option in `names` (`-n 4`, `-n4`, `--ntasks=4`), as int."""
+    for i, tok in enumerate(tokens):
+        for name in names:
+            value = None
+            if tok == name and i + 1 < len(tokens):
+                value = tokens[i + 1]
+            elif name.startswith("--") and tok.startswith(name + "="):
+                value = tok[len(name) + 1:]
+            elif len(name) == 2 and tok.startswith(name) and tok[2:].isdigit():
+                value = tok[2:]
+            if value is not None and value.isdigit():
+                return int(value)
+    return None
+
+
+def launcher_facts(command: str) -> dict:
+    """What a launcher was asked for: {'nranks': n, 'nnodes': n}, either may be missing."""
+    try:
+        tokens = shlex.split(command, comments=False)
+    except ValueError:
+        tokens = command.split()
+    starts = [i for i, t in enumerate(tokens) if t.rsplit("/", 1)[-1] in LAUNCHERS]
+    if not starts:
+        return {}
+    name, args = tokens[starts[0]].rsplit("/", 1)[-1], tokens[starts[0] + 1:]
+    out = {}
+    if name == "srun":
+        nodes, tasks = _opt(args, ("-N", "--nodes")), _opt(args, ("-n", "--ntasks"))
+        per_node = _opt(args, ("--ntasks-per-node",))
+        if tasks is None and nodes and per_node:
+            tasks = nodes * per_node
+        out = {"nranks": tasks, "nnodes": nodes}
+    elif name == "aprun":
+        out = {"nranks": _opt(args, ("-n",))}
+    else:
+        n = _opt(args, ("-np", "-n", "--np", "-c"))
+        ppn = _opt(args, ("-npernode", "--npernode", "-ppn", "--ppn", "-perhost", "-N"))
+        m = re.search(r"ppr:(\d+):node", command)
+        ppn = int(m.group(1)) if m and not ppn else ppn
+        out = {"nranks": n}
+        if n and ppn and n % ppn == 0:
+            out["nnodes"] = n // ppn
+        if name == "mpirun_rsh" and n:  # mpirun_rsh -np 2 hostA hostA prog
+            i = args.index(str(n)) + 1 if str(n) in args else len(args)
+            hosts = [t for t in args[i:i + n] if re.fullmatch(r"[A-Za-z][\w.-]*", t)]
+            if len(hosts) == n:
+                out["nnodes"] = len(set(hosts))
+    return {k: v for k, v in out.items() if v}
+
+
+def from_commands(commands) -> dict:
+    for command in commands:
+        facts = launcher_facts(command)
+        if facts:
+            return {**facts, "command": command}
+    return {}
+
+
+def kinds_named(text: str) -> set:
+    """Collectives a file names by binary (all_reduce_perf, osu_allgather)."""
+    from .kinds import BINARIES
+    found = set()
+    for m in re.finditer(r"\b(\w+_perf)(?:_mpi)?\b", text):
+        if m.group(1) in BINARIES:
+            found.add(BINARIES[m.group(1)])
+    return found
+
+
+def kinds_worded(text: str) -> set:
+    from .kinds import WORDS
+    return {WORDS[w.lower()] for w in re.findall(r"(?<![\w-])(" + "|".join(WORDS) + r")(?![\w-])", text,
+                                                 flags=re.IGNORECASE)}
+
+
+def describe(kinds) -> str:
+    return " or ".join(sorted(kinds))
+
+
+ALL_KINDS = tuple(KINDS.values())

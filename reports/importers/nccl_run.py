@@ -1,0 +1,226 @@
+"""One nccl-tests run (a Segment of the log) as records: which collective, how many ranks
+and nodes, which points passed, and where it ran."""
+from __future__ import annotations
+
+import math
+import re
+
+from .evidence import (ALL_KINDS, Facts, ImportFailure, describe, from_commands, kinds_named, kinds_worded,
+                       ranks_from_ratio, ratio_bounds, settle)
+from .kinds import ITEMSIZE, KINDS, REDUCE_OPS, deviation_fails
+from .points import point
+
+
+def _ratio_pairs(seg):
+    return [(alg, bus) for row in seg.rows if row.size > 0 for _, _, alg, bus, _ in row.placements]
+
+
+def _per_rank_q(seg):
+    """size / (count x itemsize) on the rows where it is defined: 1 or the rank count."""
+    qs = set()
+    for row in seg.rows:
+        item = ITEMSIZE.get(row.dtype)
+        if item and row.count > 0 and row.size > 0:
+            q = row.size / (row.count * item)
+            qs.add(round(q) if abs(q - round(q)) < 1e-9 else q)
+    return qs
+
+
+def choose_collective(seg, file_text, given, path) -> str:
+    cands = {k.name for k in ALL_KINDS}
+    why = []
+    ops = {row.op for row in seg.rows if row.op}
+    if ops & REDUCE_OPS:  # sendrecv prints the -o op it was given, though it does not reduce
+        cands &= {k.name for k in ALL_KINDS if k.reduces} | {"sendrecv"}
+        why.append(f"redop {'/'.join(sorted(ops))}")
+    elif ops == {"none"}:
+        cands &= {k.name for k in ALL_KINDS if not k.reduces}
+        why.append("redop none")
+    roots = {row.root for row in seg.rows if row.root is not None}
+    if roots:
+        rooted = roots != {-1}
+        cands &= {k.name for k in ALL_KINDS if k.rooted == rooted}
+        why.append(f"root {'/'.join(str(r) for r in sorted(roots))}")
+    elif seg.columns and "root" not in seg.columns:  # old layouts print root for rooted collectives only
+        cands &= {k.name for k in ALL_KINDS if not k.rooted}
+    if seg.columns and "#wrong" not in seg.columns:
+        # before 2022 the header had a redop (op) column only for reductions and alltoall
+        has_op = "redop" in seg.columns or "op" in seg.columns
+        cands &= {k.name for k in ALL_KINDS if (k.reduces or k.name == "all_to_all") == has_op}
+        if has_op and not ops:  # alltoall printed an empty redop
+            cands &= {"all_to_all"}
+        why.append(("empty " if has_op and not ops else "") + "redop column" if has_op else "no redop column")
+    # Since nccl-tests a0a1491 (2022-09) alltoall and sendrecv print N/A for the in-place
+    # #wrong while they check out of place; the others check both or neither.
+    checked = [(row.placements[0][4] != "N/A", row.placements[1][4] != "N/A") for row in seg.rows
+               if len(row.placements) == 2]
+    if checked and seg.columns and "#wrong" in seg.columns:
+        if all(c == (True, False) for c in checked):
+            cands &= {"all_to_all", "sendrecv"}
+            why.append("in-place #wrong N/A")
+        elif all(c == (True, True) for c in checked):
+            cands -= {"all_to_all", "sendrecv"}
+            why.append("in-place checked")
+    qs = _per_rank_q(seg)
+    if len(qs) == 1:
+        (q,) = qs
+        if q == 1 and any(float(bus) > 0 for _, bus in _ratio_pairs(seg)):  # per-rank kinds: busbw 0 on 1 rank
+            cands &= {k.name for k in ALL_KINDS if not k.per_rank}
+        elif isinstance(q, int) and q >= 2:
+            cands &= {k.name for k in ALL_KINDS if k.per_rank}
+            why.append(f"size = {q} x count x itemsize")
+    bounds = ratio_bounds(_ratio_pairs(seg))
+    if bounds:
+        fits = {name for name in cands if ranks_from_ratio(KINDS[name], bounds)[0]}
+        if len(fits) < len(cands):
+            why.append(f"busbw/algbw {sum(bounds) / 2:.4f}")
+        cands = fits
+    named = {name for name in (KINDS_BY_BINARY(b) for b in seg.named) if name}
+    if given:
+        if named and given not in named:
+            raise ImportFailure(f"{path}: --collective {given} contradicts the log: line "
+                                f"'# Collective test starting: {seg.named[0]}' says {describe(named)}: drop --collective")
+        if given in KINDS and given not in cands and why:
+            raise ImportFailure(f"{path}: --collective {given} contradicts the log: its table ({', '.join(why)}) "
+                                f"fits {describe(cands) or 'no collective nccl-tests has'}: drop --collective or check the file")
+        return given
+    if named:
+        if len(named) == 1 and named <= cands | named:
+            (name,) = named
+            if name not in cands and why:
+                raise ImportFailure(f"{path}: the log says {name} but its table ({', '.join(why)}) fits "
+                                    f"{describe(cands) or 'no collective'}: check the file or pass --collective")
+            return name
+    for hints in (kinds_named(file_text), kinds_worded(file_text)):
+        hinted = hints & cands
+        if len(hinted) == 1 and len(hints) == 1:
+            return hinted.pop()
+    if len(cands) == 1:
+        return cands.pop()
+    if not cands:
+        raise ImportFailure(f"{path}: no collective nccl-tests has fits this table ({', '.join(why)}): "
+                            f"pass --collective NAME")
+    evidence = ", ".join(why) or "no redop, root or ratio"
+    raise ImportFailure(f"{path}: cannot tell which collective this is: the table ({evidence}) fits "
+                        f"{describe(cands)} and the file names no binary: pass --collective NAME")
+
+
+def KINDS_BY_BINARY(text: str):
+    from .kinds import BINARIES
+    name = text.rsplit("/", 1)[-1]
+    return BINARIES.get(name) or BINARIES.get(name.removesuffix("_mpi"))
+
+
+def rank_facts(seg, kind, soft) -> Facts:
+    facts = Facts()
+    if seg.ranks:
+        top = max(seg.ranks) + 1
+        facts.at_least, facts.at_least_why = top, f"the line 'Rank {top - 1}'"
+        if not seg.ranks_cut:
+            shown = "every Rank line" if len(seg.ranks) == top else f"the last Rank line (Rank {top - 1})"
+            facts.firm.append((top, shown))
+    for n in seg.info_nranks:
+        facts.firm.append((n, "NCCL's 'nranks'"))
+    qs = _per_rank_q(seg)
+    if kind.per_rank and len(qs) == 1 and isinstance(next(iter(qs)), int):
+        facts.firm.append((next(iter(qs)), "size / (count x itemsize)"))
+    ok, lo, hi = ranks_from_ratio(kind, ratio_bounds(_ratio_pairs(seg)))
+    if ok and lo == hi:
+        facts.firm.append((lo, f"busbw/algbw = {kind.factor_name}"))
+    elif ok and hi < math.inf and lo > facts.at_least:
+        facts.at_least, facts.at_least_why = lo, f"busbw/algbw = {kind.factor_name}"
+    if soft.get("nranks"):
+        facts.soft.append((soft["nranks"], f"the command line ({soft['command'][:60]})"))
+    if not seg.ranks:
+        facts.unknown_why = "no Rank lines"
+    else:
+        facts.unknown_why = f"{len(seg.ranks)} Rank lines shown, then '...'"
+    if ok and hi < math.inf and lo < hi:
+        facts.unknown_why += f"; busbw/algbw allows {lo} to {hi}"
+    return facts, (ok, lo, hi)
+
+
+def node_facts(seg, nranks, soft) -> Facts:
+    facts = Facts()
+    hosts = {host for host, _ in seg.ranks.values()}
+    if hosts:
+        facts.at_least, facts.at_least_why = len(hosts), f"the Rank lines name {len(hosts)} hosts"
+    if nranks and len(seg.ranks) == nranks and not seg.ranks_cut and set(seg.ranks) == set(range(nranks)):
+        facts.firm.append((len(hosts), "the hosts of every Rank line"))
+    elif nranks == 1:
+        facts.firm.append((1, "one rank"))
+    for n in seg.info_nnodes:
+        facts.firm.append((n, "NCCL's 'nNodes'"))
+    if soft.get("nnodes"):
+        facts.soft.append((soft["nnodes"], f"the command line ({soft['command'][:60]})"))
+    facts.unknown_why = (f"{len(seg.ranks)} of {nranks or '?'} Rank lines shown" if seg.ranks else "no Rank lines")
+    return facts
+
+
+def _time_factor(seg) -> float:
+    """1 for microseconds, 1000 for milliseconds: from the header, else from the data
+    (algbw = size / time)."""
+    if seg.time_unit:
+        return 1000.0 if seg.time_unit == "ms" else 1.0
+    votes = []
+    for row in seg.rows:
+        for _, t, alg, _, _ in row.placements:
+            a, t = float(alg), float(t)
+            if a >= 1 and t > 0 and row.size > 0:
+                votes.append(row.size / (a * 1e3) / t)
+    if votes:
+        votes.sort()
+        mid = votes[len(votes) // 2]
+        if 300 < mid < 3000:
+            return 1000.0
+    return 1.0
+
+
+def build(seg, file_text, commands, given, path) -> dict:
+    """{'points', 'facts', 'warning'} for one segment."""
+    name = choose_collective(seg, file_text, given.get("collective"), path)
+    kind = KINDS.get(name)
+    if kind is None:
+        from collectives.registry import get_collective
+        get_collective(name)  # raises KeyError naming the known ones
+    soft = from_commands(commands)
+    facts, ratio = rank_facts(seg, kind, soft)
+    nranks, ranks_from, ranks_unknown = settle("the rank count", "--nranks", facts, given.get("nranks"), path)
+    nfacts = node_facts(seg, nranks, soft)
+    nnodes, nodes_from, nodes_unknown = settle("the node count", "--nnodes", nfacts, given.get("nnodes"), path)
+    if nranks and nnodes and nnodes > nranks:
+        raise ImportFailure(f"{path}: {nnodes} nodes for {nranks} ranks: check --nnodes/--nranks")
+    deviation = bool(seg.columns) and any(c in ("error", "res") for c in seg.columns)
+    scale = _time_factor(seg)
+    points = []
+    for row in seg.rows:
+        for in_place, t, alg, bus, wrong in row.placements:
+            status, n_wrong, reason = _validity(wrong, deviation, row.dtype, nranks, ratio)
+            points.append(point(name, row.dtype, row.op, in_place, row.size, row.count, float(t) * scale,
+                                float(alg), float(bus), status, n_wrong, reason, nranks, nnodes,
+                                backend="nccl", device="cuda"))
+    unknown = [(what, why, flag) for what, why, flag in (("ranks", ranks_unknown, "--nranks N"),
+                                                         ("nodes", nodes_unknown, "--nnodes N")) if why]
+    warning = None
+    if unknown:
+        warning = (f"{' and '.join(w for w, _, _ in unknown)} unknown ({'; '.join(y for _, y, _ in unknown)}): "
+                   f"recorded as null; pass {' '.join(f for _, _, f in unknown)}")
+    return {"points": points, "collective": name, "nranks": nranks, "nnodes": nnodes, "warning": warning,
+            "ranks_from": ranks_from or None, "nodes_from": nodes_from or None}
+
+
+def _validity(wrong: str, deviation: bool, dtype: str, nranks, ratio):
+    if wrong == "N/A":
+        return "ok", None, None
+    value = float(wrong)
+    if not deviation and re.search(r"e-|^0e\+0+$|\.", wrong.lower()):
+        deviation = True  # an old-layout row whose header was cut off: 4e-07, 0e+00
+    if deviation:
+        if value < 0:
+            return "ok", None, None  # the 2017 layout printed -1 when it did not check
+        p = nranks or max(2, ratio[1] if ratio[0] else 2)
+        if deviation_fails(value, dtype, p):
+            return "failed", None, f"nccl-tests error {wrong}: above its pass mark for {dtype} on {p} ranks"
+        return "ok", 0, None
+    n = int(value)
+    return ("ok", 0, None) if n == 0 else ("failed", n, f"data check: {n} wrong elements")
