@@ -2,6 +2,8 @@
 overtakes compute (reports/crossover.py), written to crossover.json."""
 from __future__ import annotations
 
+import pandas as pd
+
 import json
 
 from .config import make_out_dir
@@ -71,8 +73,11 @@ def run_crossover(args, fitted=None) -> dict:
         raise UsageError(str(exc)) from None
     used = usable(df)
     used = used[used["collective"] == workload.collective]
-    result = crossover(workload, model, rate, args.gpus_per_node, args.limit,
-                       int(used["nnodes"].fillna(1).max()), int(used["nranks"].max()))
+    # the largest measured scale in nodes; where no record knows its node count (an imported
+    # log that does not say), the ranks measured over --gpus-per-node, not a guessed 1
+    top_nodes = used["nnodes"].max()
+    top_nodes = int(top_nodes) if pd.notna(top_nodes) else max(1, int(used["nranks"].max()) // args.gpus_per_node)
+    result = crossover(workload, model, rate, args.gpus_per_node, args.limit, top_nodes, int(used["nranks"].max()))
     out = make_out_dir(args.out or args.runs[0])
     try:
         (out / CROSSOVER_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -29,6 +29,26 @@ def load_records(runs):
         raise UsageError(f"{exc}: repair or remove that line") from None
 
 
+def why_nothing(df) -> str:
+    """Why no key could be fitted, in the user's terms."""
+    from collectives.registry import COLLECTIVES
+    ok = df[df["status"] == "ok"]
+    if len(ok) and ok["nranks"].isna().all():
+        return ("the rank count of every record is unknown (imported from a log that does not say it): "
+                "import again with --nranks N")
+    foreign = sorted(set(ok["collective"]) - set(COLLECTIVES))
+    if foreign and set(ok["collective"]) <= set(foreign):
+        return (f"commscale has no cost model for {', '.join(foreign)} (it imports and reports them): "
+                f"fit runs of {', '.join(COLLECTIVES)}")
+    sized = ok[(ok["size_bytes"].fillna(0) > 0) & (ok["nranks"].fillna(0) >= 2)]
+    most = int(sized.groupby("collective")["size_bytes"].nunique().max()) if len(sized) else 0
+    if most < 3:
+        return (f"{most} size{'s' if most != 1 else ''} above 0 bytes at 2 or more ranks: a fit needs 3 or more per "
+                f"collective: sweep more sizes (-b/-e)")
+    return ("a fit needs 'ok' records at 2 or more ranks and 3 or more sizes above 0 bytes per collective: "
+            "sweep more sizes (-b/-e) or group sizes")
+
+
 def fit_runs(runs, out, samples):
     """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
     from reports.fit import fit_frame, fit_hierarchical
@@ -36,8 +56,7 @@ def fit_runs(runs, out, samples):
     df = load_records(runs)
     fits, hier = fit_frame(df, samples), fit_hierarchical(df, samples)
     if not fits:
-        raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: a fit needs 'ok' records at 2 or more "
-                         f"ranks and 3 or more sizes per collective: sweep more sizes (-b/-e) or group sizes")
+        raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: {why_nothing(df)}")
     path = write_model(out, runs, fits, hier, samples)
     print(f"# scaling model of {', '.join(map(str, runs))}: T = alpha A(p) + n B(p) / bw, "
           f"fitted on time_us_median, relative error, {samples} bootstrap samples")

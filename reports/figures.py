@@ -22,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from collectives.sizes import format_size  # noqa: E402
@@ -51,8 +52,8 @@ def _save(fig, path: Path):
 
 def _series(df):
     """(label, frame) per run, group size and fabric, sorted by size."""
-    for (run, p, fabric), g in df.groupby(["run", "nranks", "fabric"], sort=True):
-        yield _label(f"{run}: {p} ranks, {fabric}"), g.sort_values("size_bytes")
+    for (run, p, fabric), g in df.groupby(["run", "nranks", "fabric"], sort=True, dropna=False):
+        yield _label(f"{run}: {'?' if pd.isna(p) else int(p)} ranks, {fabric}"), g.sort_values("size_bytes")
 
 
 def busbw_vs_size(df, collective, path, fits=None, spec_factor=None):
@@ -62,7 +63,7 @@ def busbw_vs_size(df, collective, path, fits=None, spec_factor=None):
     for label, g in _series(df):
         line, = ax.plot(g["size_bytes"], g["busbw_gbps"], "o", ms=3, label=label)
         fit = (fits or {}).get((g["run"].iloc[0], g["fabric"].iloc[0]))
-        p = int(g["nranks"].iloc[0])
+        p = int(g["nranks"].fillna(0).iloc[0])
         if fit is None or spec_factor is None or p < 2:
             continue
         sizes = np.geomspace(g["size_bytes"].min(), g["size_bytes"].max(), 60)
@@ -87,9 +88,9 @@ def latency_vs_size(df, collective, fits, path):
     for label, g in _series(df):
         line, = ax.plot(g["size_bytes"], g["time_us"], "o", ms=3, label=label)
         fit = fits.get((g["run"].iloc[0], g["fabric"].iloc[0]))
-        if fit is None:
+        p = int(g["nranks"].fillna(0).iloc[0])
+        if fit is None or p < 2:
             continue
-        p = int(g["nranks"].iloc[0])
         sizes = np.geomspace(g["size_bytes"].min(), g["size_bytes"].max(), 60)
         model = [fit.predict(n, p) for n in sizes]
         band = np.array([np.percentile(fit.predict_samples(n, p), [2.5, 97.5]) for n in sizes])
@@ -109,7 +110,7 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path):
     """Measured busbw at each run's chosen sizes (`sizes_for(run_frame)`) against node count
     when every run spans several node counts, else against ranks in the group; and the
     model's busbw = n factor(p) / T(n, p) up to twice the measured scale."""
-    multi = all(g["nnodes"].fillna(1).nunique() > 1 for _, g in df.groupby("run"))
+    multi = all(g["nnodes"].nunique() > 1 and g["nnodes"].notna().all() for _, g in df.groupby("run"))
     x_field = "nnodes" if multi else "nranks"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for run, g in df.groupby("run", sort=True):

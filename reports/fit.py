@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from collectives.cost import CostFamily
-from collectives.registry import get_collective
+from collectives.registry import COLLECTIVES, get_collective
 
 TIME_FIELD = "time_us_median"
 MIN_SIZES_PER_REGIME = 3
@@ -227,7 +227,8 @@ def usable(df: pd.DataFrame) -> pd.DataFrame:
     (nccl-tests, OSU) carry only a mean: it stands in for the median there."""
     df = df.copy()
     df[TIME_FIELD] = df[TIME_FIELD].fillna(df["time_us_mean"])
-    df = df[(df["status"] == "ok") & (df["nranks"] >= 2) & (df[TIME_FIELD] > 0)].copy()
+    df = df[(df["status"] == "ok") & (df["nranks"] >= 2) & (df[TIME_FIELD] > 0) & (df["size_bytes"] > 0)
+            & df["collective"].isin(list(COLLECTIVES))].copy()  # 0-byte rows fit nothing; scatter etc. have no model
     df["device"] = df["device"].fillna("cpu")
     return df
 
@@ -296,7 +297,7 @@ def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
     fits = []
     for values, group in usable(df).groupby(list(HIER_KEY), sort=True):
         multi = group[(group["nnodes"] > 1) & group["ranks_per_node"].notna()]
-        single = group[group["nnodes"] == 1]
+        single = group[group["nnodes"] == 1]  # an unknown node count (NaN) is in neither
         if multi.empty or single.empty:
             continue
         g_multi = int(multi["ranks_per_node"].max())

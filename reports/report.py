@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from collectives.registry import get_collective
+from collectives.registry import COLLECTIVES, get_collective
 from collectives.sizes import format_size
 
 from . import figures, findings
@@ -110,6 +110,14 @@ def crossover_view(crossing: dict) -> pd.DataFrame:
         "source": r["source"]} for r in crossing["rows"]])
 
 
+
+def busbw_factor(collective: str):
+    """busbw / algbw for p ranks: commscale's collectives, and those only imported (scatter, ...)."""
+    if collective in COLLECTIVES:
+        return get_collective(collective).busbw_factor
+    from .importers.kinds import KINDS
+    return KINDS[collective].factor
+
 @dataclass
 class Section:
     """One collective's story: its figures and a sentence per fit beside them."""
@@ -141,12 +149,14 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
             crossings[name] = json.loads(crossing.read_text())
     df = pd.concat(frames, ignore_index=True)
     df["time_us"] = df["time_us_median"].fillna(df["time_us_mean"])
-    ok = df[df["status"] == "ok"]
+    # figures and fits show sized points: 0-byte rows and points whose size or busbw is unknown
+    # (imported without a rank count) stay in the records and the summary table only
+    ok = df[(df["status"] == "ok") & (df["size_bytes"].fillna(0) > 0) & df["busbw_gbps"].notna()]
     sections, more, key_rows = [], [], []  # more: (title, path) after the tables
     for collective in dict.fromkeys(ok["collective"]):
         sub = ok[ok["collective"] == collective]
         mine = {(r, f): fit for (r, f, c), fit in fits.items() if c == collective}
-        factor = get_collective(collective).busbw_factor
+        factor = busbw_factor(collective)
         section = Section(collective)
         for (run, fabric), fit in mine.items():
             fitted = sub[(sub["run"] == run) & (sub["fabric"] == fabric) & (sub["dtype"] == fit.key["dtype"])
@@ -158,7 +168,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         path = out / "figures" / f"busbw_{collective}.png"
         figures.busbw_vs_size(sub, collective, path, mine, factor)
         section.figures.append((f"{collective}: busbw vs size with the model", path))
-        if sub["nranks"].nunique() > 1 or sub["nnodes"].fillna(1).nunique() > 1:
+        if sub["nranks"].nunique() > 1 or sub["nnodes"].nunique() > 1:
             path = out / "figures" / f"scale_{collective}.png"
             figures.busbw_vs_scale(sub, collective, mine, (lambda g: scale_sizes) if scale_sizes else _scale_sizes,
                                    factor, path)

@@ -18,12 +18,14 @@ def summarize_run(df: pd.DataFrame) -> pd.DataFrame:
                    points_skipped=int((g.status == "skipped").sum()),
                    points_failed=int((g.status == "failed").sum()), n_wrong=int(g.n_wrong.fillna(0).sum()),
                    min_size_bytes=None, min_size_time_us=None, peak_busbw_gbps=None, peak_at_size_bytes=None)
+        ok = ok[ok.size_bytes.notna() & (ok.size_bytes.fillna(0) > 0)]  # 0-byte rows and unknown sizes say nothing here
         if len(ok):
             small = ok.loc[ok.size_bytes.idxmin()]
-            peak = ok.loc[ok.busbw_gbps.idxmax()]
             row.update(min_size_bytes=int(small.size_bytes),
-                       min_size_time_us=float(small.time_us_mean if pd.isna(small.time_us_median) else small.time_us_median),
-                       peak_busbw_gbps=float(peak.busbw_gbps), peak_at_size_bytes=int(peak.size_bytes))
+                       min_size_time_us=float(small.time_us_mean if pd.isna(small.time_us_median) else small.time_us_median))
+        if len(ok) and ok.busbw_gbps.notna().any():
+            peak = ok.loc[ok.busbw_gbps.idxmax()]
+            row.update(peak_busbw_gbps=float(peak.busbw_gbps), peak_at_size_bytes=int(peak.size_bytes))
         rows.append(row)
     return pd.DataFrame(rows)
 
