@@ -47,7 +47,7 @@ CASES = [
     (["compute", "--device", "tpu"], "--device 'tpu': choose from auto, cpu, cuda"),
     (["import", "/no/such/file", "--format", "osu", "--out", "/tmp/commscale-never"], "is not a file"),
     (["import", "README.md", "--format", "imb", "--out", "/tmp/commscale-never"], "--format 'imb': choose from"),
-    (["import", "README.md", "--format", "nccl-tests", "--out", "/tmp/commscale-never"], "cannot tell which collective"),
+    (["import", "README.md", "--format", "nccl-tests", "--out", "/tmp/commscale-never"], "no nccl-tests result rows found"),
     (["compare", "/no/such/run", "/no/such/run"], "holds no records.jsonl"),
     (["report", "/no/such/run", "--out", "/tmp/commscale-never"], "holds no records.jsonl"),
     (SLURM[:1] + SLURM[3:], "--nodes is required"),

@@ -1,21 +1,24 @@
-"""Import of hand-written fixtures in each documented format."""
+"""Import through the CLI: hand-made fixtures (tests/fixtures/handmade_*, written for this
+test: the layouts no published log covers) and the command's own behaviour: several files,
+several runs in a file, flags, warnings, errors. Real logs: test_import_real.py."""
 import json
 from pathlib import Path
 
 from conftest import commscale, read_records
 
 FIX = Path(__file__).parent / "fixtures"
+REAL = FIX / "real"
 
 
-def _import(tmp_path, name, *extra):
+def _import(tmp_path, name, *extra, fmt="nccl-tests"):
     out = tmp_path / name
-    result = commscale("import", FIX / name, "--out", out, *extra)
+    result = commscale("import", FIX / name, "--format", fmt, "--out", out, *extra)
     assert result.returncode == 0, result.stderr
-    return read_records(out), json.loads((out / "meta.json").read_text())
+    return read_records(out), json.loads((out / "meta.json").read_text()), result
 
 
 def test_nccl_tests_current_layout(tmp_path):
-    recs, meta = _import(tmp_path, "nccl_tests_current.txt", "--format", "nccl-tests")
+    recs, meta, _ = _import(tmp_path, "handmade_nccl-tests_current.txt")
     assert len(recs) == 8  # 4 sizes x out-of-place and in-place
     assert {(r["collective"], r["backend"], r["dtype"], r["reduce_op"], r["nranks"], r["nnodes"], r["ranks_per_node"])
             for r in recs} == {("all_reduce", "nccl", "float32", "sum", 4, 2, 2)}
@@ -28,44 +31,131 @@ def test_nccl_tests_current_layout(tmp_path):
     assert "average over ranks" in meta["timing"]
 
 
-def test_nccl_tests_old_layout_needs_the_collective(tmp_path):
-    result = commscale("import", FIX / "nccl_tests_old.txt", "--format", "nccl-tests", "--out", tmp_path / "x")
-    assert result.returncode == 2 and "pass --collective NAME" in result.stderr
-    recs, _ = _import(tmp_path, "nccl_tests_old.txt", "--format", "nccl-tests", "--collective", "all_reduce")
-    assert len(recs) == 6 and {r["nranks"] for r in recs} == {2} and {r["nnodes"] for r in recs} == {1}
+def test_old_layouts_infer_the_collective_and_judge_the_error_column_as_nccl_tests_does(tmp_path):
+    recs, _, _ = _import(tmp_path, "handmade_nccl-tests_old.txt")  # no binary named: redop sum, busbw = algbw, 2 ranks
+    assert {(r["collective"], r["nranks"], r["nnodes"]) for r in recs} == {("all_reduce", 2, 1)}
     bad = next(r for r in recs if r["size_bytes"] == 1048576 and not r["in_place"])
-    assert bad["status"] == "failed" and bad["reason"] == "nccl-tests error column 2"  # error is a deviation
-    assert next(r for r in recs if r["size_bytes"] == 65536 and r["in_place"])["time_us_mean"] == 25.11
+    assert bad["status"] == "failed" and "error 2e+00" in bad["reason"]
+    # the pass mark is DeltaMaxValue(float) 1e-5 x (4 ranks - 1): 4e-05 fails, 3e-05 and 1e-05 pass
+    recs, _, _ = _import(tmp_path, "handmade_nccl-tests_old-error-column_over-pass-mark.txt")
+    assert [(r["size_bytes"], r["in_place"]) for r in recs if r["status"] == "failed"] == [(32768, False)]
+    assert all(r["n_wrong"] == 0 for r in recs if r["status"] == "ok")
+    # 2017: bytes/N/op/res, times in milliseconds
+    recs, meta, _ = _import(tmp_path, "handmade_nccl-tests_2017-layout-ms.txt")
+    assert {(r["collective"], r["nranks"], r["nnodes"]) for r in recs} == {("all_reduce", 4, 1)}
+    assert [r["time_us_mean"] for r in recs][:2] == [123.0, 121.0] and meta["gpu"] == "Tesla P100-SXM2-16GB"
+
+
+def test_wrapped_logs_crlf_fences_timestamps_and_an_in_place_failure(tmp_path):
+    recs, meta, _ = _import(tmp_path, "handmade_nccl-tests_kubectl-timestamps_crlf_fenced_inplace-wrong.md")
+    assert {(r["collective"], r["nranks"], r["nnodes"]) for r in recs} == {("all_gather", 4, 2)}
+    assert [(r["size_bytes"], r["in_place"]) for r in recs if r["status"] == "failed"] == [(1048576, True)]
+    assert meta["nccl_version"] == "2.21.5+cuda12.4"
+    recs, meta, _ = _import(tmp_path, "handmade_nccl-tests_per-iteration_cputime_timestamps.txt")
+    assert {(r["collective"], r["nranks"], r["nnodes"], r["reduce_op"]) for r in recs} == {("broadcast", 2, 1, None)}
+    assert [r["time_us_mean"] for r in recs if not r["in_place"]] == [21.4, 52.8, 171.6]
+    assert meta["nccl_version"] == "2.28.7" and meta["nccl_tests_version"] == "2.19.6"
 
 
 def test_nccl_tests_json(tmp_path):
-    recs, meta = _import(tmp_path, "nccl_tests.json", "--format", "nccl-tests")
+    recs, meta, _ = _import(tmp_path, "handmade_nccl-tests_alltoall.json")
     assert [(r["size_bytes"], r["in_place"], r["time_us_mean"]) for r in recs] == \
         [(1024, False, 30.5), (1024, True, 30.1), (1048576, False, 95.0)]
     assert {(r["collective"], r["dtype"], r["reduce_op"], r["nranks"], r["nnodes"]) for r in recs} == \
         {("all_to_all", "float16", None, 2, 2)}
-    assert recs[2]["n_wrong"] is None and recs[2]["busbw_gbps"] == 5.52
-    assert meta["nccl_version"] == 22703
+    assert recs[2]["n_wrong"] is None and abs(recs[2]["busbw_gbps"] - 1048576 / 95e-6 / 1e9 / 2) < 1e-9
+    assert meta["nccl_version"] == "2.27.3" and meta["nccl_env"] == {"NCCL_DEBUG": "WARN", "NCCL_IB_HCA": "mlx5_0"}
 
 
-def test_osu_with_full_columns_and_old_allgather(tmp_path):
-    result = commscale("import", FIX / "osu_allreduce.txt", "--format", "osu", "--out", tmp_path / "x")
-    assert result.returncode == 2 and "pass --nranks N" in result.stderr
-    recs, meta = _import(tmp_path, "osu_allreduce.txt", "--format", "osu", "--nranks", "8")
+def test_osu_needs_the_rank_count_it_never_prints(tmp_path):
+    result = commscale("import", FIX / "handmade_osu_allreduce.txt", "--format", "osu", "--out", tmp_path / "x")
+    assert result.returncode == 0
+    assert "warning" in result.stderr and "pass --nranks N --nnodes N" in result.stderr
+    assert {(r["nranks"], r["busbw_gbps"]) for r in read_records(tmp_path / "x")} == {(None, None)}
+    recs, meta, _ = _import(tmp_path, "handmade_osu_allreduce.txt", "--nranks", "8", fmt="osu")
     assert [(r["size_bytes"], r["count"], r["time_us_mean"], r["time_us_min"], r["time_us_max"], r["iters"])
             for r in recs][1] == (1024, 256, 5.02, 4.80, 5.31, 1000)
     assert {(r["collective"], r["dtype"], r["backend"]) for r in recs} == {("all_reduce", "float32", "mpi")}
-    r = recs[2]
-    assert abs(r["busbw_gbps"] - 1048576 / 410.77 * 1e-3 * 2 * 7 / 8) < 1e-9
+    assert abs(recs[2]["busbw_gbps"] - 1048576 / 410.77 * 1e-3 * 2 * 7 / 8) < 1e-9
     assert meta["tool_version"] == "7.4"
-    recs, _ = _import(tmp_path, "osu_allgather_v5.txt", "--format", "osu", "--nranks", "4")
+    recs, _, _ = _import(tmp_path, "handmade_osu_allgather_v5.txt", "--nranks", "4", fmt="osu")
     # OSU's size is one rank's chunk; the nccl-tests size is the gathered array
     assert [(r["size_bytes"], r["dtype"]) for r in recs] == [(4, "int8"), (4096, "int8"), (262144, "int8")]
 
 
+def test_two_osu_tests_behind_srun_l_become_two_runs(tmp_path):
+    out = tmp_path / "osu"
+    result = commscale("import", FIX / "handmade_osu_reduce-scatter+bcast_srun-l_two-tests.txt", "--format", "osu",
+                       "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["broadcast", "reduce_scatter"]
+    rs, bc = read_records(out / "reduce_scatter"), read_records(out / "broadcast")
+    assert {(r["nranks"], r["nnodes"], r["dtype"]) for r in rs} == {(8, 2, "float32")}  # from the srun line
+    assert [r["status"] for r in bc] == ["ok", "ok", "failed"] and bc[2]["reason"] == "OSU validation failed"
+    assert rs[2]["time_us_min"] == 609.75 and rs[2]["iters"] == 1000
+
+
+def test_several_files_are_a_node_count_series_that_fit_and_report_take_together(tmp_path):
+    files = [REAL / "all_reduce_8xGH200_2nodes_indented-4sp-srun-cmdline__eth-cscs-cscs-docs.txt",
+             REAL / "nccl-tests_all_reduce_2xGH200_2nodes_slingshot_v2.18-header__eth-cscs-cscs-docs.txt"]
+    out = tmp_path / "series"
+    result = commscale("import", *files, "--format", "nccl-tests", "--out", out)
+    assert result.returncode == 0, result.stderr
+    runs = sorted(out.iterdir())
+    assert [p.name for p in runs] == sorted(f.stem for f in files)
+    assert sorted(read_records(r)[0]["nranks"] for r in runs) == [2, 8]
+    fit = commscale("fit", *runs, "--out", tmp_path / "model", "--bootstrap", "50")
+    assert fit.returncode == 0, fit.stderr
+    model = json.loads((tmp_path / "model" / "model.json").read_text())
+    assert model  # both rank counts in one model
+    assert commscale("report", *runs, "--out", tmp_path / "rep").returncode == 0
+
+
+def test_one_file_with_two_runs_becomes_two_run_directories(tmp_path):
+    out = tmp_path / "two"
+    result = commscale("import", REAL / "nccl-tests_alltoall+sendrecv_4xH100_2nodes_two-runs__xxrjun-nccl-tests-cluster.txt",
+                       "--format", "nccl-tests", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["all_to_all", "sendrecv"]
+    assert {r["nranks"] for r in read_records(out / "sendrecv")} == {4}  # not 8: each run's own Rank lines
+    meta = json.loads((out / "sendrecv" / "meta.json").read_text())
+    assert meta["runs_in_file"] == 2 and meta["lines"][0] > 20
+
+
+def test_flags_fill_what_the_log_lacks_and_errors_name_the_problem(tmp_path):
+    log = REAL / "nccl-tests_all_reduce_72xGB200_1rack-nvl72_graphics-device-name__coreweave-nccl-tests.txt"
+    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "a")
+    assert result.returncode == 0
+    assert result.stderr.count("warning") == 1 and "pass --nnodes N" in result.stderr
+    assert {(r["nranks"], r["nnodes"], r["ranks_per_node"]) for r in read_records(tmp_path / "a")} == {(72, None, None)}
+    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "b", "--nnodes", "18")
+    assert result.returncode == 0 and "warning" not in result.stderr
+    assert {(r["nnodes"], r["ranks_per_node"]) for r in read_records(tmp_path / "b")} == {(18, 4)}
+    for args, words in ((["--nranks", "64"], "--nranks 64 contradicts the log"),
+                        (["--nnodes", "1,2"], "--nnodes 1,2: give one value, or one per file (1)"),
+                        (["--collective", "scatter"], "--collective scatter contradicts the log")):
+        bad = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "c", *args)
+        assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
+        assert len(bad.stderr.strip().splitlines()) == 1
+    bad = commscale("import", FIX / "handmade_osu_allreduce.txt", "--format", "nccl-tests", "--out", tmp_path / "d")
+    assert bad.returncode == 2 and "pass --format osu" in bad.stderr
+
+
+def test_zero_byte_rows_are_kept_but_not_fitted_or_plotted(tmp_path):
+    log = REAL / "nccl-tests_all_reduce_16xH100_2nodes_p5-efa_tag-output_indented_elided__aws-samples-awsome-distributed-training.txt"
+    run = tmp_path / "p5"
+    assert commscale("import", log, "--format", "nccl-tests", "--out", run, "--nnodes", "2").returncode == 0
+    assert [r["size_bytes"] for r in read_records(run)][:2] == [0, 0]
+    assert commscale("fit", run, "--bootstrap", "50").returncode == 0
+    report = commscale("report", run, "--out", tmp_path / "rep")
+    assert report.returncode == 0, report.stderr
+    fits = json.loads((run / "model.json").read_text())["fits"]
+    assert min(f["size_bytes_min"] for f in fits) == 67108864  # the smallest size above 0 bytes in the log
+
+
 def test_imported_runs_work_with_fit_report_and_compare(tmp_path):
-    _import(tmp_path, "nccl_tests_current.txt", "--format", "nccl-tests")
-    run = tmp_path / "nccl_tests_current.txt"
+    _import(tmp_path, "handmade_nccl-tests_current.txt")
+    run = tmp_path / "handmade_nccl-tests_current.txt"
     assert commscale("fit", run, "--bootstrap", "50").returncode == 0
     assert commscale("report", run, "--out", tmp_path / "rep").returncode == 0
     assert commscale("compare", run, run, "--fail-on", "busbw_gbps:-5%").returncode == 0
