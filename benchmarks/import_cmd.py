@@ -66,6 +66,9 @@ def run(args) -> int:
             raise UsageError(str(exc)) from None
         except KeyError as exc:  # a collective name commscale does not know
             raise UsageError(f"{path}: --collective: {exc.args[0]}") from None
+        except (ValueError, IndexError, ZeroDivisionError) as exc:  # a layout no one has shown us yet
+            raise UsageError(f"{path}: cannot read this log ({type(exc).__name__}: {exc}): check --format, or "
+                             f"report the file so its layout can be added") from None
         parsed.append((path, runs))
     single = len(parsed) == 1 and len(parsed[0][1]) == 1
     targets, stems = [], {}

@@ -159,3 +159,17 @@ def test_imported_runs_work_with_fit_report_and_compare(tmp_path):
     assert commscale("fit", run, "--bootstrap", "50").returncode == 0
     assert commscale("report", run, "--out", tmp_path / "rep").returncode == 0
     assert commscale("compare", run, run, "--fail-on", "busbw_gbps:-5%").returncode == 0
+
+
+def test_rank_lines_trimmed_by_whoever_posted_the_log_yield_to_the_table(tmp_path):
+    """Hand-made: one Rank line left of eight, no '...': the ratio 2(p-1)/p = 1.75 settles 8 ranks."""
+    log = tmp_path / "trimmed.txt"
+    log.write_text("#  Rank  0 Group  0 Pid   1234 on   node-a device  0 [0000:18:00] NVIDIA A100-SXM4-80GB\n"
+                   "#       size         count      type   redop    root     time   algbw   busbw #wrong     time"
+                   "   algbw   busbw #wrong\n"
+                   "   134217728      33554432     float     sum      -1   1100.0  122.02  213.53      0   1099.0"
+                   "  122.13  213.72      0\n")
+    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "r")
+    assert result.returncode == 0, result.stderr
+    assert "nodes unknown (1 of 8 Rank lines shown)" in result.stderr
+    assert {(r["collective"], r["nranks"], r["nnodes"]) for r in read_records(tmp_path / "r")} == {("all_reduce", 8, None)}

@@ -113,20 +113,22 @@ def KINDS_BY_BINARY(text: str):
 
 def rank_facts(seg, kind, soft) -> Facts:
     facts = Facts()
-    if seg.ranks:
-        top = max(seg.ranks) + 1
-        facts.at_least, facts.at_least_why = top, f"the line 'Rank {top - 1}'"
-        if not seg.ranks_cut:
-            shown = "every Rank line" if len(seg.ranks) == top else f"the last Rank line (Rank {top - 1})"
-            facts.firm.append((top, shown))
-    for n in seg.info_nranks:
-        facts.firm.append((n, "NCCL's 'nranks'"))
+    if seg.info_nranks:  # the world communicator is the largest NCCL reports
+        facts.firm.append((max(seg.info_nranks), "NCCL's 'nranks'"))
     qs = _per_rank_q(seg)
     if kind.per_rank and len(qs) == 1 and isinstance(next(iter(qs)), int):
         facts.firm.append((next(iter(qs)), "size / (count x itemsize)"))
     ok, lo, hi = ranks_from_ratio(kind, ratio_bounds(_ratio_pairs(seg)))
     if ok and lo == hi:
         facts.firm.append((lo, f"busbw/algbw = {kind.factor_name}"))
+    if seg.ranks:
+        top = max(seg.ranks) + 1
+        facts.at_least, facts.at_least_why = top, f"the line 'Rank {top - 1}'"
+        # the last Rank line printed is the last rank, unless '...' follows it or the table
+        # itself says more ranks ran (lines trimmed by whoever posted the log)
+        if not seg.ranks_cut and not any(v > top for v, _ in facts.firm):
+            shown = "every Rank line" if len(seg.ranks) == top else f"the last Rank line (Rank {top - 1})"
+            facts.firm.append((top, shown))
     elif ok and hi < math.inf and lo > facts.at_least:
         facts.at_least, facts.at_least_why = lo, f"busbw/algbw = {kind.factor_name}"
     if soft.get("nranks"):
@@ -149,8 +151,8 @@ def node_facts(seg, nranks, soft) -> Facts:
         facts.firm.append((len(hosts), "the hosts of every Rank line"))
     elif nranks == 1:
         facts.firm.append((1, "one rank"))
-    for n in seg.info_nnodes:
-        facts.firm.append((n, "NCCL's 'nNodes'"))
+    if seg.info_nnodes:
+        facts.firm.append((max(seg.info_nnodes), "NCCL's 'nNodes'"))
     if soft.get("nnodes"):
         facts.soft.append((soft["nnodes"], f"the command line ({soft['command'][:60]})"))
     facts.unknown_why = (f"{len(seg.ranks)} of {nranks or '?'} Rank lines shown" if seg.ranks else "no Rank lines")

@@ -84,7 +84,7 @@ def _row(line_no: int, tokens: list, seg: Segment) -> Row | None:
     placements = []
     groups = [rest[i:i + width] for i in range(0, len(rest), width)]
     for i, g in enumerate(groups):
-        if not all(_is_number(t) for t in g[:3]):
+        if not all(_is_number(t) for t in g[:3]) or not (_is_number(g[3]) or g[3] == "N/A"):
             return None
         placements.append((i == 1, g[0], g[1], g[2], g[3]))
     return Row(line_no, size, count, dtype, op, root, placements)
