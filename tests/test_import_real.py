@@ -234,7 +234,8 @@ def test_provenance_of_a_real_log():
     assert meta["gpu"] == "NVIDIA H200" and meta["nccl_version"] == "2.26.6+cuda12.8"
     assert meta["hosts"] == ["nccl-test-host-1", "nccl-test-host-2"]
     assert any("run_nccl_tests.sh -t all_gather" in c for c in meta["command_lines"])
-    assert meta["source_file"] == name and len(meta["sha256"]) == 64 and meta["nranks_from"] == "every Rank line"
+    assert meta["source_file"] == name and len(meta["sha256"]) == 64 and meta["nranks_from"] == \
+        "size / (count x itemsize), busbw/algbw = (p-1)/p, every Rank line"
     (run,) = parse(REAL / "nccl-tests_all_reduce_2xGH200_2nodes_slingshot_v2.18-header__eth-cscs-cscs-docs.txt",
                    "nccl-tests", {})
     assert run["meta"]["nccl_tests_version"] == "2.18.2" and run["meta"]["nccl_version"] == "2.30.7"

@@ -35,7 +35,7 @@ def settle(name: str, flag_name: str, facts: Facts, flag, path) -> tuple[int | N
     contradiction: between two things the log says, or between the log and the flag."""
     firm = {}
     for value, why in facts.firm:
-        firm.setdefault(value, why)
+        firm[value] = f"{firm[value]}, {why}" if value in firm else why
     if len(firm) > 1:
         said = "; ".join(f"{why} says {v}" for v, why in firm.items())
         raise ImportFailure(f"{path}: the log contradicts itself about {name}: {said}: check the file "

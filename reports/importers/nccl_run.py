@@ -75,22 +75,17 @@ def choose_collective(seg, file_text, given, path) -> str:
         if len(fits) < len(cands):
             why.append(f"busbw/algbw {sum(bounds) / 2:.4f}")
         cands = fits
-    named = {name for name in (KINDS_BY_BINARY(b) for b in seg.named) if name}
+    named = {name for name in (_binary_kind(b) for b in seg.named) if name}
     if given:
         if named and given not in named:
             raise ImportFailure(f"{path}: --collective {given} contradicts the log: line "
                                 f"'# Collective test starting: {seg.named[0]}' says {describe(named)}: drop --collective")
-        if given in KINDS and given not in cands and why:
+        if given in KINDS and cands and given not in cands:
             raise ImportFailure(f"{path}: --collective {given} contradicts the log: its table ({', '.join(why)}) "
                                 f"fits {describe(cands) or 'no collective nccl-tests has'}: drop --collective or check the file")
         return given
-    if named:
-        if len(named) == 1 and named <= cands | named:
-            (name,) = named
-            if name not in cands and why:
-                raise ImportFailure(f"{path}: the log says {name} but its table ({', '.join(why)}) fits "
-                                    f"{describe(cands) or 'no collective'}: check the file or pass --collective")
-            return name
+    if len(named) == 1:  # what nccl-tests printed outranks what its table suggests
+        return named.pop()
     for hints in (kinds_named(file_text), kinds_worded(file_text)):
         hinted = hints & cands
         if len(hinted) == 1 and len(hints) == 1:
@@ -105,7 +100,7 @@ def choose_collective(seg, file_text, given, path) -> str:
                         f"{describe(cands)} and the file names no binary: pass --collective NAME")
 
 
-def KINDS_BY_BINARY(text: str):
+def _binary_kind(text: str):
     from .kinds import BINARIES
     name = text.rsplit("/", 1)[-1]
     return BINARIES.get(name) or BINARIES.get(name.removesuffix("_mpi"))

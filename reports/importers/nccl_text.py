@@ -188,8 +188,8 @@ def _facts_in(line: str, seg: Segment) -> None:
     m = re.search(r"NCCL version (\d+\.\d+\.\d+\S*)", line)
     if m:
         seg.versions["nccl"] = m.group(1)
-    if "NCCL INFO" in line or "nRanks" in line:
-        m = re.search(r"\bn[Rr]anks\s+(\d+)", line)
+    if "NCCL INFO" in line or "nRanks" in line or "NCCL_TESTS" in line:  # also alltoallv's summary: nranks=16
+        m = re.search(r"\bn[Rr]anks[=\s]\s*(\d+)", line)
         if m:
             seg.info_nranks.add(int(m.group(1)))
         m = re.search(r"\bnNodes\s+(\d+)", line)
