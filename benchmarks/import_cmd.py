@@ -26,9 +26,10 @@ def add_parser(sub) -> None:
     p.add_argument("--format", required=True, help="nccl-tests (text or JSON, told apart by content) or osu")
     p.add_argument("--out", required=True,
                    help="the new run directory (one run), or a directory for one run directory per run")
-    p.add_argument("--collective", help="when the log does not say (e.g. all_reduce); one, or one per FILE: a,b,...")
+    p.add_argument("--collective", help="when the log does not say (e.g. all_reduce); one, or one per FILE: a,b,... "
+                                        "(empty where that file says it)")
     p.add_argument("--nranks", help="ranks that ran, when the log does not say; one, or one per FILE: 8,16,...")
-    p.add_argument("--nnodes", help="nodes that ran, when the log does not say; one, or one per FILE: 1,2,...")
+    p.add_argument("--nnodes", help="nodes that ran, when the log does not say; one, or one per FILE: 1,,4")
 
 
 def _per_file(args, name: str, n_files: int, kind=int) -> list:
@@ -40,6 +41,9 @@ def _per_file(args, name: str, n_files: int, kind=int) -> list:
         raise UsageError(f"--{name} {text}: give one value, or one per file ({n_files})")
     out = []
     for v in values:
+        if not v and len(values) > 1:  # --nnodes 1,,4: the second file's log says it
+            out.append(None)
+            continue
         if kind is int:
             if not v.isdigit() or int(v) < 1:
                 raise UsageError(f"--{name} {v!r} must be a whole number, at least 1")

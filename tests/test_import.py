@@ -131,6 +131,10 @@ def test_flags_fill_what_the_log_lacks_and_errors_name_the_problem(tmp_path):
     result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "b", "--nnodes", "18")
     assert result.returncode == 0 and "warning" not in result.stderr
     assert {(r["nnodes"], r["ranks_per_node"]) for r in read_records(tmp_path / "b")} == {(18, 4)}
+    gh200 = REAL / "nccl-tests_all_reduce_2xGH200_2nodes_slingshot_v2.18-header__eth-cscs-cscs-docs.txt"
+    result = commscale("import", log, gh200, "--format", "nccl-tests", "--out", tmp_path / "s", "--nnodes", "18,")
+    assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
+    assert sorted(read_records(p)[0]["nnodes"] for p in (tmp_path / "s").iterdir()) == [2, 18]
     for args, words in ((["--nranks", "64"], "--nranks 64 contradicts the log"),
                         (["--nnodes", "1,2"], "--nnodes 1,2: give one value, or one per file (1)"),
                         (["--collective", "scatter"], "--collective scatter contradicts the log")):
