@@ -100,7 +100,7 @@ def ranks_from_ratio(kind: Kind, bounds) -> tuple[bool, int, float]:
 
 # --- launchers' command lines ----------------------------------------------------------
 
-LAUNCHERS = {"mpirun", "mpiexec", "mpiexec.hydra", "orterun", "prterun", "srun", "mpirun_rsh", "aprun"}
+LAUNCHERS = {"mpirun", "mpiexec", "mpiexec.hydra", "orterun", "prterun", "srun", "mpirun_rsh", "aprun", "flux"}
 
 
 def _opt(tokens, names):
@@ -130,9 +130,9 @@ def launcher_facts(command: str) -> dict:
         return {}
     name, args = tokens[starts[0]].rsplit("/", 1)[-1], tokens[starts[0] + 1:]
     out = {}
-    if name == "srun":
+    if name in ("srun", "flux"):  # flux run|submit|mpi: the same -N, -n, --tasks-per-node
         nodes, tasks = _opt(args, ("-N", "--nodes")), _opt(args, ("-n", "--ntasks"))
-        per_node = _opt(args, ("--ntasks-per-node",))
+        per_node = _opt(args, ("--ntasks-per-node", "--tasks-per-node"))
         if tasks is None and nodes and per_node:
             tasks = nodes * per_node
         out = {"nranks": tasks, "nnodes": nodes}
@@ -141,6 +141,7 @@ def launcher_facts(command: str) -> dict:
     else:
         n = _opt(args, ("-np", "-n", "--np", "-c"))
         ppn = _opt(args, ("-npernode", "--npernode", "-ppn", "--ppn", "-perhost", "-N"))
+        ppn = 1 if not ppn and ("-pernode" in args or "--pernode" in args) else ppn
         m = re.search(r"ppr:(\d+):node", command)
         ppn = int(m.group(1)) if m and not ppn else ppn
         out = {"nranks": n}

@@ -22,6 +22,11 @@ PREFIXES = tuple(re.compile(p) for p in (
     r"^>\s?",                                                     # markdown quote
 ))
 FENCE = re.compile(r"^\s*(```|~~~)")
+TAG_ANYWHERE = re.compile(r"\[\d+,\d+\]<std(?:out|err)>:")
+"""Open MPI's tag again inside a line, where a rank's output was flushed in pieces"""
+HEADER_AFTER_JUNK = re.compile(r"#\s*(?:Rank\s+\d|nThread\s|Collective test|size\s+count|bytes\s+N\s|\(B\)|Using devices|"
+                               r"nccl-tests version|OSU |Size\s|Datatype:|Out of bounds|Avg bus)")
+"""A tool's header line behind a prefix no rule knows (a debug build's `run(), common.cu:967, `)"""
 
 
 def strip_prefixes(line: str) -> str:
@@ -32,6 +37,11 @@ def strip_prefixes(line: str) -> str:
             line = pattern.sub("", line, count=1)
         if line == before:
             break
+    line = TAG_ANYWHERE.sub(" ", line)
+    if not line.startswith("#"):
+        m = HEADER_AFTER_JUNK.search(line)
+        if m:
+            line = line[m.start():]
     return line.rstrip()
 
 
@@ -60,7 +70,7 @@ def commands(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
-LAUNCHER = re.compile(r"(?:^|[\s/])(?:mpirun|mpiexec|mpiexec\.hydra|orterun|prterun|srun|mpirun_rsh|aprun|jsrun)\s")
+LAUNCHER = re.compile(r"(?:^|[\s/])(?:mpirun|mpiexec|mpiexec\.hydra|orterun|prterun|srun|mpirun_rsh|aprun|jsrun|flux)\s")
 
 
 def commands_for(cmds: list[tuple[int, str]], first_line: int, only_run: bool) -> list[str]:
