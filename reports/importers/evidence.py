@@ -13,7 +13,7 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from .kinds import KINDS, Kind
+from .kinds import BINARIES, WORDS, Kind
 
 
 class ImportFailure(ValueError):
@@ -164,8 +164,7 @@ def from_commands(commands) -> dict:
 
 
 def kinds_named(text: str) -> set:
-    """Collectives a file names by binary (all_reduce_perf, osu_allgather)."""
-    from .kinds import BINARIES
+    """Collectives a file names by binary (all_reduce_perf, alltoall_perf_mpi)."""
     found = set()
     for m in re.finditer(r"\b(\w+_perf)(?:_mpi)?\b", text):
         if m.group(1) in BINARIES:
@@ -174,7 +173,7 @@ def kinds_named(text: str) -> set:
 
 
 def kinds_worded(text: str) -> set:
-    from .kinds import WORDS
+    """Collectives a file names in words (`-t all_gather`, 'AllReduce')."""
     return {WORDS[w.lower()] for w in re.findall(r"(?<![\w-])(" + "|".join(WORDS) + r")(?![\w-])", text,
                                                  flags=re.IGNORECASE)}
 
@@ -182,5 +181,3 @@ def kinds_worded(text: str) -> set:
 def describe(kinds) -> str:
     return " or ".join(sorted(kinds))
 
-
-ALL_KINDS = tuple(KINDS.values())

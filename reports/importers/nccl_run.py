@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import re
 
-from .evidence import (ALL_KINDS, Facts, ImportFailure, describe, from_commands, kinds_named, kinds_worded,
-                       ranks_from_ratio, ratio_bounds, settle)
-from .kinds import ITEMSIZE, KINDS, REDUCE_OPS, deviation_fails
+from .evidence import (Facts, ImportFailure, describe, from_commands, kinds_named, kinds_worded, ranks_from_ratio,
+                       ratio_bounds, settle)
+from .kinds import BINARIES, ITEMSIZE, KINDS, REDUCE_OPS, deviation_fails
 from .points import point
 
 
@@ -100,8 +100,11 @@ def choose_collective(seg, file_text, given, path) -> str:
                         f"{describe(cands)} and the file names no binary: pass --collective NAME")
 
 
+ALL_KINDS = tuple(KINDS.values())
+
+
 def _binary_kind(text: str):
-    from .kinds import BINARIES
+    """all_reduce for '/opt/nccl-tests/build/all_reduce_perf' (or all_reduce_perf_mpi)."""
     name = text.rsplit("/", 1)[-1]
     return BINARIES.get(name) or BINARIES.get(name.removesuffix("_mpi"))
 
