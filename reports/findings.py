@@ -108,7 +108,9 @@ def points_sentence(counts: dict) -> str:
 
 
 def cpu_note(df: pd.DataFrame) -> str | None:
-    """Said when CPU ranks stand in for GPUs (a dry run, gloo or MPI on host buffers)."""
+    """Said when CPU ranks stand in for GPUs (a dry run, gloo or MPI on host buffers); not
+    of imported logs, which come from real clusters (a CPU cluster's OSU run is its own)."""
+    df = df[~df["run_id"].fillna("").str.startswith("import-")]
     cpu = int((df["device"].fillna("") == "cpu").sum())
     if not cpu:
         return None
@@ -116,6 +118,18 @@ def cpu_note(df: pd.DataFrame) -> str | None:
     return (f"{share} points were measured on CPU ranks standing in for GPUs: the bandwidths are this host's "
             f"loopback and memory, and the crossover uses CPU GEMM rates. Read them as a check of the pipeline, "
             f"not as a GPU cluster's figures.")
+
+
+def unplotted_sentence(df: pd.DataFrame) -> str | None:
+    """Healthy points the figures and fits leave out, and why (imported logs only have them)."""
+    ok = df[df["status"] == "ok"]
+    unknown = int((ok["size_bytes"].isna() | ok["busbw_gbps"].isna()).sum())
+    zero = int((ok["size_bytes"].fillna(-1) == 0).sum())
+    parts = ([f"{unknown} without a size or busbw (their rank count is unknown: import again with --nranks N)"]
+             if unknown else []) + ([f"{zero} at 0 bytes"] if zero else [])
+    if not parts:
+        return None
+    return f"Not in the figures or the fit: {' and '.join(parts)}; they are in the records and the summary."
 
 
 def key_row(collective: str, run: str, key: dict, points: pd.DataFrame, entries: list[dict],

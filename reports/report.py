@@ -192,7 +192,8 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
     headline = Headline(
         cpu=findings.cpu_note(df),
         points=[f"{name}: {findings.points_sentence(findings.point_counts(f))}" if len(names) > 1
-                else findings.points_sentence(findings.point_counts(f)) for f, name in zip(frames, names)],
+                else findings.points_sentence(findings.point_counts(f)) for f, name in zip(frames, names)]
+        + [s for s in [findings.unplotted_sentence(df)] if s],
         crossovers=[findings.crossover_sentence(c) for c in crossings.values()], keys=pd.DataFrame(key_rows))
     tables = Tables(summary_view(summary), model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
                     {name: crossover_view(c) for name, c in crossings.items()})

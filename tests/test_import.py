@@ -72,6 +72,10 @@ def test_osu_needs_the_rank_count_it_never_prints(tmp_path):
     assert result.returncode == 0
     assert "warning" in result.stderr and "pass --nranks N --nnodes N" in result.stderr
     assert {(r["nranks"], r["busbw_gbps"]) for r in read_records(tmp_path / "x")} == {(None, None)}
+    assert commscale("report", tmp_path / "x", "--out", tmp_path / "xr").returncode == 0
+    md = (tmp_path / "xr" / "report.md").read_text()
+    assert "Not in the figures or the fit: 3 without a size or busbw" in md
+    assert "standing in for GPUs" not in md  # an imported log comes from a real cluster
     recs, meta, _ = _import(tmp_path, "handmade_osu_allreduce.txt", "--nranks", "8", fmt="osu")
     assert [(r["size_bytes"], r["count"], r["time_us_mean"], r["time_us_min"], r["time_us_max"], r["iters"])
             for r in recs][1] == (1024, 256, 5.02, 4.80, 5.31, 1000)
@@ -153,6 +157,7 @@ def test_zero_byte_rows_are_kept_but_not_fitted_or_plotted(tmp_path):
     assert commscale("fit", run, "--bootstrap", "50").returncode == 0
     report = commscale("report", run, "--out", tmp_path / "rep")
     assert report.returncode == 0, report.stderr
+    assert "Not in the figures or the fit: 2 at 0 bytes" in (tmp_path / "rep" / "report.md").read_text()
     fits = json.loads((run / "model.json").read_text())["fits"]
     assert min(f["size_bytes_min"] for f in fits) == 67108864  # the smallest size above 0 bytes in the log
 
