@@ -72,6 +72,8 @@ CASES = [
     (["run", "--warmup", "many"], "invalid int value: 'many': see 'commscale run --help'"),
     (["run", "--no-such-flag"], "unrecognized arguments: --no-such-flag: see 'commscale run --help'"),
     (["fit", "/no/such/run", "--bogus"], "unrecognized arguments: --bogus: see 'commscale fit --help'"),
+    (["import", "x.log", "--format", "osu", "--out", "/tmp/commscale-never", "--bogus"],
+     "unrecognized arguments: --bogus: see 'commscale import --help'"),
     (["emulate", "--cuda-graph=yes"], "see 'commscale emulate --help'"),
     (["teleport"], "invalid choice: 'teleport'"),
     (["teleport"], "see 'commscale --help'"),
