@@ -8,6 +8,7 @@ a reason (the fact is recorded as unknown and the user told which flag settles i
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 import shlex
@@ -119,15 +120,42 @@ def _opt(tokens, names):
     return None
 
 
+def jobspec_facts(text: str) -> dict:
+    """A Flux jobspec (JSON) printed in the log: nodes x slots x tasks per slot."""
+    try:
+        doc = json.loads(text)
+        node = next(r for r in doc["resources"] if r.get("type") == "node")
+        slot = next(r for r in node.get("with", []) if r.get("type") == "slot")
+        count = doc["tasks"][0]["count"]
+        per = count.get("per_slot")
+        ranks = count.get("total") or (node["count"] * slot["count"] * per if per else None)
+        return {k: v for k, v in (("nranks", ranks), ("nnodes", node["count"])) if isinstance(v, int) and v > 0}
+    except (ValueError, KeyError, TypeError, IndexError, StopIteration, AttributeError):
+        return {}
+
+
+def _nccl_tests_args(tokens) -> int | None:
+    """GPUs one nccl-tests process drives (-g x -t), when the command runs an nccl-tests binary."""
+    at = next((i for i, t in enumerate(tokens) if t.rsplit("/", 1)[-1].removesuffix("_mpi") in BINARIES), None)
+    if at is None:
+        return None
+    args = tokens[at + 1:]
+    return (_opt(args, ("-g", "--ngpus")) or 1) * (_opt(args, ("-t", "--nthreads")) or 1)
+
+
 def launcher_facts(command: str) -> dict:
-    """What a launcher was asked for: {'nranks': n, 'nnodes': n}, either may be missing."""
+    """What a launcher (or a Flux jobspec, or a bare nccl-tests command: one process) was
+    asked for: {'nranks': n, 'nnodes': n}, either may be missing."""
+    if command.startswith("{"):
+        return jobspec_facts(command)
     try:
         tokens = shlex.split(command, comments=False)
     except ValueError:
         tokens = command.split()
+    per_process = _nccl_tests_args(tokens)
     starts = [i for i, t in enumerate(tokens) if t.rsplit("/", 1)[-1] in LAUNCHERS]
-    if not starts:
-        return {}
+    if not starts:  # ./build/sendrecv_perf -g 8: one process on one node
+        return {"nranks": per_process, "nnodes": 1} if per_process else {}
     name, args = tokens[starts[0]].rsplit("/", 1)[-1], tokens[starts[0] + 1:]
     out = {}
     if name in ("srun", "flux"):  # flux run|submit|mpi: the same -N, -n, --tasks-per-node
@@ -152,7 +180,14 @@ def launcher_facts(command: str) -> dict:
             hosts = [t for t in args[i:i + n] if re.fullmatch(r"[A-Za-z][\w.-]*", t)]
             if len(hosts) == n:
                 out["nnodes"] = len(set(hosts))
+    if out.get("nranks") and per_process:
+        out["nranks"] *= per_process
     return {k: v for k, v in out.items() if v}
+
+
+def said_by(soft: dict) -> str:
+    command = soft["command"]
+    return "the Flux jobspec in the log" if command.startswith("{") else f"the command line ({command[:60]})"
 
 
 def from_commands(commands) -> dict:

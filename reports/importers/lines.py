@@ -58,7 +58,11 @@ def commands(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
         text = re.sub(r"^(?:\[[^\]]*\]\s*)?[\w@.:~/-]*\$\s+", "", line) if "$ " in line[:80] else line
         if pending:
             text = pending + " " + text
-        elif not (line.lstrip().startswith("$ ") or re.search(r"\$\s+\S", line[:80]) or LAUNCHER.search(text)):
+        elif line.startswith('{"resources"'):  # a Flux jobspec
+            out.append((line_no, line))
+            continue
+        elif not (line.lstrip().startswith("$ ") or re.search(r"\$\s+\S", line[:80]) or LAUNCHER.search(text)
+                  or BINARY.match(text)):
             continue
         else:
             start = line_no
@@ -70,6 +74,8 @@ def commands(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     return out
 
 
+BINARY = re.compile(r"^\S*/?(?:\w+_perf(?:_mpi)?|osu_\w+)\s")
+"""A benchmark binary at the start of a line: a command shown without a prompt"""
 LAUNCHER = re.compile(r"(?:^|[\s/])(?:mpirun|mpiexec|mpiexec\.hydra|orterun|prterun|srun|mpirun_rsh|aprun|jsrun|flux)\s")
 
 

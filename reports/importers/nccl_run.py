@@ -6,7 +6,7 @@ import math
 import re
 
 from .evidence import (Facts, ImportFailure, describe, from_commands, kinds_named, kinds_worded, ranks_from_ratio,
-                       ratio_bounds, settle)
+                       ratio_bounds, said_by, settle)
 from .kinds import BINARIES, ITEMSIZE, KINDS, REDUCE_OPS, deviation_fails
 from .points import point
 
@@ -130,7 +130,7 @@ def rank_facts(seg, kind, soft) -> Facts:
     elif ok and hi < math.inf and lo > facts.at_least:
         facts.at_least, facts.at_least_why = lo, f"busbw/algbw = {kind.factor_name}"
     if soft.get("nranks"):
-        facts.soft.append((soft["nranks"], f"the command line ({soft['command'][:60]})"))
+        facts.soft.append((soft["nranks"], said_by(soft)))
     if not seg.ranks:
         facts.unknown_why = "no Rank lines"
     else:
@@ -152,7 +152,7 @@ def node_facts(seg, nranks, soft) -> Facts:
     if seg.info_nnodes:
         facts.firm.append((max(seg.info_nnodes), "NCCL's 'nNodes'"))
     if soft.get("nnodes"):
-        facts.soft.append((soft["nnodes"], f"the command line ({soft['command'][:60]})"))
+        facts.soft.append((soft["nnodes"], said_by(soft)))
     facts.unknown_why = (f"{len(seg.ranks)} of {nranks or '?'} Rank lines shown" if seg.ranks else "no Rank lines")
     return facts
 

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from .lines import clean
 
 RANK = re.compile(r"^#\s*Rank\s+(\d+)\s+(?:Group\s+\d+\s+)?(?:Pid\s+\d+\s+)?on\s+(\S+)\s+device\s+\d+\s+\[[^\]]*\]\s*(.*)$")
-HEADER = re.compile(r"^#\s*(size|bytes)\s+(count|N)\s+type\b(.*)$")
-UNITS = re.compile(r"^#\s*\(B\)")
+HEADER = re.compile(r"^#?\s*(size|bytes)\s+(count|N)\s+type\b(.*)$")  # '#' lost in some docs' rendering
+UNITS = re.compile(r"^#?\s*\(B\)")
 ELIDED = re.compile(r"^(\.{3,}|…)\s*$")
 STARTING = re.compile(r"^#\s*Collective test starting:\s*(\S+)")
 CONCLUDED = re.compile(r"^#\s*Collective test concluded:\s*(\S+)")

@@ -83,7 +83,7 @@ def default_dtype(collective: str) -> str:
 
 
 def build(run: OsuRun, commands, given, path) -> dict:
-    from .evidence import Facts, ImportFailure, from_commands, settle
+    from .evidence import Facts, ImportFailure, from_commands, said_by, settle
     from .points import point
     name = given.get("collective") or run.collective
     if name is None:
@@ -97,9 +97,9 @@ def build(run: OsuRun, commands, given, path) -> dict:
     soft = from_commands(commands)
     ranks, nodes = Facts(unknown_why="OSU does not print it"), Facts(unknown_why="OSU does not print it")
     if soft.get("nranks"):
-        ranks.soft.append((soft["nranks"], f"the command line ({soft['command'][:60]})"))
+        ranks.soft.append((soft["nranks"], said_by(soft)))
     if soft.get("nnodes"):
-        nodes.soft.append((soft["nnodes"], f"the command line ({soft['command'][:60]})"))
+        nodes.soft.append((soft["nnodes"], said_by(soft)))
     nranks, ranks_from, ranks_unknown = settle("the rank count", "--nranks", ranks, given.get("nranks"), path)
     if nranks == 1:
         nodes.firm.append((1, "one rank"))
