@@ -148,6 +148,8 @@ def launcher_facts(command: str) -> dict:
     asked for: {'nranks': n, 'nnodes': n}, either may be missing."""
     if command.startswith("{"):
         return jobspec_facts(command)
+    if command.startswith("#SBATCH "):
+        command = "srun " + command[len("#SBATCH "):]
     try:
         tokens = shlex.split(command, comments=False)
     except ValueError:
@@ -187,7 +189,10 @@ def launcher_facts(command: str) -> dict:
 
 def said_by(soft: dict) -> str:
     command = soft["command"]
-    return "the Flux jobspec in the log" if command.startswith("{") else f"the command line ({command[:60]})"
+    if command.startswith("{"):
+        return "the Flux jobspec in the log"
+    return f"the job script's directives ({command[:60]})" if command.startswith("#SBATCH") else \
+        f"the command line ({command[:60]})"
 
 
 def from_commands(commands) -> dict:

@@ -20,6 +20,7 @@ PREFIXES = tuple(re.compile(p) for p in (
     r"^\[pod/[^\]]+\]\s",                                         # kubectl logs --prefix
     r"^[\w.-]+\s+\|\s",                                           # docker compose
     r"^>\s?",                                                     # markdown quote
+    r"^\[[A-Z][A-Z_]*\](?::\s*|\s+)",                              # a fork's tag ([STAT]: rows)
 ))
 FENCE = re.compile(r"^\s*(```|~~~)")
 TAG_ANYWHERE = re.compile(r"\[\d+,\d+\]<std(?:out|err)>:")
@@ -53,8 +54,12 @@ def clean(text: str) -> list[tuple[int, str]]:
 def commands(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
     """(line number, command) for the shell command lines in the log (a `$ ` prompt or a
     launcher), continuations joined."""
-    out, pending, start = [], "", 0
+    out, pending, start, sbatch = [], "", 0, []
     for line_no, line in lines:
+        m = re.match(r"#SBATCH\s+(.*?)\s*(?:#.*)?$", line)
+        if m:  # a job script's directives, shown with the log: srun inherits them
+            sbatch.append((line_no, m.group(1)))
+            continue
         text = re.sub(r"^(?:\[[^\]]*\]\s*)?[\w@.:~/-]*\$\s+", "", line) if "$ " in line[:80] else line
         if pending:
             text = pending + " " + text
@@ -71,7 +76,9 @@ def commands(lines: list[tuple[int, str]]) -> list[tuple[int, str]]:
             continue
         pending = ""
         out.append((start, " ".join(text.split())))
-    return out
+    if sbatch:
+        out.append((sbatch[0][0], "#SBATCH " + " ".join(arg for _, arg in sbatch)))
+    return sorted(out)
 
 
 BINARY = re.compile(r"^\S*/?(?:\w+_perf(?:_mpi)?|osu_\w+)\s")

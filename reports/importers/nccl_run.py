@@ -64,7 +64,8 @@ def choose_collective(seg, file_text, given, path) -> str:
     qs = _per_rank_q(seg)
     if len(qs) == 1:
         (q,) = qs
-        if q == 1 and any(float(bus) > 0 for _, bus in _ratio_pairs(seg)):  # per-rank kinds: busbw 0 on 1 rank
+        several = (seg.ranks and max(seg.ranks) >= 1) or max(seg.info_nranks, default=1) > 1
+        if q == 1 and (several or any(float(bus) > 0 for _, bus in _ratio_pairs(seg))):  # per-rank: q = ranks
             cands &= {k.name for k in ALL_KINDS if not k.per_rank}
         elif isinstance(q, int) and q >= 2:
             cands &= {k.name for k in ALL_KINDS if k.per_rank}
