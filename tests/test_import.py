@@ -182,3 +182,58 @@ def test_rank_lines_trimmed_by_whoever_posted_the_log_yield_to_the_table(tmp_pat
     assert result.returncode == 0, result.stderr
     assert "nodes unknown (1 of 8 Rank lines shown)" in result.stderr
     assert {(r["collective"], r["nranks"], r["nnodes"]) for r in read_records(tmp_path / "r")} == {("all_reduce", 8, None)}
+
+
+def test_a_log_that_contradicts_itself_is_settled_by_a_flag_naming_one_side(tmp_path):
+    """Hand-made after coreweave's '2 Racks' block: a Rank line says 144 ranks where every
+    busbw/algbw says 128 (2 x 127/128); import stops, and a flag picking one side settles it."""
+    log = tmp_path / "edited.txt"
+    log.write_text("#  Rank 143 Group  0 Pid  14840 on slurm-gb200-207-171 device  3 [0x01] NVIDIA Graphics Device\n"
+                   "#       size         count      type   redop    root     time   algbw   busbw #wrong     time"
+                   "   algbw   busbw #wrong\n"
+                   "  1073741824     268435456     float     sum      -1   3574.4  300.40  596.10      0   3565.5"
+                   "  301.15  597.59      0\n")
+    bad = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "a")
+    assert bad.returncode == 2 and "busbw/algbw = 2(p-1)/p says 128" in bad.stderr and "says 144" in bad.stderr
+    assert commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "b", "--nranks", "100").returncode == 2
+    ok = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "c", "--nranks", "128")
+    assert ok.returncode == 0, ok.stderr
+    assert {r["nranks"] for r in read_records(tmp_path / "c")} == {128}
+    assert "contradicts itself" in json.loads((tmp_path / "c" / "meta.json").read_text())["nranks_from"]
+
+
+def test_tables_pasted_back_to_back_are_separate_runs(tmp_path):
+    """Hand-made after a grep of a 1/2-node series: sizes start again, so a new run begins."""
+    log = tmp_path / "series.txt"
+    log.write_text("====== 1-node ======\n"
+                   "  4294967296    1073741824     float     sum      -1    23719  181.07  316.88      0    23774"
+                   "  180.66  316.16      0\n"
+                   "  8589934592    2147483648     float     sum      -1    47217  181.93  318.37      0    47268"
+                   "  181.73  318.03      0\n"
+                   "====== 2-node ======\n"
+                   "  4294967296    1073741824     float     sum      -1    23192  185.19  347.23      0    23209"
+                   "  185.06  346.99      0\n"
+                   "  8589934592    2147483648     float     sum      -1    46123  186.24  349.20      0    46145"
+                   "  186.15  349.03      0\n")
+    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "s")
+    assert result.returncode == 0, result.stderr
+    runs = sorted((tmp_path / "s").iterdir())
+    assert [p.name for p in runs] == ["all_reduce-1", "all_reduce-2"]
+    assert [{r["nranks"] for r in read_records(p)} for p in runs] == [{8}, {16}]
+
+
+def test_point_to_point_tests_in_an_osu_bundle_do_not_join_the_collective_before_them(tmp_path):
+    """Hand-made after converged-computing's bundles: osu_latency right after osu_allreduce."""
+    log = tmp_path / "bundle.out"
+    log.write_text("# OSU MPI Allreduce Latency Test v5.8\n# Size       Avg Latency(us)\n4                       4.79\n"
+                   "8                       4.72\n# OSU MPI Latency Test v5.8\n# Size          Latency (us)\n"
+                   "0                       1.16\n1                       1.13\n# OSU MPI Bandwidth Test v5.8\n"
+                   "# Size      Bandwidth (MB/s)\n1                       2.95\n")
+    result = commscale("import", log, "--format", "osu", "--out", tmp_path / "b", "--nranks", "16")
+    assert result.returncode == 0, result.stderr
+    assert "skipped 2 OSU tests that are not blocking sized collectives: MPI Latency Test, MPI Bandwidth Test" \
+        in result.stdout
+    assert [r["time_us_mean"] for r in read_records(tmp_path / "b")] == [4.79, 4.72]
+    log.write_text("# OSU MPI Bandwidth Test v7.1\n# Size      Bandwidth (MB/s)\n1                       2.95\n")
+    bad = commscale("import", log, "--format", "osu", "--out", tmp_path / "c")
+    assert bad.returncode == 2 and "OSU's 'MPI Bandwidth Test' is not a collective latency test" in bad.stderr

@@ -55,8 +55,12 @@ def parse(path: Path, fmt: str, given: dict) -> list[dict]:
     if fmt == "osu":
         found, lines = osu.runs(text)
         if not found:
-            raise ImportFailure(f"{path}: no '# OSU ... Latency Test' header: give the stdout of an OSU collective test "
-                                f"(or --format nccl-tests)")
+            other = re.search(r"#\s*OSU\s+(.*?Test)", text)
+            what = (f"OSU's '{other.group(1)}' is not a collective latency test" if other else
+                    "no '# OSU ... Latency Test' header")
+            raise ImportFailure(f"{path}: {what}: give the stdout of osu_allreduce, osu_allgather, osu_alltoall, "
+                                f"osu_reduce_scatter, osu_bcast, osu_reduce, osu_gather or osu_scatter (or --format "
+                                f"nccl-tests)")
         cmds = command_lines(lines)
         runs, skipped = [], []
         for run in found:
@@ -71,13 +75,14 @@ def parse(path: Path, fmt: str, given: dict) -> list[dict]:
                     "command_lines": commands_for(cmds, run.first_line, len(found) == 1)[:3]}
             runs.append({**built, "meta": meta})
         if not runs:
-            what = f" (only {', '.join(skipped)}, not sized blocking collectives)" if skipped else ""
+            what = f" (only {', '.join(dict.fromkeys(skipped))}, not sized blocking collectives)" if skipped else ""
             raise ImportFailure(f"{path}: no collective results under the OSU headers{what}: give the stdout of "
                                 f"osu_allreduce, osu_allgather, osu_alltoall, osu_reduce_scatter, osu_bcast, osu_reduce, "
                                 f"osu_gather or osu_scatter")
         if skipped:
-            runs[0].setdefault("notes", []).append(f"skipped OSU tests that are not blocking sized collectives: "
-                                                   f"{', '.join(skipped)}")
+            kinds = ", ".join(f"{t} x{skipped.count(t)}" if skipped.count(t) > 1 else t for t in dict.fromkeys(skipped))
+            runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} OSU tests that are not blocking sized "
+                                                   f"collectives: {kinds}")
     else:
         if text.lstrip().startswith("{"):
             seg, cmds = nccl_json.segment(text, path)

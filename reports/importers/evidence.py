@@ -39,8 +39,11 @@ def settle(name: str, flag_name: str, facts: Facts, flag, path) -> tuple[int | N
         firm[value] = f"{firm[value]}, {why}" if value in firm else why
     if len(firm) > 1:
         said = "; ".join(f"{why} says {v}" for v, why in firm.items())
+        if flag in firm:  # the user settles it
+            return flag, f"{flag_name} (where the log contradicts itself: {said})", None
         raise ImportFailure(f"{path}: the log contradicts itself about {name}: {said}: check the file "
-                            f"(two runs pasted together?) and pass {flag_name} N")
+                            f"(two runs pasted together? a Rank line edited by hand?) and pass {flag_name} "
+                            f"with the right one")
     if flag is not None:
         if firm and flag not in firm:
             (value, why), = firm.items()

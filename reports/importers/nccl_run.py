@@ -33,8 +33,8 @@ def choose_collective(seg, file_text, given, path) -> str:
     if ops & REDUCE_OPS:  # sendrecv prints the -o op it was given, though it does not reduce
         cands &= {k.name for k in ALL_KINDS if k.reduces} | {"sendrecv"}
         why.append(f"redop {'/'.join(sorted(ops))}")
-    elif ops == {"none"}:  # hypercube prints an empty redop
-        cands &= {k.name for k in ALL_KINDS if not k.reduces and k.name != "hypercube"}
+    elif ops == {"none"}:  # hypercube prints an empty redop, sendrecv the -o op (sum)
+        cands &= {k.name for k in ALL_KINDS if not k.reduces and k.name not in ("hypercube", "sendrecv")}
         why.append("redop none")
     roots = {row.root for row in seg.rows if row.root is not None}
     if roots:

@@ -104,8 +104,9 @@ def _version_from_code(code: int) -> str:
 
 
 def segments(text: str) -> tuple[list[Segment], list[tuple[int, str]]]:
-    """The runs in a file (one per `# Collective test starting`, `# nThread` or table
-    header that follows rows), and the cleaned lines."""
+    """The runs in a file (one per `# Collective test starting`, `# nThread` line, table
+    header or Rank line that follows rows, or rows whose sizes start again), and the
+    cleaned lines."""
     lines = clean(text)
     segs = [Segment(first_line=1)]
     after_rank = False
@@ -170,11 +171,22 @@ def segments(text: str) -> tuple[list[Segment], list[tuple[int, str]]]:
         tokens = stripped.split()
         if len(tokens) >= 7 and tokens[0].isdigit() and tokens[1].isdigit() and re.fullmatch(r"[A-Za-z]\w*", tokens[2]):
             row = _row(line_no, tokens, seg)
-            if row is not None:
-                seg.rows.append(row)
-                after_rank = False
+            if row is None:
+                continue
+            last = seg.rows[-1] if seg.rows else None
+            if last and 0 < last.size >= row.size and (row.dtype, row.op) == (last.dtype, last.op):
+                # sizes start again with the same type and op: another table pasted on (a grep of
+                # several runs, two outputs back to back), in the same layout
+                seg = fresh(line_no)
+                seg.columns, seg.time_unit = last_columns(segs), segs[-2].time_unit
+            seg.rows.append(row)
+            after_rank = False
     segs[-1].last_line = lines[-1][0] if lines else 0
     return [s for s in segs if s.rows], lines
+
+
+def last_columns(segs):
+    return segs[-2].columns if len(segs) > 1 else None
 
 
 def _facts_in(line: str, seg: Segment) -> None:

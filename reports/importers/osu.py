@@ -19,6 +19,8 @@ from .lines import clean
 
 HEADER = re.compile(r"^#\s*OSU\s+(MPI|NCCL|RCCL|XCCL|UCC|NVSHMEM|OpenSHMEM)?(?:-(\w+))?\s+(.+?)\s+Latency Test\s*v?(\S*)",
                     re.IGNORECASE)
+ANY_TEST = re.compile(r"^#\s*OSU\s+(.*?\bTest)\b\s*v?(\S*)", re.IGNORECASE)
+"""Any OSU test's header (osu_latency, osu_bw, hello): it ends the run before it"""
 NAMES = {"allreduce": "all_reduce", "allgather": "all_gather", "alltoall": "all_to_all",
          "alltoallpersonalizedexchange": "all_to_all", "reducescatter": "reduce_scatter",
          "reducescatterblock": "reduce_scatter", "broadcast": "broadcast", "bcast": "broadcast", "reduce": "reduce",
@@ -52,6 +54,10 @@ def runs(text: str) -> tuple[list[OsuRun], list]:
             test = m.group(3)
             key = re.sub(r"[^a-z]", "", test.lower())  # Non-blocking tests time overlap with compute: not read
             out.append(OsuRun(line_no, test, (m.group(1) or "MPI").upper(), m.group(2), m.group(4), NAMES.get(key)))
+            continue
+        m = ANY_TEST.match(s)
+        if m:  # a point-to-point or other test: its rows are not the collective's before it
+            out.append(OsuRun(line_no, m.group(1), "MPI", None, m.group(2), None))
             continue
         if not out:
             continue
