@@ -174,8 +174,8 @@ def segments(text: str) -> tuple[list[Segment], list[tuple[int, str]]]:
             if row is None:
                 continue
             last = seg.rows[-1] if seg.rows else None
-            if last and 0 < last.size >= row.size and (row.dtype, row.op) == (last.dtype, last.op):
-                # sizes start again with the same type and op: another table pasted on (a grep of
+            if last and 0 < last.size > row.size and (row.dtype, row.op) == (last.dtype, last.op):
+                # sizes fall back with the same type and op: another table pasted on (a grep of
                 # several runs, two outputs back to back), in the same layout
                 seg = fresh(line_no)
                 seg.columns, seg.time_unit = last_columns(segs), segs[-2].time_unit
