@@ -95,10 +95,7 @@ def parse(path: Path, fmt: str, given: dict) -> list[dict]:
                 hint = " (this looks like OSU output: pass --format osu)" if "# OSU" in text else ""
                 raise ImportFailure(f"{path}: no nccl-tests result rows found{hint}: give the stdout of an nccl-tests "
                                     f"binary (all_reduce_perf, ...) or the file its -J option wrote")
-        if len(segs) > 1 and given.get("collective"):
-            raise ImportFailure(f"{path}: holds {len(segs)} runs: --collective would apply to all of them; "
-                                f"import without it (each run names its collective) or split the file")
-        runs = []
+        runs = []  # in a file of several runs a flag applies to each; a run whose own lines disagree stops it
         for seg in segs:
             mine = commands_for(cmds, seg.first_line, len(segs) == 1)
             built = nccl_run.build(seg, text if len(segs) == 1 else "", mine, given, path)
