@@ -83,8 +83,9 @@ def fit_note(entries: list[dict], coverage: Coverage | None) -> str:
     if one and one.get("r2") is not None:
         words.append(f"R\u00b2 {one['r2']:.2f}")
     if worst:
+        frm = worst.get("heldout_from_nranks") or []
         words.append(f"held-out {worst['heldout_mape_pct']:.1f}% predicting {worst['heldout_nranks']} ranks "
-                     f"from the rest")
+                     f"from a fit on {', '.join(map(str, frm)) or 'the rest'}")
     text = ", ".join(words)
     if coverage and coverage.outside:
         text += (f"; {coverage.outside} of {coverage.points} measured points lie outside the 95% band of the fitted "

@@ -1,7 +1,7 @@
 """The scaling model: fit T(n, p) = alpha * A(p) + n * B(p) / bandwidth to measured points.
 
-Per (collective, backend, device, fabric, dtype), over records with status "ok" and at
-least 2 ranks (one rank crosses no link):
+Per (collective, backend, device, fabric, dtype, in_place), over records with status "ok",
+above 0 bytes and at least 2 ranks (one rank crosses no link):
 
 - **Time.** The fit is on `time_us_median` (robust to the occasional stalled call; the
   max over ranks, as recorded), in microseconds. With beta = 1/bandwidth in us per byte,
@@ -13,7 +13,10 @@ least 2 ranks (one rank crosses no link):
   columns: at most 4 of them).
 - **Family.** Each candidate of the collective's spec (collectives/cost.py) is fitted;
   the one with the smallest residual wins (they have the same parameter count, so this is
-  also the information criterion's choice).
+  also the information criterion's choice). It counts as identified only when it wins on
+  95% of case resamples (`_identified`); at one rank count every family fits alike and the
+  one whose B(p) is the busbw factor is used (`busbw_family`), so the bandwidth is the
+  busbw asymptote. `Regime.busbw_asymptote` gives that asymptote for any family.
 - **Regimes.** Libraries switch protocol or algorithm with message size (NCCL's LL, LL128,
   Simple; MPICH's short/long algorithms). The sizes are cut into 1 to 3 contiguous
   regimes (each with at least 3 distinct sizes), each with its own family, alpha and
@@ -21,9 +24,10 @@ least 2 ranks (one rank crosses no link):
   by BIC = N ln(RSS / N) + k ln N with k = 3K - 1 (two parameters per regime, one per cut).
 - **Intervals.** Case-resampling bootstrap of each regime's points (family and cut fixed),
   95% percentile intervals; the samples are kept so predictions (crossover) carry them.
-- **Held-out error.** Each regime is refitted without the points at the largest measured
-  rank count (family kept) and predicts them: their MAPE. This is the error to expect
-  when extrapolating one step in scale; None when the regime has a single rank count.
+- **Held-out error.** Everything (family choice, regime cuts and count) is refitted
+  without the points at the largest measured rank count, which it then predicts: their
+  MAPE, for the key and per regime. This is the error to expect when extrapolating one
+  step in scale; None with a single rank count.
 - **Hierarchical.** Where a key has points on one node and on several (N nodes x G ranks
   per node), T = alpha_i A(G) + beta_i B(G) n + alpha_e A(q) + beta_e B(q) n: an intra-node
   and an inter-node tier fitted together (one family for both), so predictions at larger N
@@ -50,7 +54,9 @@ TIME_FIELD = "time_us_median"
 MIN_SIZES_PER_REGIME = 3
 MAX_REGIMES = 3
 BOOTSTRAP = 1000
-KEY = ("collective", "backend", "device", "fabric", "dtype")
+KEY = ("collective", "backend", "device", "fabric", "dtype", "in_place")
+"""What makes points comparable: in-place and out-of-place calls differ by up to 20% in
+real nccl-tests logs, and device (cuda or cpu buffers) changes MPI's path."""
 HIER_KEY = ("collective", "backend", "device", "dtype")
 
 
@@ -116,15 +122,35 @@ class Regime:
     heldout_nranks: int | None = None
     points: int = 0
     nranks: tuple = ()
+    identified: bool = False
+    """the measured rank counts tell this family from the other candidates (see _identified)"""
+    factor: object = None
+    """the collective's busbw factor of p, for the busbw asymptote"""
+    peak_busbw: float = math.nan
+    """the highest busbw among the regime's points (from the fitted time), and its size"""
+    peak_at: int = 0
 
     def predict(self, n, p, theta=None):
         return design(self.family, p, n) @ (self.theta if theta is None else theta)
+
+    def busbw_asymptote(self, beta=None) -> float:
+        """The large-message busbw this regime implies at its largest rank count:
+        factor(p) / (beta B(p)), in GB/s like the records' busbw, whatever the family."""
+        p = max(self.nranks)
+        beta = self.theta[1] if beta is None else beta
+        return self.factor(p) / (beta * self.family.data(p)) * 1e-3 if beta > 0 else math.inf
 
 
 @dataclass
 class KeyFit:
     key: dict
     regimes: list[Regime]
+    heldout_mape_pct: float | None = None
+    """MAPE predicting every point at the largest rank count from a fit (families, regime
+    cuts and count) made without them"""
+    heldout_nranks: int | None = None
+    heldout_from: tuple = ()
+    """the rank counts that fit was made on"""
 
     def regime_for(self, n: float) -> Regime:
         """The regime whose size range holds n (the nearest one outside them all)."""
@@ -141,7 +167,21 @@ class KeyFit:
         return design(regime.family, [p], [n])[0] @ regime.boot.T
 
 
-def _best_family(families, p, n, t):
+def busbw_family(families, factor, p) -> CostFamily:
+    """The candidate whose B(p) is the busbw factor at every p: its bandwidth is the busbw
+    asymptote (the ring families). At one rank count every family fits the same points
+    equally (A and B are constants there), so this is the one reported."""
+    for family in families:
+        if all(abs(family.data(int(q)) - factor(int(q))) < 1e-12 for q in np.unique(p)):
+            return family
+    return families[0]
+
+
+def _best_family(families, p, n, t, factor=None):
+    if factor is not None and len(np.unique(p)) < 2:  # nothing to tell the families apart
+        family = busbw_family(families, factor, p)
+        theta, rss = nnls(design(family, p, n), t)
+        return family, theta, rss
     best = None
     for family in families:
         theta, rss = nnls(design(family, p, n), t)
@@ -150,7 +190,7 @@ def _best_family(families, p, n, t):
     return best
 
 
-def _segment(families, p, n, t, max_regimes=MAX_REGIMES):
+def _segment(families, p, n, t, max_regimes=MAX_REGIMES, factor=None):
     """Best cut of the sizes into 1..max_regimes regimes by BIC: [(lo_idx, hi_idx, family)]."""
     sizes = np.unique(n)
     S, N = len(sizes), len(t)
@@ -158,7 +198,7 @@ def _segment(families, p, n, t, max_regimes=MAX_REGIMES):
     for i in range(S):
         for j in range(i + MIN_SIZES_PER_REGIME - 1, S):
             mask = (n >= sizes[i]) & (n <= sizes[j])
-            family, _, rss = _best_family(families, p[mask], n[mask], t[mask])
+            family, _, rss = _best_family(families, p[mask], n[mask], t[mask], factor)
             cost[i, j] = (rss, family)
     # best[k][j]: (rss, cuts) covering sizes[0..j] with k regimes
     best = [dict() for _ in range(max_regimes + 1)]
@@ -195,31 +235,84 @@ def _seed(key: dict) -> int:
     return zlib.crc32(repr(sorted(key.items())).encode())
 
 
-def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_REGIMES) -> KeyFit | None:
+IDENTIFY_SAMPLES = 200
+IDENTIFY_SHARE = 0.95
+
+
+def _identified(families, family, p, n, t, rng) -> bool:
+    """True when the measured rank counts tell `family` from every other candidate beyond
+    the bootstrap noise: on case resamples of the regime's points, `family` has the
+    smallest residual, strictly, in at least 95% of them. With one rank count it never
+    does (every family fits those points equally, even a collective's only one), nor where
+    two families have the same A(p) and B(p) up to scale at every measured p."""
+    others = [f for f in families if f is not family]
+    if len(np.unique(p)) < 2:
+        return False
+    if not others:  # the collective's only candidate (sendrecv)
+        return True
+    wins = 0
+    for _ in range(IDENTIFY_SAMPLES):
+        idx = rng.integers(0, len(t), len(t))
+        if len(np.unique(p[idx])) < 2:
+            continue
+        mine = nnls(design(family, p[idx], n[idx]), t[idx])[1]
+        wins += all(mine < nnls(design(f, p[idx], n[idx]), t[idx])[1] * (1 - 1e-9) for f in others)
+    return wins >= IDENTIFY_SHARE * IDENTIFY_SAMPLES
+
+
+def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_REGIMES, factor=None,
+               heldout=True) -> KeyFit | None:
     """Fit one key's points (arrays of nranks, size_bytes, time_us). None if fewer than
-    MIN_SIZES_PER_REGIME distinct sizes."""
+    MIN_SIZES_PER_REGIME distinct sizes. `factor`: the collective's busbw factor of p
+    (busbw asymptotes; the family reported where the families cannot be told apart).
+    `heldout`: also refit everything without the largest rank count and predict it."""
     p, n, t = (np.asarray(a, dtype=float) for a in (p, n, t))
     if len(np.unique(n)) < MIN_SIZES_PER_REGIME:
         return None
+    factor = factor or (lambda q: 1.0)
     rng = np.random.default_rng(_seed(key or {}))
     regimes = []
-    for lo, hi, family in _segment(families, p, n, t, max_regimes):
+    for lo, hi, family in _segment(families, p, n, t, max_regimes, factor):
         mask = (n >= lo) & (n <= hi)
         rp, rn, rt = p[mask], n[mask], t[mask]
+        identified = _identified(families, family, rp, rn, rt, rng)
+        if not identified:
+            family = busbw_family(families, factor, rp)
         theta, _ = nnls(design(family, rp, rn), rt)
         regime = Regime(family, int(lo), int(hi), theta, points=int(mask.sum()),
-                        nranks=tuple(int(q) for q in np.unique(rp)))
-        regime.boot = _bootstrap(design(family, rp, rn), rt, rng, samples)
+                        nranks=tuple(int(q) for q in np.unique(rp)), identified=identified, factor=factor)
+        regime.boot = _bootstrap(design(family, rp, rn), rt, rng, samples) if samples else theta[None, :]
         regime.r2, regime.mape_pct = _stats(rt, regime.predict(rn, rp))
-        top = rp.max()
-        if len(regime.nranks) >= 2:
-            rest = rp < top
-            held, _ = nnls(design(family, rp[rest], rn[rest]), rt[rest])
-            pred = regime.predict(rn[~rest], rp[~rest], held)
-            regime.heldout_mape_pct = float(np.mean(np.abs(rt[~rest] - pred) / rt[~rest]) * 100)
-            regime.heldout_nranks = int(top)
+        busbw = rn * np.array([factor(int(q)) for q in rp]) / (rt * 1e3)  # from the fitted times
+        at = int(np.argmax(busbw))
+        regime.peak_busbw, regime.peak_at = float(busbw[at]), int(rn[at])
         regimes.append(regime)
-    return KeyFit(key or {}, regimes)
+    fit = KeyFit(key or {}, regimes)
+    if heldout and len(np.unique(p)) >= 2:
+        _hold_out(fit, families, p, n, t, max_regimes, factor)
+    return fit
+
+
+def _hold_out(fit: KeyFit, families, p, n, t, max_regimes, factor) -> None:
+    """Refit everything (family choice, regime cuts, their count) on the points below the
+    largest rank count, predict that rank count's points: MAPE for the key and for each
+    regime (over the held-out points in its size range). Nothing of the held-out points
+    takes part in the refit."""
+    top = p.max()
+    rest = p < top
+    sub = fit_points(families, p[rest], n[rest], t[rest], fit.key, samples=0, max_regimes=max_regimes,
+                     factor=factor, heldout=False)
+    if sub is None:
+        return
+    held_n, held_t = n[~rest], t[~rest]
+    pred = np.array([sub.predict(x, top) for x in held_n])
+    err = np.abs(held_t - pred) / held_t * 100
+    fit.heldout_mape_pct, fit.heldout_nranks = float(err.mean()), int(top)
+    fit.heldout_from = tuple(int(q) for q in np.unique(p[rest]))
+    for regime in fit.regimes:
+        inside = (held_n >= regime.size_lo) & (held_n <= regime.size_hi)
+        if inside.any():
+            regime.heldout_mape_pct, regime.heldout_nranks = float(err[inside].mean()), int(top)
 
 
 def usable(df: pd.DataFrame) -> pd.DataFrame:
@@ -236,10 +329,11 @@ def usable(df: pd.DataFrame) -> pd.DataFrame:
 def fit_frame(df: pd.DataFrame, samples=BOOTSTRAP) -> list[KeyFit]:
     """One KeyFit per (collective, backend, device, fabric, dtype) with enough sizes."""
     fits = []
-    for values, group in usable(df).groupby(list(KEY), sort=True):
-        key = dict(zip(KEY, values))
-        families = get_collective(key["collective"]).families
-        fit = fit_points(families, group["nranks"], group["size_bytes"], group[TIME_FIELD], key, samples)
+    for values, group in usable(df).groupby(list(KEY), sort=True, dropna=False):
+        key = {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in zip(KEY, values)}
+        spec = get_collective(key["collective"])
+        fit = fit_points(spec.families, group["nranks"], group["size_bytes"], group[TIME_FIELD], key, samples,
+                         factor=spec.busbw_factor)
         if fit is not None:
             fits.append(fit)
     return fits

@@ -5,17 +5,30 @@ model.json:
     runs             the run directories fitted together
     time_field       "time_us_median"; weighting "relative"; bootstrap (samples)
     fits             one entry per regime of each (collective, backend, device, fabric, dtype):
-        collective, backend, device, fabric, dtype
+        collective, backend, device, fabric, dtype, in_place   the key: points of one key are
+                                 comparable (in- and out-of-place differ by up to 20% in real logs)
         regime, regimes          1-based index of this regime, and how many the key has
         size_bytes_min/max       sizes the regime covers
-        family, family_source    chosen cost family (collectives/cost.py) and its source
+        family_identified        true only when the measured rank counts tell the family from every
+                                 other candidate: it has the smallest residual, strictly, in 95% of
+                                 200 case resamples (never at one rank count, where all fit alike)
+        family                   the chosen family, or "unidentified"; family_used: the A(p), B(p)
+                                 fitted (unidentified: the one whose B(p) is the busbw factor, so
+                                 bandwidth_gbps is the busbw asymptote); family_source its source
         steps_formula            A(p) and B(p) at the measured rank counts, for reading
         alpha_us, alpha_us_ci    latency per step, 95% bootstrap interval
-        bandwidth_gbps, _ci      1 / beta in GB/s (null: unbounded, a latency-only regime);
-                                 the busbw asymptote for ring families
+        bandwidth_gbps, _ci      1 / beta in GB/s (null: unbounded, a latency-only regime): the
+                                 family's link rate, which means busbw only where B(p) is the factor
+        busbw_asymptote_gbps, _ci  the large-message busbw the regime implies at its largest rank
+                                 count, factor(p) / (beta B(p)): comparable with records' busbw
+                                 whatever the family
+        peak_busbw_gbps, peak_at_size_bytes  the highest busbw among the regime's points, its size
         r2, mape_pct             goodness of fit on time
-        heldout_mape_pct         MAPE predicting the largest rank count from the others
-        heldout_nranks           that rank count (null: a single rank count, nothing held out)
+        heldout_mape_pct         MAPE on the largest rank count's points in this regime's sizes,
+                                 predicted by a fit (families, regime cuts and count) made without
+                                 them; key_heldout_mape_pct: over all of that rank count's points
+        heldout_nranks, heldout_from_nranks  the rank count held out, the ones it was predicted
+                                 from (null, []: a single rank count, nothing held out)
         points, nranks           points used and the rank counts among them
     hierarchical     one entry per (collective, backend, device, dtype) measured on one
                      node and on several: family, ranks_per_node, fabric_intra/inter,
@@ -59,12 +72,17 @@ def fit_entries(fits: list[KeyFit]) -> list[dict]:
             entries.append({
                 **fit.key, "regime": i, "regimes": len(fit.regimes),
                 "size_bytes_min": r.size_lo, "size_bytes_max": r.size_hi,
-                "family": r.family.name, "family_source": r.family.source,
+                "family": r.family.name if r.identified else "unidentified", "family_identified": r.identified,
+                "family_used": r.family.name, "family_source": r.family.source,
                 "steps_formula": {str(p): [r.family.steps(p), r.family.data(p)] for p in r.nranks},
                 "alpha_us": _num(alpha), "alpha_us_ci": [_num(v) for v in ci95(r.boot[:, 0])],
                 "bandwidth_gbps": _num(bandwidth_gbps(beta)), "bandwidth_gbps_ci": bandwidth_ci(r.boot[:, 1]),
+                "busbw_asymptote_gbps": _num(r.busbw_asymptote()),
+                "busbw_asymptote_gbps_ci": [_num(r.busbw_asymptote(b)) for b in ci95(r.boot[:, 1])[::-1]],
+                "peak_busbw_gbps": _num(r.peak_busbw), "peak_at_size_bytes": r.peak_at,
                 "r2": _num(r.r2), "mape_pct": _num(r.mape_pct), "heldout_mape_pct": _num(r.heldout_mape_pct),
-                "heldout_nranks": r.heldout_nranks, "points": r.points, "nranks": list(r.nranks),
+                "heldout_nranks": r.heldout_nranks, "heldout_from_nranks": list(fit.heldout_from),
+                "key_heldout_mape_pct": _num(fit.heldout_mape_pct), "points": r.points, "nranks": list(r.nranks),
             })
     return entries
 
@@ -106,19 +124,29 @@ def _interval(ci, fmt="{:.3g}"):
 
 
 def format_fits(entries: list[dict]) -> str:
-    head = (f"# {'collective':<15} {'backend':<7} {'fabric':<12} {'dtype':<8} {'reg':>3} {'sizes':>19} "
-            f"{'family':<18} {'alpha_us':>8} {'alpha_us_ci95':>21} {'bw_gbps':>8} {'bw_gbps_ci95':>21} "
-            f"{'R2':>6} {'MAPE%':>6} {'heldout%':>8} {'pts':>4}")
+    head = (f"# {'collective':<15} {'backend':<7} {'fabric':<12} {'dtype':<8} {'place':<5} {'reg':>3} {'sizes':>19} "
+            f"{'family':<18} {'alpha_us':>8} {'alpha_us_ci95':>21} {'bw_gbps':>8} {'busbw_asymptote':>15} "
+            f"{'busbw_asym_ci95':>21} {'peak busbw@size':>17} {'R2':>6} {'MAPE%':>6} {'heldout%':>16} {'pts':>4}")
     lines = [head]
     for e in entries:
         sizes = f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}"
-        held = "-" if e["heldout_mape_pct"] is None else f"{e['heldout_mape_pct']:.1f}@{e['heldout_nranks']}"
+        place = {True: "in", False: "out"}.get(e.get("in_place"), "-")
+        peak = f"{_f(e['peak_busbw_gbps'])}@{format_size(e['peak_at_size_bytes'])}"
         lines.append(
-            f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<12} {e['dtype']:<8} {e['regime']:>3} {sizes:>19} "
-            f"{e['family']:<18} {_f(e['alpha_us']):>8} {_interval(e['alpha_us_ci']):>21} {_f(e['bandwidth_gbps']):>8} "
-            f"{_interval(e['bandwidth_gbps_ci']):>21} {_f(e['r2'], '{:.3f}'):>6} {_f(e['mape_pct'], '{:.1f}'):>6} "
-            f"{held:>8} {e['points']:>4}")
+            f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<12} {e['dtype']:<8} {place:<5} {e['regime']:>3} "
+            f"{sizes:>19} {e['family']:<18} {_f(e['alpha_us']):>8} {_interval(e['alpha_us_ci']):>21} "
+            f"{_f(e['bandwidth_gbps']):>8} {_f(e['busbw_asymptote_gbps']):>15} {_interval(e['busbw_asymptote_gbps_ci']):>21} "
+            f"{peak:>17} {_f(e['r2'], '{:.3f}'):>6} {_f(e['mape_pct'], '{:.1f}'):>6} {heldout_words(e):>16} "
+            f"{e['points']:>4}")
     return "\n".join(lines)
+
+
+def heldout_words(e: dict) -> str:
+    """'12.3%@8<2,4': the error predicting 8 ranks from a fit on 2 and 4; '-' when nothing
+    was held out (one rank count)."""
+    if e.get("heldout_mape_pct") is None:
+        return "-"
+    return f"{e['heldout_mape_pct']:.1f}%@{e['heldout_nranks']}<{','.join(map(str, e['heldout_from_nranks']))}"
 
 
 def format_hier(entries: list[dict]) -> str:

@@ -94,10 +94,16 @@ def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
     return pd.DataFrame([{
         "run": run, "collective": e["collective"], "backend": e["backend"], "fabric": e["fabric"],
         "dtype": e["dtype"], "regime": f"{e['regime']} of {e['regimes']}",
+        "place": {True: "in", False: "out"}.get(e.get("in_place"), "-"),
         "sizes": f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}", "family": e["family"],
         "alpha_us": e["alpha_us"], "alpha_us 95%": _ci(e["alpha_us_ci"]), "bandwidth_gbps": e["bandwidth_gbps"],
-        "bandwidth_gbps 95%": _ci(e["bandwidth_gbps_ci"]), "R\u00b2": e["r2"], "MAPE %": e["mape_pct"],
-        "held-out MAPE %": (f"{e['heldout_mape_pct']:.1f} at {e['heldout_nranks']} ranks"
+        "bandwidth_gbps 95%": _ci(e["bandwidth_gbps_ci"]), "busbw asymptote GB/s": e["busbw_asymptote_gbps"],
+        "busbw asymptote 95%": _ci(e["busbw_asymptote_gbps_ci"]),
+        "peak busbw (at size)": (f"{e['peak_busbw_gbps']:.3g} at {format_size(e['peak_at_size_bytes'])}"
+                                 if e["peak_busbw_gbps"] is not None else "-"),
+        "R\u00b2": e["r2"], "MAPE %": e["mape_pct"],
+        "held-out MAPE %": (f"{e['heldout_mape_pct']:.1f} at {e['heldout_nranks']} ranks from "
+                            f"{', '.join(map(str, e['heldout_from_nranks']))}"
                             if e["heldout_mape_pct"] is not None else "-"),
         "points": e["points"]} for run, e in rows])
 

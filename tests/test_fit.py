@@ -4,6 +4,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pytest
 
 from collectives.cost import RING_ALL_REDUCE
 from collectives.registry import COLLECTIVES
@@ -32,6 +33,7 @@ def test_every_family_is_recovered_within_3_percent_with_2_percent_noise(tmp_pat
         assert len(fits) == 1, (run.name, [(f["family"], f["size_bytes_min"]) for f in fits])  # one regime
         (fit,) = fits
         right[fit["family"] == family] += 1
+        assert fit["family_identified"] == (fit["family"] != "unidentified")
         if fit["family"] == family:
             errors.append(max(abs(fit["alpha_us"] / alpha - 1), abs(fit["bandwidth_gbps"] / bw - 1)))
             assert fit["alpha_us_ci"][0] <= fit["alpha_us"] <= fit["alpha_us_ci"][1]
@@ -84,3 +86,49 @@ def test_real_dryrun_records_get_an_honest_heldout_error(tmp_path):
     for f in fits:
         assert f["heldout_nranks"] == 4 and f["heldout_mape_pct"] >= 0  # whatever it is, it is reported
         assert f["points"] >= 6 and f["mape_pct"] >= 0
+
+
+def test_the_heldout_error_is_out_of_sample(tmp_path):
+    """Synthetic: recursive doubling at 2 and 4 ranks, a ring at 8. With 8 the fit picks
+    another family than without it, so a held-out error that let the 8-rank points choose
+    the family (or the cuts) would differ from a fit made on 2 and 4 alone."""
+    from collectives.cost import RECURSIVE_DOUBLING_ALL_REDUCE
+    from collectives.registry import get_collective
+    from reports.fit import design, fit_points, nnls
+    spec = get_collective("all_reduce")
+    sizes = [2 ** k for k in range(10, 28, 2)]
+
+    def t_us(fam, p, n, alpha, bw):
+        return float(design(fam, [p], [n])[0] @ np.array([alpha, 1e-3 / bw]))
+    pts = [(p, n, t_us(RECURSIVE_DOUBLING_ALL_REDUCE, p, n, 5.0, 50.0)) for p in (2, 4) for n in sizes]
+    pts += [(8, n, t_us(RING_ALL_REDUCE, 8, n, 5.0, 8.0)) for n in sizes]
+    p, n, t = (np.array(a, dtype=float) for a in zip(*pts))
+    full = fit_points(spec.families, p, n, t, {"k": 1}, samples=50, factor=spec.busbw_factor)
+    small = fit_points(spec.families, p[p < 8], n[p < 8], t[p < 8], {"k": 1}, samples=0,
+                       factor=spec.busbw_factor, heldout=False)
+    assert [r.family.name for r in full.regimes] != [r.family.name for r in small.regimes]  # 8 would change it
+    pred = np.array([small.predict(x, 8) for x in n[p == 8]])
+    expected = float(np.mean(np.abs(t[p == 8] - pred) / t[p == 8]) * 100)
+    assert full.heldout_mape_pct == pytest.approx(expected, rel=1e-12)
+    assert (full.heldout_nranks, full.heldout_from) == (8, (2, 4))
+    assert full.regimes[-1].heldout_mape_pct == pytest.approx(expected, rel=1e-12)  # one regime: all 8-rank points
+    # what keeping the full fit's family would have given: a different number
+    fam = full.regimes[0].family
+    kept, _ = nnls(design(fam, p[p < 8], n[p < 8]), t[p < 8])
+    kept_err = np.mean(np.abs(t[p == 8] - design(fam, p[p == 8], n[p == 8]) @ kept) / t[p == 8]) * 100
+    assert abs(kept_err - expected) > 1
+
+
+def test_one_rank_count_cannot_tell_families_apart_several_can(tmp_path):
+    from collectives.cost import RABENSEIFNER
+    one = write_run(tmp_path / "one", flat_points(RABENSEIFNER, 10.0, 100.0, ranks=(8,)), noise=0.01)
+    many = write_run(tmp_path / "many", flat_points(RABENSEIFNER, 10.0, 100.0), noise=0.01)
+    for run in (one, many):
+        assert commscale("fit", run, "--bootstrap", "100").returncode == 0
+    (f1,), (fm,) = (json.loads((r / "model.json").read_text())["fits"] for r in (one, many))
+    assert (f1["family"], f1["family_identified"], f1["family_used"]) == ("unidentified", False, "ring")
+    assert f1["bandwidth_gbps"] == pytest.approx(f1["busbw_asymptote_gbps"])  # busbw units, whatever the truth
+    assert f1["busbw_asymptote_gbps"] == pytest.approx(100.0, rel=0.05)  # rabenseifner's B(p) is the factor too
+    assert (fm["family"], fm["family_identified"]) == ("rabenseifner", True)
+    assert f1["heldout_mape_pct"] is None and f1["heldout_from_nranks"] == []
+    assert fm["heldout_nranks"] == 32 and fm["heldout_from_nranks"] == [2, 4, 8, 16]
