@@ -41,6 +41,27 @@ class CommModel:
     """nnodes -> fabric name the prediction rests on"""
     heldout_pct: callable
     """bytes -> held-out MAPE (%) of the fit used at that message size, or None"""
+    heldout_note: callable = None
+    """bytes -> what was held out and predicted from what, or why nothing could be"""
+
+
+def _flat_note(fit: KeyFit, n: float) -> str:
+    regime = fit.regime_for(n)
+    if regime.heldout_mape_pct is not None:
+        return (f"held-out error {regime.heldout_mape_pct:.1f}% predicting {regime.heldout_nranks} ranks from a fit "
+                f"on {', '.join(map(str, fit.heldout_from))}")
+    counts = sorted({q for r in fit.regimes for q in r.nranks})
+    if len(counts) == 1:
+        return f"no held-out error: one rank count measured ({counts[0]})"
+    return f"no held-out error at this size: its regime has no points at the largest rank count ({counts[-1]})"
+
+
+def _hier_note(h: HierFit) -> str:
+    if h.heldout_mape_pct is not None:
+        return f"held-out error {h.heldout_mape_pct:.1f}% predicting {h.heldout_nnodes} nodes from the fewer"
+    multi = [k for k in h.nnodes if k > 1]
+    return (f"no held-out error: the inter-node tier is measured at one node count ({', '.join(map(str, multi))}), "
+            f"so none can be predicted from the others")
 
 
 def choose_model(fits: list[KeyFit], hier: list[HierFit], collective: str, backend: str | None,
@@ -67,7 +88,8 @@ def choose_model(fits: list[KeyFit], hier: list[HierFit], collective: str, backe
         return CommModel(f"hierarchical {collective}/{backend}/{h.key['dtype']} ({h.family.name}; intra "
                          f"{h.fabric_intra}, inter {h.fabric_inter})",
                          lambda n, N, G: float(h.predict(n, N, G)[0]), h.predict_samples,
-                         lambda N: h.fabric_intra if N == 1 else h.fabric_inter, lambda n: h.heldout_mape_pct)
+                         lambda N: h.fabric_intra if N == 1 else h.fabric_inter, lambda n: h.heldout_mape_pct,
+                         lambda n: _hier_note(h))
     flat = [f for f in mine if f.key["backend"] == backend]
     net = [f for f in flat if f.key["fabric"] == "net"]
     local = [f for f in flat if f.key["fabric"] != "net"] or net
@@ -79,7 +101,8 @@ def choose_model(fits: list[KeyFit], hier: list[HierFit], collective: str, backe
     return CommModel(describe,
                      lambda n, N, G: fit_for(N).predict(n, N * G),
                      lambda n, N, G: fit_for(N).predict_samples(n, N * G),
-                     lambda N: fit_for(N).key["fabric"], lambda n: (many or one).regime_for(n).heldout_mape_pct)
+                     lambda N: fit_for(N).key["fabric"], lambda n: (many or one).regime_for(n).heldout_mape_pct,
+                     lambda n: _flat_note(many or one, n))
 
 
 def _first_over(exceeds: np.ndarray) -> np.ndarray:
@@ -113,6 +136,7 @@ def crossover(workload: Workload, model: CommModel, rate_tflops: float, gpus_per
         "workload": {"name": workload.name, "kind": workload.kind, "scaling": workload.scaling,
                      "dtype": workload.dtype, **workload.fields},
         "collective": workload.collective, "model": model.describe, "heldout_mape_pct": model.heldout_pct(nbytes[at]),
+        "heldout_note": model.heldout_note(nbytes[at]) if model.heldout_note else None,
         "compute_tflops": rate_tflops, "gpus_per_node": gpus_per_node, "overlap": overlap, "limit_nodes": limit,
         "measured_nodes": measured_nodes, "measured_ranks": measured_ranks,
         "crossover_nodes": int(cross + 1) if cross >= 0 else None,
@@ -165,9 +189,12 @@ def format_crossover(res: dict) -> str:
     lines.append(f"# with {res['overlap']:.0%} of compute to hide under, communication is exposed "
                  f"{when(res['hidden_crossover_nodes'], res['hidden_crossover_nodes_ci'])}")
     beyond = res["crossover_nodes"] and res["crossover_nodes"] > res["measured_nodes"]
-    held = res["heldout_mape_pct"]
-    lines.append("# " + ("the crossover is extrapolated past the measured scale" if beyond else
-                         "the crossover lies within the measured scale") +
-                 (f"; the fit's held-out error one step up in scale was {held:.1f}%" if held is not None else
-                  "; no held-out error (one rank count measured)"))
+    note = res.get("heldout_note") or ("no held-out error" if res["heldout_mape_pct"] is None else
+                                       f"held-out error {res['heldout_mape_pct']:.1f}%")
+    where = (f"the crossover is extrapolated {res['crossover_nodes'] / res['measured_nodes']:.1f} x past the largest "
+             f"measured scale ({res['measured_nodes']} node(s))" if beyond else
+             "the crossover lies within the measured scale" if res["crossover_nodes"] else
+             f"no crossover within {res['limit_nodes']} nodes, {res['limit_nodes'] / res['measured_nodes']:.1f} x past "
+             f"the largest measured scale")
+    lines.append(f"# {where}; {note} (the error to expect one step up in scale)")
     return "\n".join(lines)

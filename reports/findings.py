@@ -153,8 +153,8 @@ def crossover_sentence(crossing: dict) -> str:
     measured = crossing["measured_nodes"]
     cross, ci = crossing["crossover_nodes"], crossing["crossover_nodes_ci"]
     held = crossing.get("heldout_mape_pct")
-    held_text = (f"the fit's held-out error was {held:.1f}%" if held is not None
-                 else "no held-out error (one rank count measured)")
+    held_text = crossing.get("heldout_note") or (f"the fit's held-out error was {held:.1f}%" if held is not None
+                                                 else "no held-out error")
     if cross is None:
         return (f"{name}: communication stays below compute up to the limit of {limit} nodes "
                 f"(extrapolated {limit / measured:.0f} x past the largest measured scale, {_nodes(measured)}); "

@@ -43,6 +43,30 @@ def test_crossover_matches_the_case_worked_by_hand(tmp_path):
     first = res["rows"][0]
     assert first["nnodes"] == 1 and first["comm_ms"] == 0  # one rank communicates nothing
     assert "communication exceeds compute from 150 node(s)" in result.stdout
+    assert "extrapolated 150.0 x past the largest measured scale (1 node(s))" in result.stdout
+    assert "held-out error" in result.stdout and "predicting 32 ranks from a fit on 2, 4, 8, 16" in result.stdout
+
+
+def test_the_crossover_says_what_was_measured_when_nothing_can_be_held_out(tmp_path):
+    """One node of 8 ranks and two nodes of 8 (16 ranks): the network tier has one node
+    count, so no held-out error; one rank count alone says so too."""
+    from synthetic import family_time_us
+    sizes = [2 ** k for k in range(10, 28, 2)]
+    pts = [(1, 8, 8, "loopback", n, family_time_us(RING_ALL_REDUCE, 8, n, 2.0, 150.0)) for n in sizes]
+    pts += [(2, 16, 8, "net", n, family_time_us(RING_ALL_REDUCE, 8, n, 2.0, 150.0)
+             + family_time_us(RING_ALL_REDUCE, 2, n, 8.0, 12.0)) for n in sizes]
+    wl = ["--workload", "data_parallel", "--params", "1e9", "--bytes-per-param", "2", "--global-tokens", "1e6",
+          "--gpu-tflops", "100", "--gpus-per-node", "8",
+          "--limit", "64", "--bootstrap", "50"]
+    two = write_run(tmp_path / "two", pts)
+    result = commscale("crossover", two, *wl)
+    assert result.returncode == 0, result.stderr
+    assert "no held-out error: the inter-node tier is measured at one node count (2)" in result.stdout
+    assert "one rank count" not in result.stdout
+    one = write_run(tmp_path / "one", pts[:len(sizes)])
+    result = commscale("crossover", one, *wl)
+    assert result.returncode == 0, result.stderr
+    assert "no held-out error: one rank count measured (8)" in result.stdout
 
 
 def test_yaml_moe_workload_with_weak_scaling(tmp_path):
