@@ -44,7 +44,8 @@ def why_nothing(df) -> str:
     most = int(sized.groupby("collective")["size_bytes"].nunique().max()) if len(sized) else 0
     if most < 3:
         return (f"{most} size{'s' if most != 1 else ''} above 0 bytes at 2 or more ranks: a fit needs 3 or more per "
-                f"collective: sweep more sizes (-b/-e)")
+                f"collective, or several rank counts (fit a node-count series together: fit A B C): sweep more "
+                f"sizes (-b/-e)")
     return ("a fit needs 'ok' records at 2 or more ranks and 3 or more sizes above 0 bytes per collective: "
             "sweep more sizes (-b/-e) or group sizes")
 

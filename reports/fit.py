@@ -126,6 +126,9 @@ class Regime:
     """the measured rank counts tell this family from the other candidates (see _identified)"""
     factor: object = None
     """the collective's busbw factor of p, for the busbw asymptote"""
+    alpha_identified: bool = True
+    """False where the sizes cannot show the latency term (under 3 sizes, fitted across
+    rank counts with alpha 0: the bandwidth term only)"""
     peak_busbw: float = math.nan
     """the highest busbw among the regime's points (from the fitted time), and its size"""
     peak_at: int = 0
@@ -267,10 +270,15 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_R
     (busbw asymptotes; the family reported where the families cannot be told apart).
     `heldout`: also refit everything without the largest rank count and predict it."""
     p, n, t = (np.asarray(a, dtype=float) for a in (p, n, t))
-    if len(np.unique(n)) < MIN_SIZES_PER_REGIME:
-        return None
     factor = factor or (lambda q: 1.0)
     rng = np.random.default_rng(_seed(key or {}))
+    if len(np.unique(n)) < MIN_SIZES_PER_REGIME:
+        if len(np.unique(p)) < 2:
+            return None
+        fit = KeyFit(key or {}, [_bandwidth_only(families, p, n, t, rng, samples, factor)])
+        if heldout and len(np.unique(p)) >= 3:
+            _hold_out(fit, families, p, n, t, max_regimes, factor)
+        return fit
     regimes = []
     for lo, hi, family in _segment(families, p, n, t, max_regimes, factor):
         mask = (n >= lo) & (n <= hi)
@@ -291,6 +299,37 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_R
     if heldout and len(np.unique(p)) >= 2:
         _hold_out(fit, families, p, n, t, max_regimes, factor)
     return fit
+
+
+def _bandwidth_only(families, p, n, t, rng, samples, factor) -> Regime:
+    """Under 3 sizes but several rank counts (a vendor's 8 and 16 GiB at 1, 2, 16 and 32
+    nodes): T = beta B(p) n across the scales, alpha 0 and not identified. The family is
+    chosen and judged identified as in the full fit, on this one column."""
+    def rss_of(family, idx):
+        X = design(family, p[idx], n[idx])
+        X[:, 0] = 0.0
+        return nnls(X, t[idx])
+    everything = np.arange(len(t))
+    family = min(families, key=lambda f: rss_of(f, everything)[1])
+    wins, others = 0, [f for f in families if f is not family]
+    for _ in range(IDENTIFY_SAMPLES if others else 0):
+        idx = rng.integers(0, len(t), len(t))
+        if len(np.unique(p[idx])) >= 2:
+            mine = rss_of(family, idx)[1]
+            wins += all(mine < rss_of(f, idx)[1] * (1 - 1e-9) for f in others)
+    identified = not others or wins >= IDENTIFY_SHARE * IDENTIFY_SAMPLES
+    if not identified:
+        family = busbw_family(families, factor, p)
+    theta, _ = rss_of(family, everything)
+    regime = Regime(family, int(n.min()), int(n.max()), theta, points=len(t), nranks=tuple(int(q) for q in np.unique(p)),
+                    identified=identified, factor=factor, alpha_identified=False)
+    X = design(family, p, n)
+    X[:, 0] = 0.0
+    regime.boot = _bootstrap(X, t, rng, samples) if samples else theta[None, :]
+    regime.r2, regime.mape_pct = _stats(t, regime.predict(n, p))
+    busbw = n * np.array([factor(int(q)) for q in p]) / (t * 1e3)
+    regime.peak_busbw, regime.peak_at = float(busbw.max()), int(n[int(np.argmax(busbw))])
+    return regime
 
 
 def _hold_out(fit: KeyFit, families, p, n, t, max_regimes, factor) -> None:

@@ -16,7 +16,9 @@ model.json:
                                  fitted (unidentified: the one whose B(p) is the busbw factor, so
                                  bandwidth_gbps is the busbw asymptote); family_source its source
         steps_formula            A(p) and B(p) at the measured rank counts, for reading
-        alpha_us, alpha_us_ci    latency per step, 95% bootstrap interval
+        alpha_us, alpha_us_ci    latency per step, 95% bootstrap interval; null with
+                                 alpha_identified false (under 3 sizes, fitted across rank
+                                 counts: the bandwidth term only)
         bandwidth_gbps, _ci      1 / beta in GB/s (null: unbounded, a latency-only regime): the
                                  family's link rate, which means busbw only where B(p) is the factor
         busbw_asymptote_gbps, _ci  the large-message busbw the regime implies at its largest rank
@@ -75,7 +77,9 @@ def fit_entries(fits: list[KeyFit]) -> list[dict]:
                 "family": r.family.name if r.identified else "unidentified", "family_identified": r.identified,
                 "family_used": r.family.name, "family_source": r.family.source,
                 "steps_formula": {str(p): [r.family.steps(p), r.family.data(p)] for p in r.nranks},
-                "alpha_us": _num(alpha), "alpha_us_ci": [_num(v) for v in ci95(r.boot[:, 0])],
+                "alpha_identified": r.alpha_identified,
+                "alpha_us": _num(alpha) if r.alpha_identified else None,
+                "alpha_us_ci": [_num(v) for v in ci95(r.boot[:, 0])] if r.alpha_identified else [None, None],
                 "bandwidth_gbps": _num(bandwidth_gbps(beta)), "bandwidth_gbps_ci": bandwidth_ci(r.boot[:, 1]),
                 "busbw_asymptote_gbps": _num(r.busbw_asymptote()),
                 "busbw_asymptote_gbps_ci": [_num(r.busbw_asymptote(b)) for b in ci95(r.boot[:, 1])[::-1]],
@@ -120,6 +124,8 @@ def _f(x, fmt="{:.3g}"):
 
 
 def _interval(ci, fmt="{:.3g}"):
+    if ci[0] is None and ci[1] is None:
+        return "-"
     return f"[{_f(ci[0], fmt)},{_f(ci[1], fmt) if ci[1] is not None else 'inf'}]"
 
 

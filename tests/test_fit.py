@@ -132,3 +132,20 @@ def test_one_rank_count_cannot_tell_families_apart_several_can(tmp_path):
     assert (fm["family"], fm["family_identified"]) == ("rabenseifner", True)
     assert f1["heldout_mape_pct"] is None and f1["heldout_from_nranks"] == []
     assert fm["heldout_nranks"] == 32 and fm["heldout_from_nranks"] == [2, 4, 8, 16]
+
+
+def test_two_sizes_at_several_rank_counts_fit_the_bandwidth_term_across_scales(tmp_path):
+    """A vendor's acceptance log: 8 and 16 GiB only, at 8, 16, 128 and 256 ranks. Each rank
+    count alone is too small to fit; together they give the bandwidth, alpha unidentified."""
+    pts = [(1, p, p, "net", n, family_time_us(RING_ALL_REDUCE, p, n, 2.0, 180.0))
+           for p in (8, 16, 128, 256) for n in (8 << 30, 16 << 30)]
+    run = write_run(tmp_path / "vendor", pts, noise=0.01)
+    result = commscale("fit", run, "--bootstrap", "100")
+    assert result.returncode == 0, result.stderr
+    (f,) = json.loads((run / "model.json").read_text())["fits"]
+    assert (f["alpha_identified"], f["alpha_us"]) == (False, None)
+    assert f["family"] in ("ring", "rabenseifner", "unidentified") and f["busbw_asymptote_gbps"] == pytest.approx(180, rel=0.03)
+    assert f["heldout_nranks"] == 256 and f["heldout_from_nranks"] == [8, 16, 128] and f["heldout_mape_pct"] < 5
+    one = write_run(tmp_path / "one", pts[:2])
+    refused = commscale("fit", one, "--bootstrap", "100")
+    assert refused.returncode == 2 and "or several rank counts" in refused.stderr
