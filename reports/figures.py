@@ -106,10 +106,11 @@ def latency_vs_size(df, collective, fits, path):
     return _save(fig, path)
 
 
-def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path):
+def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=None):
     """Measured busbw at each run's chosen sizes (`sizes_for(run_frame)`) against node count
-    when every run spans several node counts, else against ranks in the group; and the
-    model's busbw = n factor(p) / T(n, p) up to twice the measured scale."""
+    when every run spans several node counts, else against ranks in the group. Each run's
+    own model is drawn only over the scales that run measured; `pooled` (the model fitted
+    to all runs together) is drawn over all of them, dashed up to twice the largest."""
     multi = all(g["nnodes"].nunique() > 1 and g["nnodes"].notna().all() for _, g in df.groupby("run"))
     x_field = "nnodes" if multi else "nranks"
     fig, ax = plt.subplots(figsize=(7, 4.2))
@@ -127,10 +128,13 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path):
             xs = np.array([2 ** k for k in range(lo, hi + 1) if 2 ** k * (per_node if multi else 1) >= 2])
             ranks = xs * per_node if multi else xs
             model = np.array([n * spec_factor(int(p)) / fit.predict(n, int(p)) * 1e-3 for p in ranks])
-            inside = xs <= pts.index.max()
+            inside = (xs >= pts.index.min()) & (xs <= pts.index.max())  # a run's model: its own scales only
             ax.plot(xs[inside], model[inside], "-", color=line.get_color(), lw=1)
-            past = xs >= (xs[inside].max() if inside.any() else 0)  # dashed from the last measured scale on
-            ax.plot(xs[past], model[past], "--", color=line.get_color(), lw=1)
+            if pooled is None and len(df["run"].unique()) == 1:  # the only run: its model is the model
+                past = xs >= (xs[inside].max() if inside.any() else 0)  # dashed from the last measured scale on
+                ax.plot(xs[past], model[past], "--", color=line.get_color(), lw=1)
+    if pooled is not None:
+        _pooled_lines(ax, df, pooled, sizes_for, spec_factor, x_field, multi)
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_yscale("log")
@@ -140,6 +144,24 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path):
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def _pooled_lines(ax, df, pooled, sizes_for, spec_factor, x_field, multi):
+    """The model fitted to all runs at each chosen size: solid over the measured scales,
+    dashed up to twice the largest."""
+    top = int(df[x_field].max())
+    low = max(1, int(df[x_field].min()))
+    per_node = int(df["ranks_per_node"].dropna().max()) if multi and df["ranks_per_node"].notna().any() else 1
+    xs = np.array([2 ** k for k in range(low.bit_length() - 1, (top * 2).bit_length())
+                   if 2 ** k * (per_node if multi else 1) >= 2])
+    ranks = xs * per_node if multi else xs
+    for n in sorted({s for _, g in df.groupby("run") for s in sizes_for(g)}):
+        model = np.array([n * spec_factor(int(p)) / pooled.predict(n, int(p)) * 1e-3 for p in ranks])
+        inside = xs <= top
+        ax.plot(xs[inside], model[inside], "-", color="black", lw=1.2, alpha=0.7,
+                label=_label(f"model fitted to all runs: {format_size(n)}"))
+        past = xs >= xs[inside].max()
+        ax.plot(xs[past], model[past], "--", color="black", lw=1.2, alpha=0.7)
 
 
 def compute_vs_comm(crossing: dict, path):

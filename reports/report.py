@@ -159,6 +159,10 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
     # (imported without a rank count) stay in the records and the summary table only
     ok = df[(df["status"] == "ok") & (df["size_bytes"].fillna(0) > 0) & df["busbw_gbps"].notna()]
     sections, more, key_rows = [], [], []  # more: (title, path) after the tables
+    pooled = {}  # several runs: one model fitted to all of them, for the scale figure
+    if len(frames) > 1:
+        for fit in fit_frame(df, BOOTSTRAP):
+            pooled.setdefault(fit.key["collective"], fit)
     for collective in dict.fromkeys(ok["collective"]):
         sub = ok[ok["collective"] == collective]
         mine = {(r, f): fit for (r, f, c), fit in fits.items() if c == collective}
@@ -177,7 +181,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         if sub["nranks"].nunique() > 1 or sub["nnodes"].nunique() > 1:
             path = out / "figures" / f"scale_{collective}.png"
             figures.busbw_vs_scale(sub, collective, mine, (lambda g: scale_sizes) if scale_sizes else _scale_sizes,
-                                   factor, path)
+                                   factor, path, pooled.get(collective))
             section.figures.append((f"{collective}: busbw vs scale", path))
         path = out / "figures" / f"latency_{collective}.png"
         figures.latency_vs_size(sub, collective, mine, path)

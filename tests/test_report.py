@@ -183,6 +183,30 @@ def test_busbw_figure_draws_the_model_and_the_scale_figure_splits_measured_from_
     assert solid == [[2, 4]] and dashed == [[4, 8]]
 
 
+def test_several_runs_draw_one_model_fitted_to_all_and_no_run_past_its_own_scales(tmp_path):
+    """A node-count series as separate runs (2 and 4 ranks, then 8): each run's own model
+    stays on its own scales; the model fitted to all of them spans them and goes on dashed."""
+    import pandas as pd
+    from collectives.registry import get_collective
+    from reports.fit import fit_frame
+    from reports.load import load_run
+    a = load_run(write_run(tmp_path / "a", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4)), noise=0.01))
+    b = load_run(write_run(tmp_path / "b", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(8, 16)), noise=0.01))
+    df = pd.concat([a.assign(run="a"), b.assign(run="b")], ignore_index=True)
+    df["time_us"] = df["time_us_median"]
+    fits = {("a", "loopback"): fit_frame(a, 50)[0], ("b", "loopback"): fit_frame(b, 50)[0]}
+    (pooled,) = fit_frame(df, 50)
+    factor = get_collective("all_reduce").busbw_factor
+    fig = figures.busbw_vs_scale(df, "all_reduce", fits, lambda g: [524288], factor, tmp_path / "s.png", pooled)
+    (ax,) = fig.axes
+    lines = [(l.get_label(), list(l.get_xdata()), l.get_linestyle()) for l in ax.get_lines()]
+    assert [[2, 4], [8, 16]] == [x for _, x, style in lines if style == "-" and len(x) == 2]
+    assert not any(style == "--" and x[0] in (2, 8) for _, x, style in lines)  # no run's model past its scales
+    pooled_solid = next(x for label, x, style in lines if label == "model fitted to all runs: 512 KiB")
+    assert pooled_solid == [2, 4, 8, 16]
+    assert [x for label, x, style in lines if style == "--"] == [[16, 32]]  # the pooled model, dashed on
+
+
 def test_the_report_leads_with_its_findings_and_reads_in_binary_units(tmp_path):
     out = _report(tmp_path, "run")
     page = (out / "report.html").read_text()
