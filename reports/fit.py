@@ -180,14 +180,21 @@ def busbw_family(families, factor, p) -> CostFamily:
     return families[0]
 
 
-def _best_family(families, p, n, t, factor=None):
+def bandwidth_design(family: CostFamily, p, n) -> np.ndarray:
+    """`design` with the latency column zeroed: T = beta B(p) n (alpha not fitted)."""
+    X = design(family, p, n)
+    X[:, 0] = 0.0
+    return X
+
+
+def _best_family(families, p, n, t, factor=None, columns=design):
     if factor is not None and len(np.unique(p)) < 2:  # nothing to tell the families apart
         family = busbw_family(families, factor, p)
-        theta, rss = nnls(design(family, p, n), t)
+        theta, rss = nnls(columns(family, p, n), t)
         return family, theta, rss
     best = None
     for family in families:
-        theta, rss = nnls(design(family, p, n), t)
+        theta, rss = nnls(columns(family, p, n), t)
         if best is None or rss < best[2]:
             best = (family, theta, rss)
     return best
@@ -242,7 +249,7 @@ IDENTIFY_SAMPLES = 200
 IDENTIFY_SHARE = 0.95
 
 
-def _identified(families, family, p, n, t, rng) -> bool:
+def _identified(families, family, p, n, t, rng, columns=design) -> bool:
     """True when the measured rank counts tell `family` from every other candidate beyond
     the bootstrap noise: on case resamples of the regime's points, `family` has the
     smallest residual, strictly, in at least 95% of them. With one rank count it never
@@ -258,9 +265,16 @@ def _identified(families, family, p, n, t, rng) -> bool:
         idx = rng.integers(0, len(t), len(t))
         if len(np.unique(p[idx])) < 2:
             continue
-        mine = nnls(design(family, p[idx], n[idx]), t[idx])[1]
-        wins += all(mine < nnls(design(f, p[idx], n[idx]), t[idx])[1] * (1 - 1e-9) for f in others)
+        mine = nnls(columns(family, p[idx], n[idx]), t[idx])[1]
+        wins += all(mine < nnls(columns(f, p[idx], n[idx]), t[idx])[1] * (1 - 1e-9) for f in others)
     return wins >= IDENTIFY_SHARE * IDENTIFY_SAMPLES
+
+
+def _peak_busbw(p, n, t, factor) -> tuple[float, int]:
+    """(the highest busbw among the points, computed from the fitted times, and its size)."""
+    busbw = n * np.array([factor(int(q)) for q in p]) / (t * 1e3)
+    at = int(np.argmax(busbw))
+    return float(busbw[at]), int(n[at])
 
 
 def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_REGIMES, factor=None,
@@ -291,9 +305,7 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_R
                         nranks=tuple(int(q) for q in np.unique(rp)), identified=identified, factor=factor)
         regime.boot = _bootstrap(design(family, rp, rn), rt, rng, samples) if samples else theta[None, :]
         regime.r2, regime.mape_pct = _stats(rt, regime.predict(rn, rp))
-        busbw = rn * np.array([factor(int(q)) for q in rp]) / (rt * 1e3)  # from the fitted times
-        at = int(np.argmax(busbw))
-        regime.peak_busbw, regime.peak_at = float(busbw[at]), int(rn[at])
+        regime.peak_busbw, regime.peak_at = _peak_busbw(rp, rn, rt, factor)
         regimes.append(regime)
     fit = KeyFit(key or {}, regimes)
     if heldout and len(np.unique(p)) >= 2:
@@ -305,30 +317,17 @@ def _bandwidth_only(families, p, n, t, rng, samples, factor) -> Regime:
     """Under 3 sizes but several rank counts (a vendor's 8 and 16 GiB at 1, 2, 16 and 32
     nodes): T = beta B(p) n across the scales, alpha 0 and not identified. The family is
     chosen and judged identified as in the full fit, on this one column."""
-    def rss_of(family, idx):
-        X = design(family, p[idx], n[idx])
-        X[:, 0] = 0.0
-        return nnls(X, t[idx])
-    everything = np.arange(len(t))
-    family = min(families, key=lambda f: rss_of(f, everything)[1])
-    wins, others = 0, [f for f in families if f is not family]
-    for _ in range(IDENTIFY_SAMPLES if others else 0):
-        idx = rng.integers(0, len(t), len(t))
-        if len(np.unique(p[idx])) >= 2:
-            mine = rss_of(family, idx)[1]
-            wins += all(mine < rss_of(f, idx)[1] * (1 - 1e-9) for f in others)
-    identified = not others or wins >= IDENTIFY_SHARE * IDENTIFY_SAMPLES
+    family = _best_family(families, p, n, t, columns=bandwidth_design)[0]
+    identified = _identified(families, family, p, n, t, rng, columns=bandwidth_design)
     if not identified:
         family = busbw_family(families, factor, p)
-    theta, _ = rss_of(family, everything)
+    X = bandwidth_design(family, p, n)
+    theta, _ = nnls(X, t)
     regime = Regime(family, int(n.min()), int(n.max()), theta, points=len(t), nranks=tuple(int(q) for q in np.unique(p)),
                     identified=identified, factor=factor, alpha_identified=False)
-    X = design(family, p, n)
-    X[:, 0] = 0.0
     regime.boot = _bootstrap(X, t, rng, samples) if samples else theta[None, :]
     regime.r2, regime.mape_pct = _stats(t, regime.predict(n, p))
-    busbw = n * np.array([factor(int(q)) for q in p]) / (t * 1e3)
-    regime.peak_busbw, regime.peak_at = float(busbw.max()), int(n[int(np.argmax(busbw))])
+    regime.peak_busbw, regime.peak_at = _peak_busbw(p, n, t, factor)
     return regime
 
 
