@@ -124,10 +124,8 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
             if fit is None:
                 continue
             per_node = int(g["ranks_per_node"].dropna().iloc[0]) if multi and g["ranks_per_node"].notna().any() else 1
-            lo, hi = max(1, int(pts.index.min())).bit_length() - 1, (int(pts.index.max()) * 2).bit_length() - 1
-            xs = np.array([2 ** k for k in range(lo, hi + 1) if 2 ** k * (per_node if multi else 1) >= 2])
-            ranks = xs * per_node if multi else xs
-            model = np.array([n * spec_factor(int(p)) / fit.predict(n, int(p)) * 1e-3 for p in ranks])
+            xs, ranks = _scale_grid(pts.index.min(), pts.index.max(), per_node, multi)
+            model = _model_busbw(fit, n, ranks, spec_factor)
             inside = (xs >= pts.index.min()) & (xs <= pts.index.max())  # a run's model: its own scales only
             ax.plot(xs[inside], model[inside], "-", color=line.get_color(), lw=1)
             if pooled is None and len(df["run"].unique()) == 1:  # the only run: its model is the model
@@ -146,17 +144,27 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
     return _save(fig, path)
 
 
+def _scale_grid(low, top, per_node, multi):
+    """(x, ranks): powers of two from the smallest measured scale to twice the largest,
+    where a group has at least 2 ranks; x in nodes (multi) or ranks."""
+    xs = np.array([2 ** k for k in range(max(1, int(low)).bit_length() - 1, (int(top) * 2).bit_length())
+                   if 2 ** k * (per_node if multi else 1) >= 2])
+    return xs, (xs * per_node if multi else xs)
+
+
+def _model_busbw(fit, n, ranks, spec_factor):
+    """The model's busbw at size n: n factor(p) / T(n, p)."""
+    return np.array([n * spec_factor(int(p)) / fit.predict(n, int(p)) * 1e-3 for p in ranks])
+
+
 def _pooled_lines(ax, df, pooled, sizes_for, spec_factor, x_field, multi):
     """The model fitted to all runs at each chosen size: solid over the measured scales,
     dashed up to twice the largest."""
     top = int(df[x_field].max())
-    low = max(1, int(df[x_field].min()))
     per_node = int(df["ranks_per_node"].dropna().max()) if multi and df["ranks_per_node"].notna().any() else 1
-    xs = np.array([2 ** k for k in range(low.bit_length() - 1, (top * 2).bit_length())
-                   if 2 ** k * (per_node if multi else 1) >= 2])
-    ranks = xs * per_node if multi else xs
+    xs, ranks = _scale_grid(df[x_field].min(), top, per_node, multi)
     for n in sorted({s for _, g in df.groupby("run") for s in sizes_for(g)}):
-        model = np.array([n * spec_factor(int(p)) / pooled.predict(n, int(p)) * 1e-3 for p in ranks])
+        model = _model_busbw(pooled, n, ranks, spec_factor)
         inside = xs <= top
         ax.plot(xs[inside], model[inside], "-", color="black", lw=1.2, alpha=0.7,
                 label=_label(f"model fitted to all runs: {format_size(n)}"))

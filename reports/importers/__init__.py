@@ -69,10 +69,10 @@ def parse(path: Path, fmt: str, given: dict) -> list[dict]:
             if run.collective is None and not (given.get("collective") and len(found) == 1):
                 skipped.append(run.test)  # barrier, non-blocking and point-to-point tests in a bundle
                 continue
-            built = osu.build(run, commands_for(cmds, run.first_line, len(found) == 1), given, path)
+            mine = commands_for(cmds, run.first_line, len(found) == 1)
+            built = osu.build(run, mine, given, path)
             meta = {**source, "tool": "OSU micro-benchmarks", "tool_version": run.version or None,
-                    "osu_test": run.test, "lines": [run.first_line, run.rows[-1][0]],
-                    "command_lines": commands_for(cmds, run.first_line, len(found) == 1)[:3]}
+                    "osu_test": run.test, "lines": [run.first_line, run.rows[-1][0]], "command_lines": mine[:3]}
             runs.append({**built, "meta": meta})
         if not runs:
             what = f" (only {', '.join(dict.fromkeys(skipped))}, not sized blocking collectives)" if skipped else ""

@@ -62,6 +62,19 @@ def settle(name: str, flag_name: str, facts: Facts, flag, path) -> tuple[int | N
     return None, "", facts.unknown_why or "the log does not say"
 
 
+def unknown_warning(ranks_why, nodes_why, because=None, and_so=None) -> str | None:
+    """The one warning for the counts left unknown (null): what, why, and the flags that
+    settle them; None when both are known. `because` replaces the reasons; `and_so` names
+    what an unknown rank count leaves unknown too."""
+    unknown = [(what, why, flag) for what, why, flag in (("ranks", ranks_why, "--nranks N"),
+                                                         ("nodes", nodes_why, "--nnodes N")) if why]
+    if not unknown:
+        return None
+    tail = f", and so {and_so}" if and_so and ranks_why else ""
+    return (f"{' and '.join(w for w, _, _ in unknown)} unknown ({because or '; '.join(y for _, y, _ in unknown)}): "
+            f"recorded as null{tail}; pass {' '.join(f for _, _, f in unknown)}")
+
+
 # --- the busbw/algbw ratio -----------------------------------------------------------
 
 def half_unit(token: str) -> float:

@@ -6,7 +6,7 @@ import math
 import re
 
 from .evidence import (Facts, ImportFailure, describe, from_commands, kinds_named, kinds_worded, ranks_from_ratio,
-                       ratio_bounds, said_by, settle)
+                       ratio_bounds, said_by, settle, unknown_warning)
 from .kinds import BINARIES, ITEMSIZE, KINDS, REDUCE_OPS, deviation_fails
 from .points import point
 
@@ -200,12 +200,7 @@ def build(seg, file_text, commands, given, path) -> dict:
             points.append(point(name, row.dtype, row.op, in_place, row.size, row.count, float(t) * scale,
                                 float(alg), float(bus), status, n_wrong, reason, nranks, nnodes,
                                 backend="nccl", device="cuda"))
-    unknown = [(what, why, flag) for what, why, flag in (("ranks", ranks_unknown, "--nranks N"),
-                                                         ("nodes", nodes_unknown, "--nnodes N")) if why]
-    warning = None
-    if unknown:
-        warning = (f"{' and '.join(w for w, _, _ in unknown)} unknown ({'; '.join(y for _, y, _ in unknown)}): "
-                   f"recorded as null; pass {' '.join(f for _, _, f in unknown)}")
+    warning = unknown_warning(ranks_unknown, nodes_unknown)
     return {"points": points, "collective": name, "nranks": nranks, "nnodes": nnodes, "warning": warning,
             "ranks_from": ranks_from or None, "nodes_from": nodes_from or None}
 

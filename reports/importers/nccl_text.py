@@ -178,15 +178,11 @@ def segments(text: str) -> tuple[list[Segment], list[tuple[int, str]]]:
                 # sizes fall back with the same type and op: another table pasted on (a grep of
                 # several runs, two outputs back to back), in the same layout
                 seg = fresh(line_no)
-                seg.columns, seg.time_unit = last_columns(segs), segs[-2].time_unit
+                seg.columns, seg.time_unit = segs[-2].columns, segs[-2].time_unit
             seg.rows.append(row)
             after_rank = False
     segs[-1].last_line = lines[-1][0] if lines else 0
     return [s for s in segs if s.rows], lines
-
-
-def last_columns(segs):
-    return segs[-2].columns if len(segs) > 1 else None
 
 
 def _facts_in(line: str, seg: Segment) -> None:

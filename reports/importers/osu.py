@@ -89,7 +89,7 @@ def default_dtype(collective: str) -> str:
 
 
 def build(run: OsuRun, commands, given, path) -> dict:
-    from .evidence import Facts, ImportFailure, from_commands, said_by, settle
+    from .evidence import Facts, ImportFailure, from_commands, said_by, settle, unknown_warning
     from .points import point
     name = given.get("collective") or run.collective
     if name is None:
@@ -136,14 +136,7 @@ def build(run: OsuRun, commands, given, path) -> dict:
         if iters and iters.isdigit():
             p["iters"] = int(iters)
         points.append(p)
-    unknown = [(w, f) for w, why, f in (("ranks", ranks_unknown, "--nranks N"), ("nodes", nodes_unknown, "--nnodes N"))
-               if why]
-    warning = None
-    if unknown:
-        what = " and ".join(w for w, _ in unknown)
-        effect = ("size_bytes and busbw" if kind.osu_per_rank else "busbw" if kind.factor_name != "1" else None)
-        warning = (f"{what} unknown (OSU does not print them): recorded as null"
-                   + (f", and so {effect}" if effect and "ranks" in what else "")
-                   + f"; pass {' '.join(f for _, f in unknown)}")
+    effect = "size_bytes and busbw" if kind.osu_per_rank else "busbw" if kind.factor_name != "1" else None
+    warning = unknown_warning(ranks_unknown, nodes_unknown, because="OSU does not print them", and_so=effect)
     return {"points": points, "collective": name, "nranks": nranks, "nnodes": nnodes, "warning": warning,
             "ranks_from": ranks_from or None, "nodes_from": nodes_from or None}
