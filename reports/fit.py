@@ -18,10 +18,15 @@ above 0 bytes and at least 2 ranks (one rank crosses no link):
   one whose B(p) is the busbw factor is used (`busbw_family`), so the bandwidth is the
   busbw asymptote. `Regime.busbw_asymptote` gives that asymptote for any family.
 - **Regimes.** Libraries switch protocol or algorithm with message size (NCCL's LL, LL128,
-  Simple; MPICH's short/long algorithms). The sizes are cut into 1 to 3 contiguous
-  regimes (each with at least 3 distinct sizes), each with its own family, alpha and
-  bandwidth; the cut points are found by dynamic programming and the number of regimes
-  by BIC = N ln(RSS / N) + k ln N with k = 3K - 1 (two parameters per regime, one per cut).
+  Simple; MPICH's short/long algorithms). The sizes are cut into 1 to 5 contiguous
+  regimes (each with at least 3 distinct sizes), each with its own family, alpha,
+  bandwidth and noise level; the cut points are found by dynamic programming and the
+  number of regimes by BIC = sum over regimes of N_r ln(RSS_r / N_r) + k ln N with
+  k = 4K - 1 (alpha, beta and noise per regime, one per cut). Each regime has its own
+  noise because real logs do: latency-bound sizes jitter by 10%, bandwidth-bound ones
+  by 1%, and with one pooled noise level the jitter of the small sizes hides a misfit
+  of the large ones (a wide top regime fitted 7% under a log's largest busbw). RSS_r / N_r
+  is floored at (0.1%)^2, so exact synthetic points do not split for nothing.
 - **Intervals.** Case-resampling bootstrap of each regime's points (family and cut fixed),
   95% percentile intervals; the samples are kept so predictions (crossover) carry them.
 - **Held-out error.** Everything (family choice, regime cuts and count) is refitted
@@ -35,7 +40,8 @@ above 0 bytes and at least 2 ranks (one rank crosses no link):
   reduces within nodes first, so the network carries B(N) n), or N x G when it is flat (a
   ring over all ranks puts B(N x G) n through every node's link, as gloo's does); both are
   fitted and the smaller residual wins. Points at several G (one rank per node, whole
-  nodes) are fitted together; predictions use the largest G measured.
+  nodes) are fitted together; predictions use the largest G measured. Its held-out error
+  chooses the family and q again without the largest node count.
 """
 from __future__ import annotations
 
@@ -52,8 +58,12 @@ from collectives.registry import COLLECTIVES, get_collective
 
 TIME_FIELD = "time_us_median"
 MIN_SIZES_PER_REGIME = 3
-MAX_REGIMES = 3
+MAX_REGIMES = 5
+NOISE_FLOOR = 1e-3
+"""relative noise below which a regime's fit counts as exact (see Regimes above)"""
 BOOTSTRAP = 1000
+REACHED = 1.3
+"""asymptote / model busbw at a regime's largest size below which the asymptote counts as reached"""
 KEY = ("collective", "backend", "device", "fabric", "dtype", "in_place")
 """What makes points comparable: in-place and out-of-place calls differ by up to 20% in
 real nccl-tests logs, and device (cuda or cpu buffers) changes MPI's path."""
@@ -143,6 +153,19 @@ class Regime:
         beta = self.theta[1] if beta is None else beta
         return self.factor(p) / (beta * self.family.data(p)) * 1e-3 if beta > 0 else math.inf
 
+    def busbw_at(self, n: float) -> float:
+        """The busbw the regime's model gives at n bytes and its largest rank count."""
+        p = max(self.nranks)
+        return self.factor(p) * n / (float(self.predict([n], [p])[0]) * 1e3)
+
+    @property
+    def asymptote_reached(self) -> bool:
+        """The regime's largest size is bandwidth-bound: its model busbw there is within
+        REACHED of the asymptote (the latency term under 23% of the time). Otherwise the
+        asymptote is an extrapolation past the data (a log that stops at 1 MiB)."""
+        asymptote = self.busbw_asymptote()
+        return bool(math.isfinite(asymptote) and self.busbw_at(self.size_hi) * REACHED >= asymptote)
+
 
 @dataclass
 class KeyFit:
@@ -201,7 +224,8 @@ def _best_family(families, p, n, t, factor=None, columns=design):
 
 
 def _segment(families, p, n, t, max_regimes=MAX_REGIMES, factor=None):
-    """Best cut of the sizes into 1..max_regimes regimes by BIC: [(lo_idx, hi_idx, family)]."""
+    """Best cut of the sizes into 1..max_regimes regimes by BIC, each regime with its own
+    noise level: [(lo_size, hi_size, family)]."""
     sizes = np.unique(n)
     S, N = len(sizes), len(t)
     cost = {}
@@ -209,8 +233,9 @@ def _segment(families, p, n, t, max_regimes=MAX_REGIMES, factor=None):
         for j in range(i + MIN_SIZES_PER_REGIME - 1, S):
             mask = (n >= sizes[i]) & (n <= sizes[j])
             family, _, rss = _best_family(families, p[mask], n[mask], t[mask], factor)
-            cost[i, j] = (rss, family)
-    # best[k][j]: (rss, cuts) covering sizes[0..j] with k regimes
+            k = int(mask.sum())
+            cost[i, j] = (k * math.log(max(rss / k, NOISE_FLOOR ** 2)), family)
+    # best[k][j]: (cost, cuts) covering sizes[0..j] with k regimes
     best = [dict() for _ in range(max_regimes + 1)]
     for j in range(S):
         if (0, j) in cost:
@@ -219,14 +244,14 @@ def _segment(families, p, n, t, max_regimes=MAX_REGIMES, factor=None):
         for j in range(S):
             for i in range(1, j + 1):
                 if (i, j) in cost and (i - 1) in best[k - 1]:
-                    rss = best[k - 1][i - 1][0] + cost[i, j][0]
-                    if j not in best[k] or rss < best[k][j][0]:
-                        best[k][j] = (rss, best[k - 1][i - 1][1] + [(i, j, cost[i, j][1])])
+                    total = best[k - 1][i - 1][0] + cost[i, j][0]
+                    if j not in best[k] or total < best[k][j][0]:
+                        best[k][j] = (total, best[k - 1][i - 1][1] + [(i, j, cost[i, j][1])])
     choice, choice_bic = None, math.inf
     for k in range(1, max_regimes + 1):
         if S - 1 in best[k]:
-            rss, cuts = best[k][S - 1]
-            bic = N * math.log(max(rss, 1e-300) / N) + (3 * k - 1) * math.log(N)
+            total, cuts = best[k][S - 1]
+            bic = total + (4 * k - 1) * math.log(N)
             if bic < choice_bic:
                 choice, choice_bic = [(sizes[i], sizes[j], fam) for i, j, fam in cuts], bic
     return choice
@@ -424,6 +449,17 @@ def hier_design(family, n, nnodes, g, inter="nodes") -> np.ndarray:
     ])
 
 
+def _hier_choose(families, n, nn, g, t):
+    """(family, inter scope, theta) with the smallest residual over every family and scope."""
+    best = None
+    for family in families:
+        for inter in INTER_SCOPES:
+            theta, rss = nnls(hier_design(family, n, nn, g, inter), t)
+            if best is None or rss < best[3] - 1e-12:
+                best = (family, inter, theta, rss)
+    return best[:3]
+
+
 def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
     """Keys with points on one node and on several nodes (whole hosts: same ranks on each)."""
     fits = []
@@ -440,13 +476,8 @@ def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
         g = np.where(nn > 1, rows["ranks_per_node"].fillna(1).to_numpy(int), rows["nranks"].to_numpy(int))
         t = rows[TIME_FIELD].to_numpy(float)
         key = dict(zip(HIER_KEY, values))
-        best = None
-        for family in get_collective(key["collective"]).families:
-            for inter in INTER_SCOPES:
-                theta, rss = nnls(hier_design(family, n, nn, g, inter), t)
-                if best is None or rss < best[3] - 1e-12:
-                    best = (family, inter, theta, rss)
-        family, inter, theta, _ = best
+        families = get_collective(key["collective"]).families
+        family, inter, theta = _hier_choose(families, n, nn, g, t)
         fit = HierFit(key, family, g_multi, theta, inter=inter, fabric_intra=",".join(sorted(single["fabric"].unique())),
                       fabric_inter=",".join(sorted(multi["fabric"].unique())), points=len(t),
                       nnodes=tuple(int(v) for v in np.unique(nn)))
@@ -455,9 +486,9 @@ def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
         fit.r2, fit.mape_pct = _stats(t, X @ theta)
         top = nn.max()
         if len(set(nn[nn > 1])) >= 2:  # the inter tier is still measured without the top count
-            rest = nn < top
-            held, _ = nnls(X[rest], t[rest])
-            pred = X[~rest] @ held
+            rest = nn < top  # family and inter scope chosen again without it: out of sample
+            h_family, h_inter, held = _hier_choose(families, n[rest], nn[rest], g[rest], t[rest])
+            pred = hier_design(h_family, n[~rest], nn[~rest], g[~rest], h_inter) @ held
             fit.heldout_mape_pct = float(np.mean(np.abs(t[~rest] - pred) / t[~rest]) * 100)
             fit.heldout_nnodes = int(top)
         fits.append(fit)

@@ -24,6 +24,9 @@ model.json:
         busbw_asymptote_gbps, _ci  the large-message busbw the regime implies at its largest rank
                                  count, factor(p) / (beta B(p)): comparable with records' busbw
                                  whatever the family
+        busbw_asymptote_reached  false where the regime's largest size is still latency-bound (its
+                                 model busbw there under asymptote / 1.3): the asymptote is then an
+                                 extrapolation past the data (a log that stops at 1 MiB)
         peak_busbw_gbps, peak_at_size_bytes  the highest busbw among the regime's points, its size
         r2, mape_pct             goodness of fit on time
         heldout_mape_pct         MAPE on the largest rank count's points in this regime's sizes,
@@ -50,7 +53,7 @@ import numpy as np
 
 from collectives.sizes import format_size
 
-from .fit import BOOTSTRAP, TIME_FIELD, HierFit, KeyFit, bandwidth_gbps, ci95
+from .fit import BOOTSTRAP, REACHED, TIME_FIELD, HierFit, KeyFit, bandwidth_gbps, ci95
 
 MODEL_FILE = "model.json"
 SCHEMA_VERSION = 1
@@ -83,6 +86,7 @@ def fit_entries(fits: list[KeyFit]) -> list[dict]:
                 "bandwidth_gbps": _num(bandwidth_gbps(beta)), "bandwidth_gbps_ci": bandwidth_ci(r.boot[:, 1]),
                 "busbw_asymptote_gbps": _num(r.busbw_asymptote()),
                 "busbw_asymptote_gbps_ci": [_num(r.busbw_asymptote(b)) for b in ci95(r.boot[:, 1])[::-1]],
+                "busbw_asymptote_reached": r.asymptote_reached,
                 "peak_busbw_gbps": _num(r.peak_busbw), "peak_at_size_bytes": r.peak_at,
                 "r2": _num(r.r2), "mape_pct": _num(r.mape_pct), "heldout_mape_pct": _num(r.heldout_mape_pct),
                 "heldout_nranks": r.heldout_nranks, "heldout_from_nranks": list(fit.heldout_from),
@@ -135,15 +139,19 @@ def format_fits(entries: list[dict]) -> str:
             f"{'busbw_asym_ci95':>21} {'peak busbw@size':>17} {'R2':>6} {'MAPE%':>6} {'heldout%':>16} {'pts':>4}")
     lines = [head]
     for e in entries:
+        asymptote = _f(e["busbw_asymptote_gbps"]) + ("" if e.get("busbw_asymptote_reached", True) else "*")
         sizes = f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}"
         place = {True: "in", False: "out"}.get(e.get("in_place"), "-")
         peak = f"{_f(e['peak_busbw_gbps'])}@{format_size(e['peak_at_size_bytes'])}"
         lines.append(
             f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<12} {e['dtype']:<8} {place:<5} {e['regime']:>3} "
             f"{sizes:>19} {e['family']:<18} {_f(e['alpha_us']):>8} {_interval(e['alpha_us_ci']):>21} "
-            f"{_f(e['bandwidth_gbps']):>8} {_f(e['busbw_asymptote_gbps']):>15} {_interval(e['busbw_asymptote_gbps_ci']):>21} "
+            f"{_f(e['bandwidth_gbps']):>8} {asymptote:>15} {_interval(e['busbw_asymptote_gbps_ci']):>21} "
             f"{peak:>17} {_f(e['r2'], '{:.3f}'):>6} {_f(e['mape_pct'], '{:.1f}'):>6} {heldout_words(e):>16} "
             f"{e['points']:>4}")
+    if not all(e.get("busbw_asymptote_reached", True) for e in entries):
+        lines.append(f"# * asymptote not reached: the regime's largest size is latency-bound (its busbw there under "
+                     f"asymptote / {REACHED:g}); the value extrapolates past the measured sizes")
     return "\n".join(lines)
 
 

@@ -99,6 +99,7 @@ def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
         "alpha_us": e["alpha_us"], "alpha_us 95%": _ci(e["alpha_us_ci"]), "bandwidth_gbps": e["bandwidth_gbps"],
         "bandwidth_gbps 95%": _ci(e["bandwidth_gbps_ci"]), "busbw asymptote GB/s": e["busbw_asymptote_gbps"],
         "busbw asymptote 95%": _ci(e["busbw_asymptote_gbps_ci"]),
+        "asymptote reached": {True: "yes", False: "no (extrapolated)"}.get(e.get("busbw_asymptote_reached"), "-"),
         "peak busbw (at size)": (f"{e['peak_busbw_gbps']:.3g} at {format_size(e['peak_at_size_bytes'])}"
                                  if e["peak_busbw_gbps"] is not None else "-"),
         "R\u00b2": e["r2"], "MAPE %": e["mape_pct"],

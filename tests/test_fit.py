@@ -119,6 +119,47 @@ def test_the_heldout_error_is_out_of_sample(tmp_path):
     assert abs(kept_err - expected) > 1
 
 
+def test_the_hierarchical_heldout_error_is_out_of_sample():
+    """Synthetic: a flat ring over all ranks at 2 and 4 nodes, a hierarchical one at 16.
+    With 16 the fit picks another family than without it, so a held-out error that let the
+    16-node points choose the family or the inter-node scope would differ from the error of
+    a fit made on 1, 2 and 4 nodes alone."""
+    import pandas as pd
+    from collectives.records import FIELDS, make_record
+    from reports.fit import fit_hierarchical, hier_design, nnls
+    g, theta = 8, np.array([2.0, 1e-3 / 150, 8.0, 1e-3 / 12])
+
+    def rec(nodes, p, n, inter):
+        t = float(hier_design(RING_ALL_REDUCE, [n], [nodes], g if nodes > 1 else p, inter)[0] @ theta)
+        return make_record(run_id="s", timestamp="", status="ok", collective="all_reduce", backend="gloo",
+                           device="cpu", fabric="x", dtype="float32", size_bytes=int(n), count=int(n) // 4, nranks=p,
+                           nnodes=nodes, ranks_per_node=g if nodes > 1 else p, warmup=0, iters=5, time_us_mean=t,
+                           time_us_median=t, time_us_min=t, time_us_max=t, time_us_p99=t, n_wrong=0,
+                           algbw_gbps=n / t * 1e-3, busbw_gbps=n / t * 1e-3)
+    sizes = [8 * 4 ** i for i in range(3, 14)]
+    rows = [rec(1, p, n, "nodes") for p in (2, 4, 8) for n in sizes]
+    rows += [rec(nodes, nodes * g, n, inter) for nodes, inter in ((2, "ranks"), (4, "ranks"), (16, "nodes"))
+             for n in sizes]
+    df = pd.DataFrame(rows, columns=list(FIELDS))
+    (full,) = fit_hierarchical(df, samples=20)
+    (small,) = fit_hierarchical(df[df["nnodes"] < 16], samples=20)
+    assert full.family.name != small.family.name  # the 16-node points would change the choice
+    top = df[df["nnodes"] == 16]
+    t = top["time_us_median"].to_numpy()
+    pred = np.array([small.predict(x, 16, g)[0] for x in top["size_bytes"]])
+    expected = float(np.mean(np.abs(t - pred) / t) * 100)
+    assert (full.heldout_nnodes, full.heldout_mape_pct) == (16, pytest.approx(expected, rel=1e-12))
+    # keeping the full fit's family and scope, refitted on 1, 2 and 4 nodes, gives another number
+    rest = df[df["nnodes"] < 16]
+    nn = rest["nnodes"].to_numpy(int)
+    g_rows = np.where(nn > 1, g, rest["nranks"].to_numpy(int))
+    kept, _ = nnls(hier_design(full.family, rest["size_bytes"].to_numpy(float), nn, g_rows, full.inter),
+                   rest["time_us_median"].to_numpy(float))
+    kept_pred = hier_design(full.family, top["size_bytes"].to_numpy(float), top["nnodes"].to_numpy(int), g,
+                            full.inter) @ kept
+    assert abs(float(np.mean(np.abs(t - kept_pred) / t) * 100) - expected) > 1
+
+
 def test_one_rank_count_cannot_tell_families_apart_several_can(tmp_path):
     from collectives.cost import RABENSEIFNER
     one = write_run(tmp_path / "one", flat_points(RABENSEIFNER, 10.0, 100.0, ranks=(8,)), noise=0.01)
