@@ -14,6 +14,7 @@ from pathlib import Path
 from collectives.backends import BACKENDS
 from collectives.dtypes import get_dtype
 from collectives.fabric import FABRICS
+from collectives.records import TIMINGS
 from collectives.registry import COLLECTIVES
 from collectives.sizes import parse_size, size_series
 from collectives.spec import REDUCE_OPS
@@ -58,6 +59,8 @@ class RunConfig:
     """A collective that waits longer than this fails the run."""
     out: Path
     """Run directory for records.jsonl and meta.json."""
+    timing: str = "call"
+    """"call": each timed call alone; "batch": calls in batches between synchronisations."""
     layouts: tuple[str, ...] = ("full",)
     """How groups take ranks from nodes (benchmarks/groups.py): full, intra, inter."""
     fabric: str = "auto"
@@ -252,6 +255,9 @@ def config_from_args(args, cuda_available) -> RunConfig:
         raise UsageError("--iters-budget-s must be positive: use e.g. --iters-budget-s 1")
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive seconds: use e.g. --timeout 300")
+    timing = str(getattr(args, "timing", "call")).lower()
+    if timing not in TIMINGS:
+        raise UsageError(f"--timing {timing!r} is unknown: use call or batch")
     if args.cuda_graph and backend != "nccl":
         raise UsageError(f"--cuda-graph needs GPUs (backend nccl), not {backend}: drop --cuda-graph on CPU")
     return RunConfig(
@@ -259,7 +265,7 @@ def config_from_args(args, cuda_available) -> RunConfig:
         in_place=PLACEMENTS[args.in_place], sizes=_sizes(args), ranks=ranks, nodes=nodes,
         warmup=args.warmup, iters=iters, iters_budget_s=args.iters_budget_s,
         device=device, cuda_graph=args.cuda_graph, timeout_s=args.timeout, out=Path(os.path.abspath(args.out)),
-        layouts=layouts, fabric=fabric,
+        layouts=layouts, fabric=fabric, timing=timing,
     )
 
 
@@ -299,6 +305,8 @@ def config_to_argv(cfg: RunConfig) -> list[str]:
         argv += ["--layout", ",".join(cfg.layouts)]
     if cfg.fabric != "auto":
         argv += ["--fabric", cfg.fabric]
+    if cfg.timing != "call":
+        argv += ["--timing", cfg.timing]
     if cfg.cuda_graph:
         argv.append("--cuda-graph")
     if cfg.resume:

@@ -7,6 +7,7 @@ measurements (auto iterations, skip on error) are taken on values reduced over t
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,8 @@ from collectives.spec import CollectiveSpec, build_buffers, count_wrong
 from collectives.timing import auto_iters_done, summarize
 
 AUTO_FIRST_BATCH = 10
+BATCH_CALLS = 10
+"""--timing batch: calls per batch (one sample: the batch's time / its calls)."""
 AUTO_MAX_ITERS = 100_000
 # What a library raises when it cannot do a dtype/op, or allocate a size: the point is
 # recorded as skipped.
@@ -49,6 +52,26 @@ class Timing:
     iters: int | None
     """None: auto."""
     budget_s: float
+    mode: str = "call"
+    """"call" or "batch" (collectives.records.TIMINGS)."""
+
+
+def time_batches(backend, fn, group, calls: int, beat=no_beat) -> np.ndarray:
+    """Per-call times (us) on this rank from batches of BATCH_CALLS calls (fewer when
+    `calls` is smaller): the group synchronised before each batch (outside the time), the
+    host clock read before the first call and after the last completed (the device
+    synchronised), as nccl-tests and IMB time. One sample per batch."""
+    per_batch = min(BATCH_CALLS, calls)
+    samples = np.empty(max(calls // per_batch, 1))
+    for b in range(samples.size):
+        backend.max_over(np.zeros(1), group)  # everyone starts the batch together
+        t0 = time.perf_counter()
+        for _ in range(per_batch):
+            fn()
+        backend.synchronize()
+        samples[b] = (time.perf_counter() - t0) / per_batch * 1e6
+        beat()
+    return samples
 
 
 def _skip(layout, reason):
@@ -97,14 +120,18 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
         fn()
         beat()
     backend.synchronize()
+    def timed(calls):
+        if timing.mode == "batch":
+            return backend.max_over(time_batches(backend, fn, group, calls, beat), group)
+        return backend.max_over(backend.time_calls(fn, calls, beat), group)
     if timing.iters is not None:
-        times = backend.max_over(backend.time_calls(fn, timing.iters, beat), group)
+        times = timed(timing.iters)
     else:
         times = np.empty(0)
-        batch = AUTO_FIRST_BATCH
+        batch = AUTO_FIRST_BATCH * (BATCH_CALLS if timing.mode == "batch" else 1)
         while not auto_iters_done(times, timing.budget_s) and times.size < AUTO_MAX_ITERS:
-            times = np.concatenate([times, backend.max_over(backend.time_calls(fn, batch, beat), group)])
-            batch = times.size  # double the sample each round
+            times = np.concatenate([times, timed(batch)])
+            batch = times.size * (BATCH_CALLS if timing.mode == "batch" else 1)  # double the sample each round
 
     # 3. The data check, after timing as in nccl-tests: fresh inputs, one call, compare.
     #    (Checking first leaves large temporaries behind that slowed the timed calls by
@@ -123,6 +150,8 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
         "status": "ok" if n_wrong == 0 else "failed",
         "reason": None if n_wrong == 0 else f"data check: {n_wrong} wrong elements",
         "size_bytes": layout.size_bytes, "count": layout.count,
-        "warmup": timing.warmup, "iters": int(times.size), **stats,
+        "warmup": timing.warmup,
+        "iters": int(times.size) * (min(BATCH_CALLS, timing.iters or BATCH_CALLS) if timing.mode == "batch" else 1),
+        **stats,
         "algbw_gbps": algbw, "busbw_gbps": busbw, "n_wrong": n_wrong,
     }

@@ -59,7 +59,8 @@ static int layout(struct point *pt, long size) {
     const char *c = pt->name;
     long elems = size / (long)sizeof(float);
     int whole_array = !strcmp(c, "all_gather") || !strcmp(c, "reduce_scatter") || !strcmp(c, "all_to_all");
-    pt->chunk = whole_array ? (int)(elems / pt->size) : (int)elems;
+    /* split arrays: elements per rank rounded down to a multiple of 4, as nccl-tests and commscale */
+    pt->chunk = whole_array ? (int)(elems / (4L * pt->size) * 4) : (int)elems;
     pt->count = whole_array ? pt->chunk * pt->size : (int)elems;
     if (pt->chunk == 0) return 0;
     size_t send = !strcmp(c, "all_gather") ? (size_t)pt->chunk : (size_t)pt->count;

@@ -62,6 +62,9 @@ def add_run_options(p: argparse.ArgumentParser, nodes_flag: str = "--nodes", cpu
                         f"[{d['iters']}]")
     g.add_argument("--iters-budget-s", type=float, default=env_default("iters_budget_s", "1"),
                    help="time budget per point for --iters auto, seconds [1]")
+    g.add_argument("--timing", default=env_default("timing", "call"),
+                   help="call (each call timed alone, the max over ranks per call) or batch (calls in batches of "
+                        "10 between two synchronisations, per call, as nccl-tests times) [call]")
     g.add_argument("--cuda-graph", action="store_true", help=gpu_help("time CUDA-graph replays (nccl)"))
     g.add_argument("--timeout", type=float, default=env_default("timeout", "300"),
                    help="seconds a collective may wait before the run fails [300]")

@@ -21,8 +21,8 @@ from .errors import UsageError
 
 #: RunConfig fields that decide what is measured; the others (timeout, out) may change.
 SWEEP_FIELDS = ("backend", "device", "collectives", "dtypes", "ops", "in_place", "sizes", "ranks", "nodes",
-                "warmup", "iters", "iters_budget_s", "cuda_graph", "layouts", "fabric")
-LATER_FIELDS = {"layouts": ["full"], "fabric": "auto"}
+                "warmup", "iters", "iters_budget_s", "cuda_graph", "layouts", "fabric", "timing")
+LATER_FIELDS = {"layouts": ["full"], "fabric": "auto", "timing": "call"}
 """Sweep fields newer than the first meta.json, with the value a run without them had."""
 
 PointKey = tuple

@@ -134,7 +134,7 @@ def _sweep(cfg, launch, backend, stop: StopRequest, transports: "Transports") ->
     run_id, done = prior["run_id"], prior["done"]
     points = _points(cfg, backend)
     planned = len(points) * len(plans)
-    timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s)
+    timing = Timing(cfg.warmup, cfg.iters, cfg.iters_budget_s, cfg.timing)
     # One rank per host reads its node's topology (a fresh run's meta.json keeps it).
     first_on_host = hosts.index(hosts[backend.rank]) == backend.rank
     found = backend.all_gather_object(detect_topology() if first_on_host and not cfg.resume else None)
@@ -206,7 +206,7 @@ def _sweep(cfg, launch, backend, stop: StopRequest, transports: "Transports") ->
                         run_id=run_id, timestamp=now_utc(), collective=point.spec.name, backend=backend.name,
                         device=backend.device, fabric=fabric, transport=transport, dtype=point.dtype.name,
                         reduce_op=point.op, in_place=point.in_place, nranks=nranks, nnodes=plan.nnodes,
-                        ranks_per_node=plan.ranks_per_node, **fields,
+                        ranks_per_node=plan.ranks_per_node, timing=timing.mode, **fields,
                     )
                     writer.write(record)
                     printer.row(record)

@@ -25,10 +25,13 @@ FIELDS = (
     "schema_version", "run_id", "timestamp", "status", "reason",
     "collective", "backend", "device", "fabric", "transport", "dtype", "reduce_op", "in_place",
     "size_bytes", "count", "nranks", "nnodes", "ranks_per_node",
-    "warmup", "iters", "time_us_mean", "time_us_median", "time_us_min", "time_us_max",
+    "warmup", "iters", "timing", "time_us_mean", "time_us_median", "time_us_min", "time_us_max",
     "time_us_p99", "median_ci95_rel_pct", "algbw_gbps", "busbw_gbps", "n_wrong",
 )
 STATUSES = ("ok", "skipped", "failed")
+TIMINGS = ("call", "batch")
+"""`timing`: each call timed alone (max over ranks per call), or a batch of calls between
+two synchronisations, per call (benchmarks/harness.py)."""
 
 #: Environment variables captured in meta.json: these prefixes/names only, and never a
 #: name that looks like a credential.
@@ -124,7 +127,10 @@ def normalize(record: dict) -> dict:
     version = record.get("schema_version")
     if version != SCHEMA_VERSION:
         raise ValueError(f"record schema_version {version!r} is not supported (this commscale reads {SCHEMA_VERSION})")
-    return {name: record.get(name) for name in FIELDS}
+    out = {name: record.get(name) for name in FIELDS}
+    if out["timing"] is None and "timing" not in record:
+        out["timing"] = "call"  # written before the field: commscale timed every call
+    return out
 
 
 def read_records(path: Path) -> Iterable[dict]:

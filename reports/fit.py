@@ -64,10 +64,11 @@ NOISE_FLOOR = 1e-3
 BOOTSTRAP = 1000
 REACHED = 1.3
 """asymptote / model busbw at a regime's largest size below which the asymptote counts as reached"""
-KEY = ("collective", "backend", "device", "fabric", "dtype", "in_place")
+KEY = ("collective", "backend", "device", "fabric", "dtype", "in_place", "timing")
 """What makes points comparable: in-place and out-of-place calls differ by up to 20% in
-real nccl-tests logs, and device (cuda or cpu buffers) changes MPI's path."""
-HIER_KEY = ("collective", "backend", "device", "dtype")
+real nccl-tests logs, device (cuda or cpu buffers) changes MPI's path, and a per-call time
+includes the launch cost a batch hides (`timing`)."""
+HIER_KEY = ("collective", "backend", "device", "dtype", "timing")
 
 
 def _vec(fn, p) -> np.ndarray:
@@ -386,6 +387,7 @@ def usable(df: pd.DataFrame) -> pd.DataFrame:
     df = df[(df["status"] == "ok") & (df["nranks"] >= 2) & (df[TIME_FIELD] > 0) & (df["size_bytes"] > 0)
             & df["collective"].isin(list(COLLECTIVES))].copy()  # 0-byte rows fit nothing; scatter etc. have no model
     df["device"] = df["device"].fillna("cpu")
+    df["timing"] = df["timing"].fillna("call")
     return df
 
 

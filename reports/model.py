@@ -5,8 +5,9 @@ model.json:
     runs             the run directories fitted together
     time_field       "time_us_median"; weighting "relative"; bootstrap (samples)
     fits             one entry per regime of each (collective, backend, device, fabric, dtype):
-        collective, backend, device, fabric, dtype, in_place   the key: points of one key are
-                                 comparable (in- and out-of-place differ by up to 20% in real logs)
+        collective, backend, device, fabric, dtype, in_place, timing   the key: points of one key
+                                 are comparable (in- and out-of-place differ by up to 20% in real
+                                 logs; "call" and "batch" timing differ by the launch cost)
         regime, regimes          1-based index of this regime, and how many the key has
         size_bytes_min/max       sizes the regime covers
         family_identified        true only when the measured rank counts tell the family from every
@@ -141,7 +142,7 @@ def format_fits(entries: list[dict]) -> str:
     for e in entries:
         asymptote = _f(e["busbw_asymptote_gbps"]) + ("" if e.get("busbw_asymptote_reached", True) else "*")
         sizes = f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}"
-        place = {True: "in", False: "out"}.get(e.get("in_place"), "-")
+        place = {True: "in", False: "out"}.get(e.get("in_place"), "-") + ("/b" if e.get("timing") == "batch" else "")
         peak = f"{_f(e['peak_busbw_gbps'])}@{format_size(e['peak_at_size_bytes'])}"
         lines.append(
             f"  {e['collective']:<15} {e['backend']:<7} {e['fabric']:<12} {e['dtype']:<8} {place:<5} {e['regime']:>3} "

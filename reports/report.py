@@ -94,7 +94,7 @@ def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
     return pd.DataFrame([{
         "run": run, "collective": e["collective"], "backend": e["backend"], "fabric": e["fabric"],
         "dtype": e["dtype"], "regime": f"{e['regime']} of {e['regimes']}",
-        "place": {True: "in", False: "out"}.get(e.get("in_place"), "-"),
+        "place": {True: "in", False: "out"}.get(e.get("in_place"), "-") + (" (batch)" if e.get("timing") == "batch" else ""),
         "sizes": f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}", "family": e["family"],
         "alpha_us": e["alpha_us"], "alpha_us 95%": _ci(e["alpha_us_ci"]), "bandwidth_gbps": e["bandwidth_gbps"],
         "bandwidth_gbps 95%": _ci(e["bandwidth_gbps_ci"]), "busbw asymptote GB/s": e["busbw_asymptote_gbps"],
@@ -107,6 +107,23 @@ def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
                             f"{', '.join(map(str, e['heldout_from_nranks']))}"
                             if e["heldout_mape_pct"] is not None else "-"),
         "points": e["points"]} for run, e in rows])
+
+
+def timing_view(ok: pd.DataFrame) -> pd.DataFrame:
+    """Points measured both per call and in batches (`--timing`): the two medians side by
+    side, and batch / call. Empty when the runs hold one timing only."""
+    keys = ["collective", "backend", "dtype", "in_place", "nranks", "size_bytes"]
+    both = ok[ok["timing"].isin(["call", "batch"])]
+    if both["timing"].nunique() < 2:
+        return pd.DataFrame()
+    wide = both.pivot_table(index=keys, columns="timing", values="time_us", aggfunc="median").dropna()
+    return pd.DataFrame({
+        "collective": wide.index.get_level_values("collective"), "backend": wide.index.get_level_values("backend"),
+        "place": ["in" if v else "out" for v in wide.index.get_level_values("in_place")],
+        "ranks": wide.index.get_level_values("nranks"),
+        "size": [format_size(int(v)) for v in wide.index.get_level_values("size_bytes")],
+        "per call time_us": wide["call"].round(2).to_numpy(), "batch time_us": wide["batch"].round(2).to_numpy(),
+        "batch / call": (wide["batch"] / wide["call"]).round(3).to_numpy()})
 
 
 def crossover_view(crossing: dict) -> pd.DataFrame:
@@ -207,7 +224,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         + [s for s in [findings.unplotted_sentence(df)] if s],
         crossovers=[findings.crossover_sentence(c) for c in crossings.values()], keys=pd.DataFrame(key_rows))
     tables = Tables(summary_view(summary), model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
-                    {name: crossover_view(c) for name, c in crossings.items()})
+                    {name: crossover_view(c) for name, c in crossings.items()}, timing_view(ok))
     _write_md(out, names, metas, headline, story, sections, tables, more)
     _write_html(out, names, metas, headline, story, sections, tables, more)
     made = story + [f for s in sections for f in s.figures] + more
@@ -229,6 +246,8 @@ class Tables:
     summary: pd.DataFrame
     model: pd.DataFrame
     crossover: dict
+    timing: pd.DataFrame
+    """timing_view: per-call and batch medians of the same points, when both were measured."""
 
 
 def _scale_sizes(df) -> list[int]:
@@ -275,6 +294,9 @@ def _write_md(out, names, metas, headline, story, sections, tables, more):
                   _table_md(tables.model), ""]
     for name, table in tables.crossover.items():
         lines += [f"## Crossover: {name}", "", _table_md(table), ""]
+    if not tables.timing.empty:
+        lines += ["## Per-call vs batch timing (medians; batch / call under 1: the per-call clock adds cost)", "",
+                  _table_md(tables.timing), ""]
     lines += ["## More figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in more]
     (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -321,6 +343,11 @@ def _write_html(out, names, metas, headline, story, sections, tables, more):
     for name, table in tables.crossover.items():
         parts += [f"<h2>Crossover: {e(name)}</h2><p>Grey rows are extrapolated past the measured scale.</p>",
                   _table_html(table, list(table["source"] == "extrapolated"))]
+    if not tables.timing.empty:
+        parts += ["<h2>Per-call vs batch timing</h2><p>The same points timed each call alone (the max over ranks "
+                  "per call) and in batches of calls between two synchronisations (as nccl-tests times): medians, "
+                  "and batch / call. On hosts they agree within noise at large sizes; on GPUs batches hide the "
+                  "launch cost.</p>", _table_html(tables.timing)]
     parts.append("<h2>More figures</h2><div class=grid>" + "".join(_img(t, p) for t, p in more) + "</div>")
     parts.append("</body></html>")
     (out / "report.html").write_text("\n".join(parts), encoding="utf-8")

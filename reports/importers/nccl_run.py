@@ -199,7 +199,7 @@ def build(seg, file_text, commands, given, path) -> dict:
             status, n_wrong, reason = _validity(wrong, deviation, row.dtype, nranks, ratio)
             points.append(point(name, row.dtype, row.op, in_place, row.size, row.count, float(t) * scale,
                                 float(alg), float(bus), status, n_wrong, reason, nranks, nnodes,
-                                backend="nccl", device="cuda"))
+                                backend="nccl", device="cuda", timing="batch"))
     warning = unknown_warning(ranks_unknown, nodes_unknown)
     return {"points": points, "collective": name, "nranks": nranks, "nnodes": nnodes, "warning": warning,
             "ranks_from": ranks_from or None, "nodes_from": nodes_from or None}

@@ -129,7 +129,7 @@ def build(run: OsuRun, commands, given, path) -> dict:
         if check in ("Pass", "Fail"):
             status, n_wrong, reason = ("ok", 0, None) if check == "Pass" else ("failed", None, "OSU validation failed")
         p = point(name, dtype, "sum" if kind.reduces else None, False, total, size // item, t, algbw, busbw, status,
-                  n_wrong, reason, nranks, nnodes, backend=backend, device=device)
+                  n_wrong, reason, nranks, nnodes, backend=backend, device=device, timing="call")
         lo, hi, iters = column(values, "min"), column(values, "max"), column(values, "iterations")
         if lo and hi:
             p["time_us_min"], p["time_us_max"] = float(lo), float(hi)

@@ -16,10 +16,12 @@ def dtype_name(name: str) -> str:
 
 
 def point(collective, dtype, op, in_place, size, count, time_us, algbw, busbw, status, n_wrong, reason, nranks,
-          nnodes, backend, device, fabric="auto") -> dict:
+          nnodes, backend, device, timing, fabric="auto") -> dict:
+    """`timing`: how the tool timed: nccl-tests a batch of calls between two stream
+    synchronisations ("batch"), OSU each call alone ("call")."""
     return dict(status=status, reason=reason, collective=collective, backend=backend, device=device, fabric=fabric,
                 transport=None, dtype=dtype_name(dtype), reduce_op=None if op in (None, "none") else op,
                 in_place=in_place, size_bytes=None if size is None else int(size), count=int(count),
                 nranks=nranks, nnodes=nnodes,
                 ranks_per_node=nranks // nnodes if nranks and nnodes and nranks % nnodes == 0 else None,
-                time_us_mean=float(time_us), algbw_gbps=algbw, busbw_gbps=busbw, n_wrong=n_wrong)
+                timing=timing, time_us_mean=float(time_us), algbw_gbps=algbw, busbw_gbps=busbw, n_wrong=n_wrong)
