@@ -2,12 +2,15 @@
  * benchmarks time them (OSU: one MPI_Wtime pair around each call after a barrier and a
  * warm-up; IMB and nccl-tests: a batch of calls between two synchronisations).
  *
- *   mpiexec -n P ./mpi_reference COLLECTIVE SIZES ITERS WARMUP
+ *   mpiexec -n P ./mpi_reference COLLECTIVE SIZES ITERS WARMUP PAGES
  *
  * COLLECTIVE: all_reduce, all_gather, reduce_scatter, all_to_all, broadcast, reduce or
  * sendrecv; SIZES: comma list of sizes in bytes, with commscale's (nccl-tests') meaning
  * (the whole array for all_gather, reduce_scatter and all_to_all); float data, sum,
  * out of place (broadcast: one buffer); page-aligned buffers written once before timing.
+ * PAGES: "thp" asks the kernel for transparent huge pages on buffers of 4 MiB and more
+ * (madvise MADV_HUGEPAGE), as numpy does for its arrays and so commscale's host buffers;
+ * "plain" does not, as OSU does (a 16 MiB Alltoall on 2 ranks: about 1.4x the time).
  *
  * Per size, rank 0 prints one line:
  *   COLLECTIVE SIZE_BYTES ITERS MEAN_US MEDIAN_US MIN_US BATCH_US
@@ -19,8 +22,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum { PAGE = 4096 };
+static const size_t HUGE_FROM = 4u << 20;
+static int huge_pages;
 
 static float *page_buffer(size_t count, float value) {
     void *p = NULL;
@@ -28,6 +34,7 @@ static float *page_buffer(size_t count, float value) {
         fprintf(stderr, "mpi_reference: cannot allocate %zu floats\n", count);
         MPI_Abort(MPI_COMM_WORLD, 2);
     }
+    if (huge_pages && count * sizeof(float) >= HUGE_FROM) madvise(p, count * sizeof(float), MADV_HUGEPAGE);
     float *f = p;
     for (size_t i = 0; i < count; i++) f[i] = value;
     return f;
@@ -75,13 +82,14 @@ int main(int argc, char **argv) {
     struct point pt = {0};
     MPI_Comm_rank(MPI_COMM_WORLD, &pt.rank);
     MPI_Comm_size(MPI_COMM_WORLD, &pt.size);
-    if (argc != 5) {
-        if (pt.rank == 0) fprintf(stderr, "usage: mpi_reference COLLECTIVE SIZES ITERS WARMUP\n");
+    if (argc != 6 || (strcmp(argv[5], "thp") && strcmp(argv[5], "plain"))) {
+        if (pt.rank == 0) fprintf(stderr, "usage: mpi_reference COLLECTIVE SIZES ITERS WARMUP thp|plain\n");
         MPI_Finalize();
         return 2;
     }
     pt.name = argv[1];
     int iters = atoi(argv[3]), warmup = atoi(argv[4]);
+    huge_pages = !strcmp(argv[5], "thp");
     double *mine = malloc(iters * sizeof(double)), *slowest = malloc(iters * sizeof(double));
     char *sizes = strdup(argv[2]);
     for (char *tok = strtok(sizes, ","); tok; tok = strtok(NULL, ",")) {

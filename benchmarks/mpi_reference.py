@@ -58,21 +58,88 @@ def build(mpiexec: str, out_dir: Path) -> Path:
     return binary
 
 
-def run_reference(mpiexec, binary, ranks, collective, sizes, iters, warmup) -> dict:
-    """{size_bytes: (mean, median, min, batch)} of one launch of the C reference."""
-    result = subprocess.run([mpiexec, "-n", str(ranks), str(binary), collective, ",".join(map(str, sizes)),
-                             str(iters), str(warmup)], capture_output=True, text=True, timeout=900)
-    if result.returncode != 0:
-        raise ReferenceError(f"the C reference failed ({collective}, {ranks} ranks): {result.stderr.strip()[-300:]}")
+def _parse_lines(text: str) -> dict:
+    """{(collective, size_bytes): (mean, median, min, batch)} from the reference's lines."""
     out = {}
-    for line in result.stdout.splitlines():
+    for line in text.splitlines():
         name, size, _, mean, median, low, batch = line.split()
-        out[int(size)] = tuple(float(x) for x in (mean, median, low, batch))
+        out[name, int(size)] = tuple(float(x) for x in (mean, median, low, batch))
     return out
 
 
+def run_reference(mpiexec, binary, ranks, collectives, sizes, iters, warmup, pages) -> dict:
+    """One launch of the C reference per collective; `pages`: "thp" or "plain"."""
+    out = {}
+    for collective in collectives:
+        result = subprocess.run([mpiexec, "-n", str(ranks), str(binary), collective, ",".join(map(str, sizes)),
+                                 str(iters), str(warmup), pages], capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            raise ReferenceError(f"the C reference failed ({collective}, {ranks} ranks): {result.stderr.strip()[-300:]}")
+        out.update(_parse_lines(result.stdout))
+    return out
+
+
+def run_bare(mpiexec, ranks, collectives, sizes, iters, warmup) -> dict:
+    """One launch of the bare mpi4py loop (`--bare-worker`): the C program's loop in Python."""
+    argv = [mpiexec, "-n", str(ranks), sys.executable, "-m", "benchmarks.mpi_reference", "--bare-worker",
+            "--collectives", ",".join(collectives), "--sizes", ",".join(map(str, sizes)), "--iters", str(iters),
+            "--warmup", str(warmup)]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    if result.returncode != 0:
+        raise ReferenceError(f"the bare mpi4py loop failed ({ranks} ranks): {result.stderr.strip()[-300:]}")
+    return _parse_lines(result.stdout)
+
+
+def bare_worker(collectives, sizes, iters, warmup) -> int:
+    """Under mpiexec: the C reference's loop with mpi4py (the thread level and page-aligned
+    buffers of commscale's backend), printing the same lines."""
+    from collectives.backends.mpi import page_aligned
+    from mpi4py import MPI
+    comm = MPI.COMM_WORLD
+    rank, p = comm.Get_rank(), comm.Get_size()
+    calls = {
+        "all_reduce": lambda s, r: comm.Allreduce(s, r, MPI.SUM), "all_gather": lambda s, r: comm.Allgather(s, r),
+        "reduce_scatter": lambda s, r: comm.Reduce_scatter_block(s, r, MPI.SUM),
+        "all_to_all": lambda s, r: comm.Alltoall(s, r), "broadcast": lambda s, r: comm.Bcast(r, 0),
+        "reduce": lambda s, r: comm.Reduce(s, r, MPI.SUM, 0),
+        "sendrecv": lambda s, r: comm.Sendrecv(s, (rank + 1) % p, 0, r, (rank - 1) % p, 0)}
+    for name in collectives:
+        call = calls[name]
+        for size in sizes:
+            elems = size // 4
+            split = name in ("all_gather", "reduce_scatter", "all_to_all")
+            chunk = elems // (4 * p) * 4 if split else elems
+            count = chunk * p if split else elems
+            if chunk == 0:
+                continue
+            send = page_aligned(np.ones(chunk if name == "all_gather" else count), np.float32)
+            recv = page_aligned(np.zeros(chunk if name == "reduce_scatter" else count), np.float32)
+            fn = (lambda s, r, c: lambda: c(s, r))(send, recv, call)
+            for _ in range(warmup):
+                fn()
+            comm.Barrier()
+            mine, wtime = np.empty(iters), MPI.Wtime
+            for i in range(iters):
+                t0 = wtime()
+                fn()
+                mine[i] = wtime() - t0
+            slowest = np.empty_like(mine)
+            comm.Allreduce(mine, slowest, MPI.MAX)
+            comm.Barrier()
+            t0 = wtime()
+            for _ in range(iters):
+                fn()
+            batch = np.array([(wtime() - t0) / iters])
+            batch_max = np.empty_like(batch)
+            comm.Reduce(batch, batch_max, MPI.MAX, 0)
+            if rank == 0:
+                print(f"{name} {count * 4} {iters} {slowest.mean() * 1e6:.3f} {np.median(slowest) * 1e6:.3f} "
+                      f"{slowest.min() * 1e6:.3f} {batch_max[0] * 1e6:.3f}", flush=True)
+    return 0
+
+
 def run_commscale(mpiexec, ranks, collectives, sizes, iters, warmup, out_dir) -> dict:
-    """{(collective, size_bytes): (mean, median, min)} of one `commscale run --backend mpi`."""
+    """{(collective, size_bytes): (mean, median, min, None)} of one `commscale run --backend mpi`."""
     argv = [mpiexec, "-n", str(ranks), sys.executable, "-m", "benchmarks", "run", "--backend", "mpi",
             "--device", "cpu", "--collectives", ",".join(collectives), "--sizes", ",".join(map(str, sizes)),
             "--ranks", str(ranks), "-n", str(iters), "-w", str(warmup), "--out", str(out_dir)]
@@ -84,69 +151,70 @@ def run_commscale(mpiexec, ranks, collectives, sizes, iters, warmup, out_dir) ->
         for line in f:
             r = json.loads(line)
             if r["status"] == "ok" and r["nranks"] == ranks:
-                out[r["collective"], r["size_bytes"]] = (r["time_us_mean"], r["time_us_median"], r["time_us_min"])
+                out[r["collective"], r["size_bytes"]] = (r["time_us_mean"], r["time_us_median"], r["time_us_min"], None)
     return out
 
 
+TOOLS = ("c", "bare", "commscale", "c_plain")
+"""The C reference (huge pages as numpy's), the bare mpi4py loop, commscale, and the C
+reference without huge pages (as OSU allocates): one launch of each per round and ranks."""
+
+
 def measure(args, mpiexec, binary, work: Path) -> list[dict]:
-    """Alternating rounds; per (collective, ranks, size) the per-round figures of both."""
+    """Alternating rounds; per (collective, ranks, size) each tool's per-round figures."""
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     collectives = args.collectives.split(",")
+    launch = {
+        "c": lambda p, r: run_reference(mpiexec, binary, p, collectives, sizes, args.iters, args.warmup, "thp"),
+        "c_plain": lambda p, r: run_reference(mpiexec, binary, p, collectives, sizes, args.iters, args.warmup, "plain"),
+        "bare": lambda p, r: run_bare(mpiexec, p, collectives, sizes, args.iters, args.warmup),
+        "commscale": lambda p, r: run_commscale(mpiexec, p, collectives, sizes, args.iters, args.warmup,
+                                                work / f"r{r}-{p}")}
     rows = {}
     for r in range(args.rounds):
         for ranks in args.ranks:
-            def c_side():
-                return {c: run_reference(mpiexec, binary, ranks, c, sizes, args.iters, args.warmup) for c in collectives}
-
-            def ours():
-                return run_commscale(mpiexec, ranks, collectives, sizes, args.iters, args.warmup, work / f"r{r}-{ranks}")
-            if r % 2 == 0:
-                ref, mine = c_side(), ours()
-            else:
-                mine, ref = ours(), c_side()
-            for c in collectives:
-                for size, (_, c_med, c_min, c_batch) in ref[c].items():
-                    if (c, size) not in mine:
-                        continue
-                    _, m_med, m_min = mine[c, size]
-                    rows.setdefault((c, ranks, size), []).append((c_med, c_min, c_batch, m_med, m_min))
+            order = TOOLS if r % 2 == 0 else TOOLS[::-1]
+            got = {tool: launch[tool](ranks, r) for tool in order}
+            for key in got["c"]:
+                if all(key in got[t] for t in TOOLS):
+                    rows.setdefault((key[0], ranks, key[1]), []).append({t: got[t][key] for t in TOOLS})
         print(f"# round {r + 1} of {args.rounds} done", file=sys.stderr)
-    return [{"collective": c, "ranks": p, "size_bytes": n, "rounds": np.array(v)} for (c, p, n), v in sorted(rows.items())]
+    return [{"collective": c, "ranks": p, "size_bytes": n, "rounds": v} for (c, p, n), v in sorted(rows.items())]
 
 
-def verdict(row) -> str:
-    ratio = row["ratio_median"]
-    if row["size_bytes"] >= GOAL_FROM_BYTES:
+def verdict(ratio: float, diff_us: float, size_bytes: int) -> str:
+    if size_bytes >= GOAL_FROM_BYTES:
         return "met" if ratio <= GOAL_RATIO else "MISSED"
-    if row["size_bytes"] <= 8:
-        return "met" if row["diff_us"] <= GOAL_SMALL_US else "MISSED"
+    if size_bytes <= 8:
+        return "met" if diff_us <= GOAL_SMALL_US else "MISSED"
     return "-"
 
 
 def summarise(rows: list[dict]) -> list[dict]:
     for row in rows:
-        v = row["rounds"]
-        c_med, c_min, c_batch, m_med, m_min = v.T
-        ratio, ratio_min = m_med / c_med, m_min / c_min
-        row.update(c_median_us=float(np.median(c_med)), c_min_us=float(np.median(c_min)),
-                   c_batch_us=float(np.median(c_batch)), median_us=float(np.median(m_med)),
-                   min_us=float(np.median(m_min)), ratio_median=float(np.median(ratio)),
-                   ratio_lo=float(ratio.min()), ratio_hi=float(ratio.max()),
-                   ratio_of_min=float(np.median(ratio_min)), diff_us=float(np.median(m_med - c_med)),
-                   c_spread=float(c_med.max() / c_med.min()), spread=float(m_med.max() / m_med.min()))
-        row["verdict"] = verdict(row)
+        med = {t: np.array([rnd[t][1] for rnd in row["rounds"]]) for t in TOOLS}
+        ratio, binding, own = med["commscale"] / med["c"], med["bare"] / med["c"], med["commscale"] / med["bare"]
+        row.update({f"{t}_median_us": float(np.median(v)) for t, v in med.items()})
+        row.update(ratio=float(np.median(ratio)), ratio_lo=float(ratio.min()), ratio_hi=float(ratio.max()),
+                   binding=float(np.median(binding)), own=float(np.median(own)),
+                   diff_us=float(np.median(med["commscale"] - med["c"])),
+                   own_diff_us=float(np.median(med["commscale"] - med["bare"])),
+                   plain=float(np.median(med["c_plain"] / med["c"])),
+                   spread={t: float(v.max() / v.min()) for t, v in med.items()})
+        row["verdict"] = verdict(row["ratio"], row["diff_us"], row["size_bytes"])
     return rows
 
 
 def table(rows: list[dict], rounds: int) -> str:
-    out = [f"| collective | ranks | size | C median us | commscale median us | ratio (median of {rounds} rounds) "
-           f"| ratio range | ratio of minima | diff us | C batch us | spread C / commscale | goal |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [f"| collective | ranks | size | C us | mpi4py loop us | commscale us | commscale / C (range over {rounds} "
+           f"rounds) | diff us | mpi4py / C | commscale / mpi4py | C without huge pages / C | spread C, commscale | goal |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['collective']} | {r['ranks']} | {format_size(r['size_bytes'])} | {r['c_median_us']:.2f} | "
-                   f"{r['median_us']:.2f} | {r['ratio_median']:.3f} | {r['ratio_lo']:.2f}-{r['ratio_hi']:.2f} | "
-                   f"{r['ratio_of_min']:.3f} | {r['diff_us']:+.2f} | {r['c_batch_us']:.2f} | "
-                   f"{r['c_spread']:.2f}x / {r['spread']:.2f}x | {r['verdict']} |")
+                   f"{r['bare_median_us']:.2f} | {r['commscale_median_us']:.2f} | {r['ratio']:.3f} "
+                   f"({r['ratio_lo']:.2f}-{r['ratio_hi']:.2f}) | {r['diff_us']:+.2f} | {r['binding']:.3f} | "
+                   f"{r['own']:.3f} | {r['plain']:.2f} | {r['spread']['c']:.2f}x, {r['spread']['commscale']:.2f}x | "
+                   f"{r['verdict']} |")
     return "\n".join(out)
 
 
@@ -158,7 +226,11 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (launches of each tool) [5]")
     parser.add_argument("--iters", type=int, default=100, help="timed calls per point in both tools [100]")
     parser.add_argument("--warmup", type=int, default=10, help="warm-up calls per point in both tools [10]")
+    parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.bare_worker:
+        return bare_worker(args.collectives.split(","), [parse_size(s) for s in args.sizes.split(",")], args.iters,
+                           args.warmup)
     from benchmarks.dryrun import find_mpiexec
     from benchmarks.errors import UsageError
     try:

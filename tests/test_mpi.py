@@ -253,3 +253,29 @@ def test_an_mpi4py_without_its_library_is_one_clear_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr == ("commscale: error: backend mpi cannot load here (cannot load MPI library: "
                              "libmpi.so.12: no such file): install what it needs, see docs/mpi.md (which MPI)\n")
+
+
+def test_mpi_is_initialised_serialized_unless_the_user_says_otherwise(tmp_path):
+    """mpi4py asks for MPI_THREAD_MULTIPLE, which made MPICH's 64 KiB Allreduce 1.7x slower
+    (benchmarks/mpi_reference.py); commscale asks for SERIALIZED, and records what MPI gave."""
+    for env, level in (({}, "serialized"), ({"MPI4PY_RC_THREAD_LEVEL": "multiple"}, "multiple")):
+        out = tmp_path / level
+        result = mpiexec(2, "run", "--backend", "mpi", "--collectives", "all_reduce", "--sizes", "64K", "-n", "3",
+                         "-w", "1", "--out", out, **env)
+        assert result.returncode == 0, result.stderr
+        assert json.loads((out / "meta.json").read_text())["versions"]["mpi_thread_level"] == level
+
+
+def test_the_c_reference_builds_and_runs_beside_commscale():
+    import shutil
+    if not shutil.which("cc") and not shutil.which("gcc"):
+        pytest.skip("no C compiler (apt-get install gcc)")
+    result = subprocess.run([sys.executable, "-m", "benchmarks.mpi_reference", "--ranks", "2", "--rounds", "2",
+                             "--sizes", "8,64K", "--collectives", "all_reduce,all_to_all", "--iters", "20",
+                             "--warmup", "2"], capture_output=True, text=True, timeout=600, cwd=REPO, env=_env())
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| all_")]
+    assert len(rows) == 3  # all_reduce 8 B and 64 KiB; all_to_all 8 B holds no element per rank
+    for row in rows:
+        c_us, bare_us, ours_us = (float(x) for x in row.split("|")[4:7])
+        assert c_us > 0 and bare_us > 0 and ours_us > 0
