@@ -138,11 +138,11 @@ def bare_worker(collectives, sizes, iters, warmup) -> int:
     return 0
 
 
-def run_commscale(mpiexec, ranks, collectives, sizes, iters, warmup, out_dir) -> dict:
+def run_commscale(mpiexec, ranks, collectives, sizes, iters, warmup, out_dir, timing="call") -> dict:
     """{(collective, size_bytes): (mean, median, min, None)} of one `commscale run --backend mpi`."""
     argv = [mpiexec, "-n", str(ranks), sys.executable, "-m", "benchmarks", "run", "--backend", "mpi",
             "--device", "cpu", "--collectives", ",".join(collectives), "--sizes", ",".join(map(str, sizes)),
-            "--ranks", str(ranks), "-n", str(iters), "-w", str(warmup), "--out", str(out_dir)]
+            "--ranks", str(ranks), "-n", str(iters), "-w", str(warmup), "--timing", timing, "--out", str(out_dir)]
     result = subprocess.run(argv, capture_output=True, text=True, timeout=900)
     if result.returncode != 0:
         raise ReferenceError(f"commscale run failed ({ranks} ranks): {result.stderr.strip()[-300:]}")
@@ -155,9 +155,10 @@ def run_commscale(mpiexec, ranks, collectives, sizes, iters, warmup, out_dir) ->
     return out
 
 
-TOOLS = ("c", "bare", "commscale", "c_plain")
-"""The C reference (huge pages as numpy's), the bare mpi4py loop, commscale, and the C
-reference without huge pages (as OSU allocates): one launch of each per round and ranks."""
+TOOLS = ("c", "bare", "commscale", "c_plain", "batch")
+"""The C reference (huge pages as numpy's), the bare mpi4py loop, commscale, the C
+reference without huge pages (as OSU allocates), and commscale with --timing batch: one
+launch of each per round and ranks."""
 
 
 def measure(args, mpiexec, binary, work: Path) -> list[dict]:
@@ -169,7 +170,9 @@ def measure(args, mpiexec, binary, work: Path) -> list[dict]:
         "c_plain": lambda p, r: run_reference(mpiexec, binary, p, collectives, sizes, args.iters, args.warmup, "plain"),
         "bare": lambda p, r: run_bare(mpiexec, p, collectives, sizes, args.iters, args.warmup),
         "commscale": lambda p, r: run_commscale(mpiexec, p, collectives, sizes, args.iters, args.warmup,
-                                                work / f"r{r}-{p}")}
+                                                work / f"r{r}-{p}"),
+        "batch": lambda p, r: run_commscale(mpiexec, p, collectives, sizes, args.iters, args.warmup,
+                                            work / f"r{r}-{p}-batch", "batch")}
     rows = {}
     for r in range(args.rounds):
         for ranks in args.ranks:
@@ -200,6 +203,7 @@ def summarise(rows: list[dict]) -> list[dict]:
                    diff_us=float(np.median(med["commscale"] - med["c"])),
                    own_diff_us=float(np.median(med["commscale"] - med["bare"])),
                    plain=float(np.median(med["c_plain"] / med["c"])),
+                   batch=float(np.median(med["batch"] / med["commscale"])),
                    spread={t: float(v.max() / v.min()) for t, v in med.items()})
         row["verdict"] = verdict(row["ratio"], row["diff_us"], row["size_bytes"])
     return rows
@@ -207,13 +211,14 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 def table(rows: list[dict], rounds: int) -> str:
     out = [f"| collective | ranks | size | C us | mpi4py loop us | commscale us | commscale / C (range over {rounds} "
-           f"rounds) | diff us | mpi4py / C | commscale / mpi4py | C without huge pages / C | spread C, commscale | goal |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"rounds) | diff us | mpi4py / C | commscale / mpi4py | C without huge pages / C | commscale batch / per call "
+           f"| spread C, commscale | goal |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['collective']} | {r['ranks']} | {format_size(r['size_bytes'])} | {r['c_median_us']:.2f} | "
                    f"{r['bare_median_us']:.2f} | {r['commscale_median_us']:.2f} | {r['ratio']:.3f} "
                    f"({r['ratio_lo']:.2f}-{r['ratio_hi']:.2f}) | {r['diff_us']:+.2f} | {r['binding']:.3f} | "
-                   f"{r['own']:.3f} | {r['plain']:.2f} | {r['spread']['c']:.2f}x, {r['spread']['commscale']:.2f}x | "
+                   f"{r['own']:.3f} | {r['plain']:.2f} | {r['batch']:.2f} | {r['spread']['c']:.2f}x, {r['spread']['commscale']:.2f}x | "
                    f"{r['verdict']} |")
     return "\n".join(out)
 

@@ -263,7 +263,9 @@ def test_mpi_is_initialised_serialized_unless_the_user_says_otherwise(tmp_path):
         result = mpiexec(2, "run", "--backend", "mpi", "--collectives", "all_reduce", "--sizes", "64K", "-n", "3",
                          "-w", "1", "--out", out, **env)
         assert result.returncode == 0, result.stderr
-        assert json.loads((out / "meta.json").read_text())["versions"]["mpi_thread_level"] == level
+        versions = json.loads((out / "meta.json").read_text())["versions"]
+        assert versions["mpi_thread_level"] == level
+        assert versions["host_huge_pages"].startswith("numpy madvise o")  # on or off, and the kernel's mode
 
 
 def test_the_c_reference_builds_and_runs_beside_commscale():

@@ -233,6 +233,7 @@ class MpiBackend:
         return {"mpi4py": mpi4py.__version__, "mpi_library": library_name(),
                 "mpi_library_version": MPI.Get_library_version().strip(), "mpi_standard": f"{major}.{minor}",
                 "mpi_cuda_aware": cuda_aware(), "mpi_thread_level": _THREAD_NAMES.get(MPI.Query_thread()),
+                "host_huge_pages": host_huge_pages(),
                 "torch": torch.__version__}
 
     def close(self, orderly: bool = True):
@@ -261,6 +262,25 @@ class MpiBackend:
 def _cuda_visible() -> bool:
     import torch
     return torch.cuda.is_available()
+
+
+THP_MODE = "/sys/kernel/mm/transparent_hugepage/enabled"
+
+
+def host_huge_pages() -> str:
+    """Whether large host buffers get transparent huge pages: numpy asks for them from 4 MiB
+    (madvise; NUMPY_MADVISE_HUGEPAGE=0 turns it off) and the kernel's mode decides. OSU's
+    buffers do not ask: its 16 MiB Alltoall on 2 ranks took 1.35-1.85 times as long here
+    (benchmarks/mpi_reference.py), so say which one a figure had."""
+    try:
+        from numpy._core.multiarray import _get_madvise_hugepage
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _get_madvise_hugepage
+    try:
+        mode = open(THP_MODE, encoding="ascii").read().split("[")[1].split("]")[0]
+    except (OSError, IndexError):
+        mode = "unknown"
+    return f"numpy madvise {'on' if _get_madvise_hugepage() else 'off'}, kernel THP {mode}"
 
 
 def library_name() -> str:
