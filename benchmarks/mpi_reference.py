@@ -138,6 +138,41 @@ def bare_worker(collectives, sizes, iters, warmup) -> int:
     return 0
 
 
+OSU_BINARIES = {"all_reduce": ("osu_allreduce", False), "all_to_all": ("osu_alltoall", True),
+                "all_gather": ("osu_allgather", True), "broadcast": ("osu_bcast", False), "reduce": ("osu_reduce", False)}
+"""OSU's program per collective, and whether OSU's size is per rank (commscale's / ranks)."""
+
+
+def run_osu(mpiexec, osu_dir: Path, ranks, collectives, sizes, iters, warmup) -> dict:
+    """{(collective, size_bytes): (avg, avg, avg, None)} from OSU's own programs (its average
+    over ranks of each rank's mean: OSU prints nothing else by default). float data where
+    OSU lets one choose (OMB 7: -T mpi_float; OMB 5 uses float)."""
+    out = {}
+    for collective in collectives:
+        if collective not in OSU_BINARIES:
+            continue
+        program, per_rank = OSU_BINARIES[collective]
+        binary = Path(osu_dir) / program
+        if not binary.exists():
+            raise ReferenceError(f"--osu {osu_dir}: no {program} there: give the directory holding OSU's collective programs")
+        want = {size // ranks // 4 * 4 if per_rank else size: size for size in sizes}
+        argv = [mpiexec, "-n", str(ranks), str(binary), "-m", f"{max(min(want), 1)}:{max(want)}", "-i", str(iters),
+                "-x", str(warmup)]
+        if "mpi_float" in subprocess.run([str(binary), "--help"], capture_output=True, text=True).stdout:
+            argv += ["-T", "mpi_float"]
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+        if result.returncode != 0:
+            raise ReferenceError(f"{program} failed ({ranks} ranks): {result.stderr.strip()[-300:]}")
+        for line in result.stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].isdigit() and int(parts[0]) in want:
+                osu_size = int(parts[0])
+                size = osu_size * ranks if per_rank else osu_size
+                avg = float(parts[1])
+                out[collective, size] = (avg, avg, avg, None)
+    return out
+
+
 def run_commscale(mpiexec, ranks, collectives, sizes, iters, warmup, out_dir, timing="call") -> dict:
     """{(collective, size_bytes): (mean, median, min, None)} of one `commscale run --backend mpi`."""
     argv = [mpiexec, "-n", str(ranks), sys.executable, "-m", "benchmarks", "run", "--backend", "mpi",
@@ -162,7 +197,8 @@ launch of each per round and ranks."""
 
 
 def measure(args, mpiexec, binary, work: Path) -> list[dict]:
-    """Alternating rounds; per (collective, ranks, size) each tool's per-round figures."""
+    """Alternating rounds; per (collective, ranks, size) each tool's per-round figures
+    (with --osu, OSU's own programs too, as "osu")."""
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     collectives = args.collectives.split(",")
     launch = {
@@ -173,14 +209,19 @@ def measure(args, mpiexec, binary, work: Path) -> list[dict]:
                                                 work / f"r{r}-{p}"),
         "batch": lambda p, r: run_commscale(mpiexec, p, collectives, sizes, args.iters, args.warmup,
                                             work / f"r{r}-{p}-batch", "batch")}
+    tools = TOOLS
+    if args.osu:
+        launch["osu"] = lambda p, r: run_osu(mpiexec, args.osu, p, collectives, sizes, args.iters, args.warmup)
+        tools = TOOLS + ("osu",)
     rows = {}
     for r in range(args.rounds):
         for ranks in args.ranks:
-            order = TOOLS if r % 2 == 0 else TOOLS[::-1]
+            order = tools if r % 2 == 0 else tools[::-1]
             got = {tool: launch[tool](ranks, r) for tool in order}
             for key in got["c"]:
                 if all(key in got[t] for t in TOOLS):
-                    rows.setdefault((key[0], ranks, key[1]), []).append({t: got[t][key] for t in TOOLS})
+                    rows.setdefault((key[0], ranks, key[1]), []).append(
+                        {t: got[t].get(key, (np.nan,) * 4) for t in tools})
         print(f"# round {r + 1} of {args.rounds} done", file=sys.stderr)
     return [{"collective": c, "ranks": p, "size_bytes": n, "rounds": v} for (c, p, n), v in sorted(rows.items())]
 
@@ -195,7 +236,7 @@ def verdict(ratio: float, diff_us: float, size_bytes: int) -> str:
 
 def summarise(rows: list[dict]) -> list[dict]:
     for row in rows:
-        med = {t: np.array([rnd[t][1] for rnd in row["rounds"]]) for t in TOOLS}
+        med = {t: np.array([rnd[t][1] for rnd in row["rounds"]]) for t in row["rounds"][0]}
         ratio, binding, own = med["commscale"] / med["c"], med["bare"] / med["c"], med["commscale"] / med["bare"]
         row.update({f"{t}_median_us": float(np.median(v)) for t, v in med.items()})
         row.update(ratio=float(np.median(ratio)), ratio_lo=float(ratio.min()), ratio_hi=float(ratio.max()),
@@ -204,7 +245,8 @@ def summarise(rows: list[dict]) -> list[dict]:
                    own_diff_us=float(np.median(med["commscale"] - med["bare"])),
                    plain=float(np.median(med["c_plain"] / med["c"])),
                    batch=float(np.median(med["batch"] / med["commscale"])),
-                   spread={t: float(v.max() / v.min()) for t, v in med.items()})
+                   spread={t: float(v.max() / v.min()) for t, v in med.items()},
+                   osu=float(np.median(med["commscale"] / med["osu"])) if "osu" in med else None)
         row["verdict"] = verdict(row["ratio"], row["diff_us"], row["size_bytes"])
     return rows
 
@@ -214,12 +256,16 @@ def table(rows: list[dict], rounds: int) -> str:
            f"rounds) | diff us | mpi4py / C | commscale / mpi4py | C without huge pages / C | commscale batch / per call "
            f"| spread C, commscale | goal |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    if any(r.get("osu") is not None for r in rows):
+        out[0] = out[0].replace("| goal |", "| commscale / OSU | goal |")
+        out[1] += "---|"
     for r in rows:
         out.append(f"| {r['collective']} | {r['ranks']} | {format_size(r['size_bytes'])} | {r['c_median_us']:.2f} | "
                    f"{r['bare_median_us']:.2f} | {r['commscale_median_us']:.2f} | {r['ratio']:.3f} "
                    f"({r['ratio_lo']:.2f}-{r['ratio_hi']:.2f}) | {r['diff_us']:+.2f} | {r['binding']:.3f} | "
                    f"{r['own']:.3f} | {r['plain']:.2f} | {r['batch']:.2f} | {r['spread']['c']:.2f}x, {r['spread']['commscale']:.2f}x | "
-                   f"{r['verdict']} |")
+                   + (f"{'-' if np.isnan(r['osu']) else format(r['osu'], '.3f')} | " if r.get("osu") is not None else "")
+                   + f"{r['verdict']} |")
     return "\n".join(out)
 
 
@@ -231,6 +277,8 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds (launches of each tool) [5]")
     parser.add_argument("--iters", type=int, default=100, help="timed calls per point in both tools [100]")
     parser.add_argument("--warmup", type=int, default=10, help="warm-up calls per point in both tools [10]")
+    parser.add_argument("--osu", type=Path, help="also run OSU's own programs from this directory (osu_allreduce, "
+                        "osu_alltoall, ...) in the same rounds: a column commscale / OSU")
     parser.add_argument("--bare-worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_worker:
