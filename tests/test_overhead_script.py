@@ -32,3 +32,14 @@ def test_soak_benchmark_prints_rss_of_both_runs_side_by_side(tmp_path):
                       result.stdout, re.M)
     assert len(rows) == 4 and all(float(v) > 10 for row in rows for v in row)  # MiB of a live Python rank
     assert len(re.findall(r"# rank [01]: end RSS [\d.]+ MiB after \d+ calls, [\d.]+ MiB after \d+ calls", result.stdout)) == 2
+
+
+def test_gloo_reference_pairs_launches_and_prints_a_row_per_size():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.gloo_reference", "--sizes", "8,64K", "--rounds", "2",
+                             "--iters", "5", "--warmup", "1", "--port", "29561"],
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    rows = re.findall(r"^\| (8 B|64 KiB) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \(([\d.]+)-([\d.]+)\) \|", result.stdout, re.M)
+    assert [r[0] for r in rows] == ["8 B", "64 KiB"]
+    for _, bare, ours, ratio, lo, hi in rows:
+        assert float(bare) > 0 and float(ours) > 0 and float(lo) <= float(ratio) <= float(hi)
