@@ -120,6 +120,9 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
         fn()
         beat()
     backend.synchronize()
+    # calls per sample: one per call, or a batch's (fewer where -n is under BATCH_CALLS)
+    per_sample = min(BATCH_CALLS, timing.iters or BATCH_CALLS) if timing.mode == "batch" else 1
+
     def timed(calls):
         if timing.mode == "batch":
             return backend.max_over(time_batches(backend, fn, group, calls, beat), group)
@@ -128,10 +131,10 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
         times = timed(timing.iters)
     else:
         times = np.empty(0)
-        batch = AUTO_FIRST_BATCH * (BATCH_CALLS if timing.mode == "batch" else 1)
+        batch = AUTO_FIRST_BATCH * per_sample
         while not auto_iters_done(times, timing.budget_s) and times.size < AUTO_MAX_ITERS:
             times = np.concatenate([times, timed(batch)])
-            batch = times.size * (BATCH_CALLS if timing.mode == "batch" else 1)  # double the sample each round
+            batch = times.size * per_sample  # double the sample each round
 
     # 3. The data check, after timing as in nccl-tests: fresh inputs, one call, compare.
     #    (Checking first leaves large temporaries behind that slowed the timed calls by
@@ -151,7 +154,7 @@ def measure_point(backend, group, group_rank: int, nranks: int, point: Point, ti
         "reason": None if n_wrong == 0 else f"data check: {n_wrong} wrong elements",
         "size_bytes": layout.size_bytes, "count": layout.count,
         "warmup": timing.warmup,
-        "iters": int(times.size) * (min(BATCH_CALLS, timing.iters or BATCH_CALLS) if timing.mode == "batch" else 1),
+        "iters": int(times.size) * per_sample,
         **stats,
         "algbw_gbps": algbw, "busbw_gbps": busbw, "n_wrong": n_wrong,
     }

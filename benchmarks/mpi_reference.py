@@ -96,6 +96,7 @@ def bare_worker(collectives, sizes, iters, warmup) -> int:
     """Under mpiexec: the C reference's loop with mpi4py (the thread level and page-aligned
     buffers of commscale's backend), printing the same lines."""
     from collectives.backends.mpi import page_aligned
+    from collectives.registry import get_collective
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     rank, p = comm.Get_rank(), comm.Get_size()
@@ -108,14 +109,11 @@ def bare_worker(collectives, sizes, iters, warmup) -> int:
     for name in collectives:
         call = calls[name]
         for size in sizes:
-            elems = size // 4
-            split = name in ("all_gather", "reduce_scatter", "all_to_all")
-            chunk = elems // (4 * p) * 4 if split else elems
-            count = chunk * p if split else elems
-            if chunk == 0:
+            layout = get_collective(name).layout(size, p, 4)  # float32, as commscale lays it out
+            if layout.send_numel == 0 or layout.recv_numel == 0:
                 continue
-            send = page_aligned(np.ones(chunk if name == "all_gather" else count), np.float32)
-            recv = page_aligned(np.zeros(chunk if name == "reduce_scatter" else count), np.float32)
+            send = page_aligned(np.ones(layout.send_numel), np.float32)
+            recv = page_aligned(np.zeros(layout.recv_numel), np.float32)
             fn = (lambda s, r, c: lambda: c(s, r))(send, recv, call)
             for _ in range(warmup):
                 fn()
@@ -135,7 +133,7 @@ def bare_worker(collectives, sizes, iters, warmup) -> int:
             batch_max = np.empty_like(batch)
             comm.Reduce(batch, batch_max, MPI.MAX, 0)
             if rank == 0:
-                print(f"{name} {count * 4} {iters} {slowest.mean() * 1e6:.3f} {np.median(slowest) * 1e6:.3f} "
+                print(f"{name} {layout.size_bytes} {iters} {slowest.mean() * 1e6:.3f} {np.median(slowest) * 1e6:.3f} "
                       f"{slowest.min() * 1e6:.3f} {batch_max[0] * 1e6:.3f}", flush=True)
     return 0
 

@@ -392,7 +392,8 @@ def usable(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def fit_frame(df: pd.DataFrame, samples=BOOTSTRAP) -> list[KeyFit]:
-    """One KeyFit per (collective, backend, device, fabric, dtype) with enough sizes."""
+    """One KeyFit per KEY (collective, backend, device, fabric, dtype, in_place, timing) with
+    enough sizes."""
     fits = []
     for values, group in usable(df).groupby(list(KEY), sort=True, dropna=False):
         key = {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in zip(KEY, values)}

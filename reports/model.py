@@ -4,7 +4,7 @@ model.json:
     schema_version   1
     runs             the run directories fitted together
     time_field       "time_us_median"; weighting "relative"; bootstrap (samples)
-    fits             one entry per regime of each (collective, backend, device, fabric, dtype):
+    fits             one entry per regime of each key:
         collective, backend, device, fabric, dtype, in_place, timing   the key: points of one key
                                  are comparable (in- and out-of-place differ by up to 20% in real
                                  logs; "call" and "batch" timing differ by the launch cost)
@@ -36,7 +36,7 @@ model.json:
         heldout_nranks, heldout_from_nranks  the rank count held out, the ones it was predicted
                                  from (null, []: a single rank count, nothing held out)
         points, nranks           points used and the rank counts among them
-    hierarchical     one entry per (collective, backend, device, dtype) measured on one
+    hierarchical     one entry per (collective, backend, device, dtype, timing) measured on one
                      node and on several: family, ranks_per_node, fabric_intra/inter,
                      inter_scales_with ("nodes": B(N) n crosses the network, a
                      hierarchical algorithm; "ranks": B(N x G) n, a flat ring),
