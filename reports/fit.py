@@ -48,7 +48,7 @@ from __future__ import annotations
 import itertools
 import math
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -118,7 +118,7 @@ def ci95(samples: np.ndarray) -> list[float]:
     return [float(lo), float(hi)]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Regime:
     family: CostFamily
     size_lo: int
@@ -168,7 +168,7 @@ class Regime:
         return bool(math.isfinite(asymptote) and self.busbw_at(self.size_hi) * REACHED >= asymptote)
 
 
-@dataclass
+@dataclass(frozen=True)
 class KeyFit:
     key: dict
     regimes: list[Regime]
@@ -311,32 +311,42 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_R
     `heldout`: also refit everything without the largest rank count and predict it."""
     p, n, t = (np.asarray(a, dtype=float) for a in (p, n, t))
     factor = factor or (lambda q: 1.0)
-    rng = np.random.default_rng(_seed(key or {}))
+    key = key or {}
+    rng = np.random.default_rng(_seed(key))
     if len(np.unique(n)) < MIN_SIZES_PER_REGIME:
         if len(np.unique(p)) < 2:
             return None
-        fit = KeyFit(key or {}, [_bandwidth_only(families, p, n, t, rng, samples, factor)])
-        if heldout and len(np.unique(p)) >= 3:
-            _hold_out(fit, families, p, n, t, max_regimes, factor)
-        return fit
-    regimes = []
-    for lo, hi, family in _segment(families, p, n, t, max_regimes, factor):
-        mask = (n >= lo) & (n <= hi)
-        rp, rn, rt = p[mask], n[mask], t[mask]
-        identified = _identified(families, family, rp, rn, rt, rng)
-        if not identified:
-            family = busbw_family(families, factor, rp)
-        theta, _ = nnls(design(family, rp, rn), rt)
-        regime = Regime(family, int(lo), int(hi), theta, points=int(mask.sum()),
-                        nranks=tuple(int(q) for q in np.unique(rp)), identified=identified, factor=factor)
-        regime.boot = _bootstrap(design(family, rp, rn), rt, rng, samples) if samples else theta[None, :]
-        regime.r2, regime.mape_pct = _stats(rt, regime.predict(rn, rp))
-        regime.peak_busbw, regime.peak_at = _peak_busbw(rp, rn, rt, factor)
-        regimes.append(regime)
-    fit = KeyFit(key or {}, regimes)
-    if heldout and len(np.unique(p)) >= 2:
-        _hold_out(fit, families, p, n, t, max_regimes, factor)
-    return fit
+        regimes = [_bandwidth_only(families, p, n, t, rng, samples, factor)]
+        min_ranks_to_hold_out = 3  # the bandwidth term needs 2 rank counts left
+    else:
+        regimes = []
+        for lo, hi, family in _segment(families, p, n, t, max_regimes, factor):
+            mask = (n >= lo) & (n <= hi)
+            rp, rn, rt = p[mask], n[mask], t[mask]
+            identified = _identified(families, family, rp, rn, rt, rng)
+            if not identified:
+                family = busbw_family(families, factor, rp)
+            regimes.append(_regime(family, int(lo), int(hi), rp, rn, rt, design(family, rp, rn), rng, samples, factor,
+                                   identified=identified))
+        min_ranks_to_hold_out = 2
+    held = {}
+    if heldout and len(np.unique(p)) >= min_ranks_to_hold_out:
+        regimes, held = _hold_out(key, regimes, families, p, n, t, max_regimes, factor)
+    return KeyFit(key, regimes, **held)
+
+
+def _regime(family, size_lo, size_hi, p, n, t, X, rng, samples, factor, **fields) -> Regime:
+    """A regime of `family` fitted on its points (arrays of nranks, size_bytes, time_us) with
+    the design X: theta, its bootstrap samples (`samples` of them, drawn from rng; 0: theta
+    alone), the fit statistics and the peak busbw, all computed before the Regime is built.
+    `fields`: the rest of Regime's fields (identified, alpha_identified)."""
+    theta, _ = nnls(X, t)
+    boot = _bootstrap(X, t, rng, samples) if samples else theta[None, :]
+    r2, mape_pct = _stats(t, design(family, p, n) @ theta)  # what Regime.predict gives at the points
+    peak_busbw, peak_at = _peak_busbw(p, n, t, factor)
+    return Regime(family, size_lo, size_hi, theta, boot=boot, r2=r2, mape_pct=mape_pct, points=len(t),
+                  nranks=tuple(int(q) for q in np.unique(p)), factor=factor, peak_busbw=peak_busbw, peak_at=peak_at,
+                  **fields)
 
 
 def _bandwidth_only(families, p, n, t, rng, samples, factor) -> Regime:
@@ -347,36 +357,47 @@ def _bandwidth_only(families, p, n, t, rng, samples, factor) -> Regime:
     identified = _identified(families, family, p, n, t, rng, columns=bandwidth_design)
     if not identified:
         family = busbw_family(families, factor, p)
-    X = bandwidth_design(family, p, n)
-    theta, _ = nnls(X, t)
-    regime = Regime(family, int(n.min()), int(n.max()), theta, points=len(t), nranks=tuple(int(q) for q in np.unique(p)),
-                    identified=identified, factor=factor, alpha_identified=False)
-    regime.boot = _bootstrap(X, t, rng, samples) if samples else theta[None, :]
-    regime.r2, regime.mape_pct = _stats(t, regime.predict(n, p))
-    regime.peak_busbw, regime.peak_at = _peak_busbw(p, n, t, factor)
-    return regime
+    return _regime(family, int(n.min()), int(n.max()), p, n, t, bandwidth_design(family, p, n), rng, samples, factor,
+                   identified=identified, alpha_identified=False)
 
 
-def _hold_out(fit: KeyFit, families, p, n, t, max_regimes, factor) -> None:
+def heldout_errors(scale: np.ndarray, t: np.ndarray, refit):
+    """Out-of-sample errors at the largest value of `scale` (each point's rank or node count):
+    `refit(rest, top)` fits on the points of the mask `rest` alone (those whose scale is below
+    `top`) and returns its predicted times at the other points (~rest: those at top), or None
+    where the rest fits nothing. Returns (errors, top, rest), errors being |t - predicted| / t
+    at each held-out point (a fraction; x 100 for percent), or None."""
+    top = scale.max()
+    rest = scale < top
+    pred = refit(rest, top)
+    if pred is None:
+        return None
+    return np.abs(t[~rest] - pred) / t[~rest], top, rest
+
+
+def _hold_out(key: dict, regimes: list[Regime], families, p, n, t, max_regimes, factor) -> tuple[list[Regime], dict]:
     """Refit everything (family choice, regime cuts, their count) on the points below the
     largest rank count, predict that rank count's points: MAPE for the key and for each
     regime (over the held-out points in its size range). Nothing of the held-out points
-    takes part in the refit."""
-    top = p.max()
-    rest = p < top
-    sub = fit_points(families, p[rest], n[rest], t[rest], fit.key, samples=0, max_regimes=max_regimes,
-                     factor=factor, heldout=False)
-    if sub is None:
-        return
-    held_n, held_t = n[~rest], t[~rest]
-    pred = np.array([sub.predict(x, top) for x in held_n])
-    err = np.abs(held_t - pred) / held_t * 100
-    fit.heldout_mape_pct, fit.heldout_nranks = float(err.mean()), int(top)
-    fit.heldout_from = tuple(int(q) for q in np.unique(p[rest]))
-    for regime in fit.regimes:
+    takes part in the refit. Returns the regimes with their held-out errors, and KeyFit's
+    held-out fields ({}, the regimes unchanged, where the rest fits nothing)."""
+    def refit(rest, top):
+        sub = fit_points(families, p[rest], n[rest], t[rest], key, samples=0, max_regimes=max_regimes,
+                         factor=factor, heldout=False)
+        return None if sub is None else np.array([sub.predict(x, top) for x in n[~rest]])
+    held = heldout_errors(p, t, refit)
+    if held is None:
+        return regimes, {}
+    errors, top, rest = held
+    err, held_n = errors * 100, n[~rest]
+    out = []
+    for regime in regimes:
         inside = (held_n >= regime.size_lo) & (held_n <= regime.size_hi)
         if inside.any():
-            regime.heldout_mape_pct, regime.heldout_nranks = float(err[inside].mean()), int(top)
+            regime = replace(regime, heldout_mape_pct=float(err[inside].mean()), heldout_nranks=int(top))
+        out.append(regime)
+    return out, {"heldout_mape_pct": float(err.mean()), "heldout_nranks": int(top),
+                 "heldout_from": tuple(int(q) for q in np.unique(p[rest]))}
 
 
 def usable(df: pd.DataFrame) -> pd.DataFrame:
@@ -407,7 +428,7 @@ def fit_frame(df: pd.DataFrame, samples=BOOTSTRAP) -> list[KeyFit]:
 
 # --- hierarchical: intra-node and inter-node tiers ------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class HierFit:
     key: dict
     family: CostFamily
@@ -463,6 +484,15 @@ def _hier_choose(families, n, nn, g, t):
     return best[:3]
 
 
+def _hier_refit(families, n, nn, g, t):
+    """`heldout_errors`' refit for a hierarchical key: family and inter scope chosen again on
+    the rest alone (out of sample), predicting the held-out points."""
+    def refit(rest, top):
+        family, inter, theta = _hier_choose(families, n[rest], nn[rest], g[rest], t[rest])
+        return hier_design(family, n[~rest], nn[~rest], g[~rest], inter) @ theta
+    return refit
+
+
 def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
     """Keys with points on one node and on several nodes (whole hosts: same ranks on each)."""
     fits = []
@@ -481,18 +511,17 @@ def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
         key = dict(zip(HIER_KEY, values))
         families = get_collective(key["collective"]).families
         family, inter, theta = _hier_choose(families, n, nn, g, t)
-        fit = HierFit(key, family, g_multi, theta, inter=inter, fabric_intra=",".join(sorted(single["fabric"].unique())),
-                      fabric_inter=",".join(sorted(multi["fabric"].unique())), points=len(t),
-                      nnodes=tuple(int(v) for v in np.unique(nn)))
         X = hier_design(family, n, nn, g, inter)
-        fit.boot = _bootstrap(X, t, np.random.default_rng(_seed(key)), samples)
-        fit.r2, fit.mape_pct = _stats(t, X @ theta)
-        top = nn.max()
+        boot = _bootstrap(X, t, np.random.default_rng(_seed(key)), samples)
+        r2, mape_pct = _stats(t, X @ theta)
+        heldout_mape_pct = heldout_nnodes = None
         if len(set(nn[nn > 1])) >= 2:  # the inter tier is still measured without the top count
-            rest = nn < top  # family and inter scope chosen again without it: out of sample
-            h_family, h_inter, held = _hier_choose(families, n[rest], nn[rest], g[rest], t[rest])
-            pred = hier_design(h_family, n[~rest], nn[~rest], g[~rest], h_inter) @ held
-            fit.heldout_mape_pct = float(np.mean(np.abs(t[~rest] - pred) / t[~rest]) * 100)
-            fit.heldout_nnodes = int(top)
+            errors, top, _ = heldout_errors(nn, t, _hier_refit(families, n, nn, g, t))
+            heldout_mape_pct, heldout_nnodes = float(np.mean(errors) * 100), int(top)
+        fit = HierFit(key, family, g_multi, theta, inter=inter, boot=boot,
+                      fabric_intra=",".join(sorted(single["fabric"].unique())),
+                      fabric_inter=",".join(sorted(multi["fabric"].unique())), r2=r2, mape_pct=mape_pct,
+                      heldout_mape_pct=heldout_mape_pct, heldout_nnodes=heldout_nnodes, points=len(t),
+                      nnodes=tuple(int(v) for v in np.unique(nn)))
         fits.append(fit)
     return fits

@@ -4,6 +4,7 @@ import json
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from collectives.cost import RING_ALL_REDUCE
@@ -77,6 +78,12 @@ def test_hierarchical_fit_separates_the_intra_and_inter_node_tiers(tmp_path):
 
 
 def test_real_dryrun_records_get_an_honest_heldout_error(tmp_path):
+    """The held-out error model.json reports for a real dry run at 2 and 4 ranks is the one
+    of a fit made on the 2-rank points alone, recomputed here from the run's own records,
+    and not the error the full fit (which saw the 4-rank points) makes on them."""
+    from collectives.registry import get_collective
+    from reports.fit import KEY, TIME_FIELD, fit_points, usable
+    from reports.load import load_run
     out = tmp_path / "run"
     result = commscale("dryrun", "--nproc", "4", "--collectives", "all_reduce,all_gather", "-b", "1K", "-e", "1M",
                        "-n", "5", "--out", out)
@@ -84,8 +91,39 @@ def test_real_dryrun_records_get_an_honest_heldout_error(tmp_path):
     fits = json.loads((out / "model.json").read_text())["fits"]
     assert {f["collective"] for f in fits} == {"all_reduce", "all_gather"}
     for f in fits:
-        assert f["heldout_nranks"] == 4 and f["heldout_mape_pct"] >= 0  # whatever it is, it is reported
+        assert f["heldout_nranks"] == 4 and f["heldout_from_nranks"] == [2]
         assert f["points"] >= 6 and f["mape_pct"] >= 0
+    records = usable(load_run(out))
+    checked = 0
+    for values, group in records.groupby(list(KEY), sort=True, dropna=False):
+        key = {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in zip(KEY, values)}
+        entries = [f for f in fits if all(f[k] == v for k, v in key.items())]
+        assert entries, key
+        spec = get_collective(key["collective"])
+        p, n, t = (group[c].to_numpy(float) for c in ("nranks", "size_bytes", TIME_FIELD))
+        two, four = p == 2, p == 4
+        assert set(np.unique(p)) == {2, 4}
+        alone = fit_points(spec.families, p[two], n[two], t[two], key, samples=0, heldout=False,
+                           factor=spec.busbw_factor)
+        assert alone is not None
+        held_n, held_t = n[four], t[four]
+        out_of_sample = np.abs(held_t - np.array([alone.predict(x, 4) for x in held_n])) / held_t * 100
+        # the full fit's own error on the same 4-rank points (its parameters as model.json gives them)
+        in_sample = np.full_like(held_t, np.nan)
+        for e in entries:
+            inside = (held_n >= e["size_bytes_min"]) & (held_n <= e["size_bytes_max"])
+            a, b = e["steps_formula"]["4"]
+            beta = 0.0 if e["bandwidth_gbps"] is None else 1e-3 / e["bandwidth_gbps"]
+            in_sample[inside] = np.abs(held_t[inside] - (e["alpha_us"] * a + beta * b * held_n[inside])) \
+                / held_t[inside] * 100
+            assert e["heldout_mape_pct"] == pytest.approx(float(out_of_sample[inside].mean()), rel=1e-9)
+            assert e["heldout_mape_pct"] != pytest.approx(float(in_sample[inside].mean()), rel=1e-9)
+        assert not np.isnan(in_sample).any()  # the regimes cover every size
+        for e in entries:
+            assert e["key_heldout_mape_pct"] == pytest.approx(float(out_of_sample.mean()), rel=1e-9)
+            assert e["key_heldout_mape_pct"] != pytest.approx(float(in_sample.mean()), rel=1e-9)
+        checked += 1
+    assert checked == len({tuple(f[k] for k in KEY) for f in fits}) >= 2
 
 
 def test_the_heldout_error_is_out_of_sample(tmp_path):
