@@ -1,5 +1,11 @@
-"""The one exception the CLI turns into a one-line message and exit status 2."""
+"""The one exception the CLI turns into a one-line message and exit status 2, and the
+exit statuses (collectives/status.py, where the backends read them too)."""
 import sys
+
+from collectives.status import EXIT_FAILED, EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_WRONG_DATA
+
+__all__ = ["UsageError", "report_usage_error", "EXIT_OK", "EXIT_WRONG_DATA", "EXIT_USAGE", "EXIT_FAILED",
+           "EXIT_STOPPED", "EXIT_LOST"]
 
 
 class UsageError(Exception):
@@ -11,14 +17,3 @@ class UsageError(Exception):
 
 def report_usage_error(exc: UsageError) -> None:
     print(f"commscale: error: {exc}", file=sys.stderr, flush=True)
-
-
-EXIT_OK = 0
-EXIT_WRONG_DATA = 1
-EXIT_USAGE = 2
-EXIT_FAILED = 3
-EXIT_STOPPED = 4
-"""SIGTERM or SIGUSR1 stopped the sweep at a point boundary; the records so far are kept."""
-EXIT_LOST = 5
-"""A collective did not finish within --timeout, or a peer rank went away; the message
-names the point and the ranks that did not arrive; the records so far are kept."""

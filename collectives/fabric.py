@@ -2,7 +2,7 @@
 NCCL actually used, read back from its debug log.
 
 NCCL reads these variables when it creates its first communicator and keeps them for the
-life of the process, so each fabric needs a launch of its own (benchmarks/fabrics.py).
+life of the process, so each fabric needs a launch of its own (benchmarks/launch/fabrics.py).
 `nccl_env` adds the preset and the debug log to the user's NCCL_* settings without
 overwriting any: a preset variable set to another value is an error, debug settings that
 hide the connection lines turn the transport check off, with a note saying why.
@@ -217,9 +217,3 @@ def transport_problem(fabric: str, transports: set[str], nnodes: int) -> str | N
         return (f"fabric {fabric} asked for {want} transport{'' if nnodes == 1 else ' within nodes'} but NCCL "
                 f"connected via {', '.join(sorted(transports))}")
     return None
-
-
-def debug_env(fabric: str, log_file: Path) -> dict:
-    """Deprecated (use nccl_env, which keeps the user's NCCL_* settings): every variable
-    nccl_env would add to an environment without NCCL_* ones."""
-    return nccl_env(fabric, Path(log_file), {}, host="", pid=0).set

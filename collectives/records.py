@@ -18,7 +18,7 @@ SCHEMA_VERSION = 1
 RECORDS_FILE = "records.jsonl"
 META_FILE = "meta.json"
 COMPUTE_FILE = "compute.jsonl"
-"""Records of `commscale compute` (benchmarks/compute.py): GEMM and copy figures."""
+"""Records of `commscale compute` (benchmarks/compute/measure.py): GEMM and copy figures."""
 
 #: Every field of a record, in the order they are written. Documented in docs/records.md.
 FIELDS = (
@@ -31,7 +31,7 @@ FIELDS = (
 STATUSES = ("ok", "skipped", "failed")
 TIMINGS = ("call", "batch")
 """`timing`: each call timed alone (max over ranks per call), or a batch of calls between
-two synchronisations, per call (benchmarks/harness.py)."""
+two synchronisations, per call (benchmarks/sweep/harness.py)."""
 
 #: Environment variables captured in meta.json: these prefixes/names only, and never a
 #: name that looks like a credential.
@@ -104,14 +104,22 @@ def allowed_env(environ: dict[str, str] | None = None) -> dict[str, str]:
     }
 
 
+def load_meta(run_dir: Path) -> dict:
+    """RUN/meta.json: the one reader of it. Raises FileNotFoundError where it is missing,
+    ValueError where it is not a JSON object, OSError where it cannot be read."""
+    meta = json.loads((Path(run_dir) / META_FILE).read_text(encoding="utf-8"))
+    if not isinstance(meta, dict):
+        raise ValueError(f"{Path(run_dir) / META_FILE} is not a JSON object")
+    return meta
+
+
 def read_meta(run_dir: Path) -> dict | None:
     """RUN/meta.json, or None where it is missing or unreadable (for a launcher that only
     adds to it after the ranks are gone)."""
     try:
-        meta = json.loads((Path(run_dir) / META_FILE).read_text(encoding="utf-8"))
+        return load_meta(run_dir)
     except (OSError, ValueError):
         return None
-    return meta if isinstance(meta, dict) else None
 
 
 def write_meta(run_dir: Path, meta: dict) -> None:

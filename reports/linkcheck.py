@@ -16,7 +16,7 @@ import pandas as pd
 
 from collectives.registry import get_collective
 
-from .fit import bandwidth_gbps, fit_points, usable
+from .fit import BOOTSTRAP, bandwidth_gbps, fit_points, usable
 from .model import bandwidth_ci
 
 MIN_SIZE_BYTES = 2 << 20
@@ -24,7 +24,7 @@ TOLERANCE = 0.05
 
 
 def link_check(df: pd.DataFrame, payload_gbps: float, collective: str = "all_reduce",
-               min_size_bytes: int = MIN_SIZE_BYTES, samples: int = 1000) -> list[dict]:
+               min_size_bytes: int = MIN_SIZE_BYTES, samples: int = BOOTSTRAP) -> list[dict]:
     """One entry per multi-node count measured with one rank per node."""
     rows = usable(df)
     rows = rows[(rows["collective"] == collective) & (rows["size_bytes"] >= min_size_bytes)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from collectives.records import COMPUTE_FILE, FIELDS, META_FILE, RECORDS_FILE, read_records
+from collectives.records import COMPUTE_FILE, FIELDS, RECORDS_FILE, read_records
 
 
 def load_run(run_dir: str | Path) -> pd.DataFrame:
@@ -14,10 +14,6 @@ def load_run(run_dir: str | Path) -> pd.DataFrame:
     corrupt line, naming file and line."""
     path = Path(run_dir) / RECORDS_FILE
     return pd.DataFrame(list(read_records(path)), columns=list(FIELDS))
-
-
-def load_meta(run_dir: str | Path) -> dict:
-    return json.loads((Path(run_dir) / META_FILE).read_text(encoding="utf-8"))
 
 
 def load_runs(run_dirs) -> pd.DataFrame:

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from collectives.records import load_meta
 from collectives.registry import COLLECTIVES, get_collective
 from collectives.sizes import format_size
 
 from . import figures, findings
 from .fit import fit_frame
-from .load import load_meta, load_run
+from .load import load_run
 from .model import fit_entries
 from .summary import summarize_run
 

@@ -1,2 +1,2 @@
 """Slurm job scripts for commscale: templates (templates/), the pure renderer (render.py)
-and submission (jobs.py). `commscale slurm` (benchmarks/slurm_cmd.py) drives them."""
+and submission (jobs.py). `commscale slurm` (benchmarks/cli/slurm.py) drives them."""

@@ -36,7 +36,7 @@ def no_leftovers():
 @pytest.mark.slow
 def test_fitted_bandwidth_is_the_link_rate_at_2_and_4_nodes(tmp_path, no_leftovers):
     out = tmp_path / "emu"
-    result = commscale("emulate", "--nodes", "4", "--ranks-per-node", "1", "--rate", "1gbit",
+    result = commscale("emulate", "--emulated-nodes", "4", "--ranks-per-node", "1", "--rate", "1gbit",
                        "--collectives", "all_reduce", "-b", "2M", "-e", "32M", "-n", "8", "-w", "2", "--out", out,
                        timeout=600)
     assert result.returncode == 0, result.stderr
@@ -79,7 +79,7 @@ def test_two_nodes_of_two_ranks_show_intra_and_inter_node_terms(tmp_path, no_lef
 
 def test_sigterm_tears_the_network_down(tmp_path, no_leftovers):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks", "emulate", "--nodes", "2", "--collectives",
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks", "emulate", "--emulated-nodes", "2", "--collectives",
                              "all_reduce", "-b", "32M", "-e", "32M", "-n", "200", "--out", tmp_path / "emu"],
                             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     tag = f"cs{proc.pid}-"
@@ -102,12 +102,22 @@ def test_sigterm_tears_the_network_down(tmp_path, no_leftovers):
 
 @pytest.mark.parametrize("flags, message", [
     (["--backend", "mpi"], "emulate runs gloo ranks"),
-    (["--nodes", "1"], "use --nodes 2 or more"),
+    (["--emulated-nodes", "1"], "use --emulated-nodes 2 or more"),
     (["--burst", "100kbit"], "below 256kbit"),
     (["--rate", "fast"], "not a rate tc understands"),
-    (["--node-counts", "4"], "--nodes is 2"),
+    (["--node-counts", "4"], "--emulated-nodes is 2"),
 ])
 def test_bad_emulate_flags_are_one_line_errors(tmp_path, flags, message, no_leftovers):
     result = commscale("emulate", *flags, "--out", tmp_path / "emu")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_the_old_spelling_of_emulated_nodes_still_works_with_a_deprecation_line(tmp_path, no_leftovers):
+    """emulate's --nodes (nodes to build, while run and slurm take node counts there) is now
+    --emulated-nodes; the old spelling is read the same way and says so."""
+    result = commscale("emulate", "--nodes", "1", "--out", tmp_path / "emu")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 2, result.stderr
+    assert "emulate --nodes N is deprecated: use --emulated-nodes N" in lines[0]
+    assert "--emulated-nodes 1: one node has no network to emulate" in lines[1]

@@ -2,12 +2,14 @@
 choose them. NCCL cannot run here (no GPU): its debug log is stood in for by lines as
 NCCL 2.2x writes them (copied in form from public NCCL logs); the GPU run of the presets
 is in test_gpu.py."""
+from pathlib import Path
+
 import pytest
 
-from benchmarks.config import RunConfig
+from benchmarks.sweep.config import RunConfig
 from benchmarks.errors import UsageError
-from benchmarks.fabrics import fabric_runs
-from collectives.fabric import NcclLog, debug_env, parse_transports, transport_problem
+from benchmarks.launch.fabrics import fabric_runs
+from collectives.fabric import NcclLog, nccl_env, parse_transports, transport_problem
 from conftest import commscale
 
 NCCL_LINES = """\
@@ -55,6 +57,11 @@ def test_a_transport_other_than_the_fabric_asked_for_is_flagged(fabric, seen, nn
     assert (problem is not None) == bad
     if bad:
         assert fabric in problem and sorted(seen)[0] in problem
+
+
+def debug_env(fabric, log):
+    """What the sweep adds to an environment without NCCL_* settings."""
+    return nccl_env(fabric, Path(log), {}, host="h", pid=1).set
 
 
 def test_presets_force_each_path_and_keep_the_log():

@@ -1,8 +1,8 @@
 import pytest
 
 from benchmarks.errors import UsageError
-from benchmarks.launch import detect, expand_hostlist
-from benchmarks.groups import plan_groups
+from benchmarks.launch.detect import detect, expand_hostlist
+from benchmarks.sweep.plan import plan_groups
 
 
 def test_expand_hostlist():

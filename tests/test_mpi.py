@@ -8,9 +8,9 @@ from collections import defaultdict
 
 import pytest
 
-from benchmarks.dryrun import find_mpiexec
+from benchmarks.launch.local import find_mpiexec
 from benchmarks.errors import UsageError
-from benchmarks.launch import free_port
+from benchmarks.launch.detect import free_port
 from conftest import REPO, commscale, read_records
 from record_checks import check_record
 
@@ -191,8 +191,8 @@ def test_not_cuda_aware_gpu_buffers_are_skipped_with_the_fix(tmp_path):
         from collectives.backends.base import BackendOptions
         from collectives.dtypes import get_dtype
         from collectives.registry import get_collective
-        from benchmarks.harness import Point, Timing, measure_point
-        from benchmarks.launch import detect
+        from benchmarks.sweep.harness import Point, Timing, measure_point
+        from benchmarks.launch.detect import detect
         b = mpi.MpiBackend(detect(os.environ), BackendOptions(timeout_s=60, device="cpu"))
         b.device, b._cuda_problem = "cuda", mpi.cuda_problem(mpi.cuda_aware())  # the fake
         rec = measure_point(b, b.new_group([0]), 0, 1, Point(get_collective("all_reduce"), get_dtype("float32"),
@@ -257,7 +257,7 @@ def test_an_mpi4py_without_its_library_is_one_clear_line(tmp_path):
 
 def test_mpi_is_initialised_serialized_unless_the_user_says_otherwise(tmp_path):
     """mpi4py asks for MPI_THREAD_MULTIPLE, which made MPICH's 64 KiB Allreduce 1.7x slower
-    (benchmarks/mpi_reference.py); commscale asks for SERIALIZED, and records what MPI gave."""
+    (benchmarks/selfbench/mpi_reference.py); commscale asks for SERIALIZED, and records what MPI gave."""
     for env, level in (({}, "serialized"), ({"MPI4PY_RC_THREAD_LEVEL": "multiple"}, "multiple")):
         out = tmp_path / level
         result = mpiexec(2, "run", "--backend", "mpi", "--collectives", "all_reduce", "--sizes", "64K", "-n", "3",

@@ -23,7 +23,7 @@ def _python(code: str) -> subprocess.CompletedProcess:
 def test_the_allocators_real_errors_are_recognised_as_out_of_memory():
     result = _python(
         "import numpy, torch\n"
-        "from benchmarks.harness import is_out_of_memory\n"
+        "from benchmarks.sweep.harness import is_out_of_memory\n"
         "for make in (lambda: numpy.empty(1 << 40), lambda: torch.empty(1 << 40, dtype=torch.uint8)):\n"
         "    try:\n"
         "        make()\n"

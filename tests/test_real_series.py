@@ -1,5 +1,5 @@
 """The real node-count series (tests/fixtures/real/series) and the README's table made from
-them by benchmarks/real_series.py."""
+them by benchmarks/selfbench/real_series.py."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import real_series
+from benchmarks.selfbench import real_series
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIES = json.loads(real_series.MANIFEST.read_text(encoding="utf-8"))

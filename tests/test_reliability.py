@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.dryrun import launch_failed, start_local_ranks, stop_ranks
+from benchmarks.launch.local import start_local_ranks, stop_ranks
+from benchmarks.launch.outcome import launch_failed
 from benchmarks.errors import EXIT_LOST
 from conftest import REPO, read_records
 from record_checks import check_record

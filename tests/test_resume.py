@@ -7,9 +7,9 @@ import subprocess
 import sys
 from collections import Counter
 
-from benchmarks.dryrun import start_local_ranks, stop_ranks
+from benchmarks.launch.local import start_local_ranks, stop_ranks
 from benchmarks.errors import EXIT_OK, EXIT_STOPPED
-from benchmarks.resume import record_key
+from benchmarks.sweep.resume import record_key
 from conftest import commscale, read_records
 from record_checks import check_record
 from test_reliability import _wait_for_records

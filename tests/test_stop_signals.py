@@ -9,7 +9,7 @@ import time
 import pytest
 
 from benchmarks.errors import EXIT_STOPPED
-from benchmarks.dryrun import start_local_ranks
+from benchmarks.launch.local import start_local_ranks
 from conftest import read_records
 from record_checks import check_record
 

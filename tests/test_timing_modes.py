@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from benchmarks.harness import BATCH_CALLS
+from benchmarks.sweep.harness import BATCH_CALLS
 from collectives.records import FIELDS, normalize
 from conftest import commscale, read_records
 from reports.importers import parse

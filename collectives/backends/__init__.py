@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..launch import LaunchEnv
 from .base import BackendSetupError
 
 _FACTORIES = {
@@ -19,7 +20,7 @@ _FACTORIES = {
 BACKENDS = tuple(_FACTORIES)
 
 
-def create_backend(name: str, launch, options):
+def create_backend(name: str, launch: LaunchEnv, options):
     """Initialise backend `name` for this process; unknown names raise KeyError."""
     if name not in _FACTORIES:
         raise KeyError(f"unknown backend {name!r}: choose from auto, {', '.join(_FACTORIES)}")

@@ -6,33 +6,18 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..clocks import no_beat
+
 #: call(send, recv, group, op, root) -> None: one collective, blocking on the host until
 #: it is enqueued (GPU) or complete (CPU).
 CollectiveCall = Callable[[object, object, object, "str | None", "int | None"], None]
-
-
-def no_beat() -> None:
-    """The default beat: nobody listens."""
-
-
-def time_host_calls(fn: Callable[[], None], iters: int, clock: Callable[[], float], ticks_per_us: float,
-                    beat: Callable[[], None] = no_beat) -> np.ndarray:
-    """Per-call times (us) of `iters` calls that block until complete, read from `clock`
-    around each; `beat()` after each, outside the timed interval."""
-    times = np.empty(iters)
-    for i in range(iters):
-        t0 = clock()
-        fn()
-        times[i] = clock() - t0
-        beat()
-    return times / ticks_per_us
 
 
 @dataclass(frozen=True, slots=True)
 class BackendOptions:
     timeout_s: float
     """The library's own limit on a collective's wait, where it has one (torch process
-    groups); the sweep's watchdog (benchmarks/watchdog.py) acts at --timeout, before it."""
+    groups); the sweep's watchdog (benchmarks/reliability/watchdog.py) acts at --timeout, before it."""
     cuda_graph: bool = False
     """Time CUDA-graph replays instead of eager launches (GPU backends only)."""
     device: str | None = None
@@ -74,7 +59,12 @@ class Backend(Protocol):
     def transport(self, nnodes: int) -> str | None: ...
     def fabric(self, nnodes: int) -> str: ...
     def versions(self) -> dict: ...
-    def close(self, orderly: bool = True) -> None: ...
+    def close(self) -> None:
+        """Every rank, after the sweep: wait for the others where the library needs it, then
+        free the groups."""
+    def abandon(self) -> None:
+        """After a failure on this rank: do not wait for peers that may be elsewhere. torch
+        leaves; MPI, which has no timeout, aborts the whole job (EXIT_FAILED)."""
     def abort(self, status: int) -> None:
         """End this process now, and the whole job where the library can (MPI_Abort);
         safe from a thread other than the one blocked in a collective."""

@@ -34,12 +34,14 @@ if "MPI4PY_RC_THREAD_LEVEL" not in os.environ and "mpi4py.MPI" not in sys.module
     mpi4py.rc.thread_level = THREAD_LEVEL
 from mpi4py import MPI  # noqa: E402 - initialises MPI at the level chosen above
 
-from .base import BackendOptions, BackendSetupError, no_beat, time_host_calls
+from ..clocks import time_host_calls
+from ..launch import LaunchEnv
+from ..status import EXIT_FAILED
+from .base import BackendOptions, BackendSetupError, no_beat
 
 _OPS = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}
 _HOST_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
                 "int32": np.int32, "int8": np.int8}
-_ABORT_STATUS = 3  # benchmarks.errors.EXIT_FAILED; collectives does not import benchmarks
 ABORT_OUTPUT_GRACE_S = 0.5
 
 
@@ -136,7 +138,7 @@ class MpiBackend:
     in_place_only = frozenset({"broadcast"})
     out_of_place_only = frozenset({"reduce_scatter"})
 
-    def __init__(self, launch, options: BackendOptions):
+    def __init__(self, launch: LaunchEnv, options: BackendOptions):
         world = MPI.COMM_WORLD
         self.rank, self.world_size = world.Get_rank(), world.Get_size()
         self.options = options
@@ -236,18 +238,18 @@ class MpiBackend:
                 "host_huge_pages": host_huge_pages(),
                 "torch": torch.__version__}
 
-    def close(self, orderly: bool = True):
-        """Free the communicators. After a failure (`orderly=False`) the other ranks may be
-        blocked in a collective, and MPI has no timeout: print why, then abort the whole
-        job, as `python -m mpi4py` does."""
-        if not orderly:
-            if sys.exc_info()[0] is not None:
-                traceback.print_exc()
-            self.abort(_ABORT_STATUS)
+    def close(self):
+        """Free the communicators (every rank, after the sweep)."""
         for comm in self._groups:
             comm.Free()
         self._groups = []
 
+    def abandon(self):
+        """After a failure: the other ranks may be blocked in a collective, and MPI has no
+        timeout: print why, then abort the whole job (EXIT_FAILED), as `python -m mpi4py` does."""
+        if sys.exc_info()[0] is not None:
+            traceback.print_exc()
+        self.abort(EXIT_FAILED)
 
     def abort(self, status: int):
         """MPI_Abort ends every rank of the job, a frozen one too."""
@@ -288,7 +290,7 @@ def library_name() -> str:
     return " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
 
 
-def create(name, launch, options):
+def create(name, launch: LaunchEnv, options):
     backend = MpiBackend(launch, options)
     if launch.world_size > 1 and launch.world_size != backend.world_size:
         raise BackendSetupError(f"the launch ({launch.launcher}) has {launch.world_size} processes but MPI sees a world "

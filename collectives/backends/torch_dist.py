@@ -15,7 +15,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from .base import BackendOptions, no_beat, time_host_calls
+from ..clocks import no_beat, time_cuda_events, time_host_calls
+from ..launch import LaunchEnv
+from .base import BackendOptions
 
 GRAPH_CALLS = 10
 _OPS = {"sum": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN}
@@ -72,7 +74,7 @@ class TorchDistBackend:
     in_place_only = frozenset({"all_reduce", "broadcast", "reduce"})
     out_of_place_only = frozenset()
 
-    def __init__(self, name: str, launch, options: BackendOptions):
+    def __init__(self, name: str, launch: LaunchEnv, options: BackendOptions):
         self.name = name
         self.rank = launch.rank
         self.world_size = launch.world_size
@@ -116,18 +118,7 @@ class TorchDistBackend:
             return time_host_calls(fn, iters, time.perf_counter_ns, 1e3, beat)
         if self.options.cuda_graph:
             return self._time_graph(fn, iters, beat)
-        return self._time_events(fn, iters, beat)
-
-    def _time_events(self, fn, iters, beat=no_beat):
-        starts = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-        ends = [torch.cuda.Event(enable_timing=True) for _ in range(iters)]
-        for start, end in zip(starts, ends):
-            start.record()
-            fn()
-            end.record()
-            beat()  # launches are asynchronous: a hung kernel stops the beats at synchronize
-        torch.cuda.synchronize()
-        return np.array([s.elapsed_time(e) * 1e3 for s, e in zip(starts, ends)])
+        return time_cuda_events(fn, iters, beat)
 
     def _time_graph(self, fn, iters, beat):
         graph = torch.cuda.CUDAGraph()
@@ -140,7 +131,7 @@ class TorchDistBackend:
         torch.cuda.current_stream().wait_stream(stream)
         graph.replay()  # first replay uploads the graph; not timed
         torch.cuda.synchronize()
-        return self._time_events(graph.replay, iters, beat) / GRAPH_CALLS
+        return time_cuda_events(graph.replay, iters, beat) / GRAPH_CALLS
 
     # --- agreement between ranks (outside timed regions) ------------------------------
     def _reduce_vector(self, values, group, op, dtype):
@@ -185,14 +176,18 @@ class TorchDistBackend:
             v["gpus"] = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         return v
 
-    def close(self, orderly: bool = True):
-        """Tear down; `orderly` first waits for every rank, so none closes its connections
-        while a peer still uses them. After a failure, pass False and just leave."""
+    def close(self):
+        """Tear down after waiting for every rank, so none closes its connections while a
+        peer still uses them."""
         if dist.is_initialized():
-            if orderly:
-                self.barrier()
+            self.barrier()
             dist.destroy_process_group()
 
+    def abandon(self):
+        """After a failure: leave without waiting for the peers (they may be elsewhere);
+        torch.distributed cannot end them: the launcher or their own watchdogs do."""
+        if dist.is_initialized():
+            dist.destroy_process_group()
 
     def abort(self, status: int):
         # torch.distributed cannot end its peers: the launcher does (torchrun, srun
@@ -200,7 +195,7 @@ class TorchDistBackend:
         os._exit(status)
 
 
-def create(name, launch, options):
+def create(name, launch: LaunchEnv, options):
     return TorchDistBackend(name, launch, options)
 
 

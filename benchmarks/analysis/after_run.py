@@ -1,0 +1,39 @@
+"""What the dry run and the emulation do with their run once the ranks are done: the
+summary, the fit (a run too small to fit says why), and the report, all into the run
+directory."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ..errors import UsageError
+from .fit import BOOTSTRAP, fit_runs
+
+
+def print_summary(out: Path, df) -> None:
+    """The run at a glance (reports/summary.py), after its table."""
+    from reports.summary import format_summary, summarize_run
+    print(f"#\n# summary of {out}\n" + format_summary(summarize_run(df)), flush=True)
+
+
+def fit_or_say_why(out: Path, then: Callable | None = None) -> dict | None:
+    """Fit the run into its own model.json and run `then(fitted)` (the dry run's
+    crossover); {out: fits}, or None where the fit failed. A usage error from either is
+    printed as the reason there is no model, and the caller goes on to the report."""
+    fits = None
+    try:
+        fitted = fit_runs([out], out, BOOTSTRAP)
+        fits = {out: fitted[0]}
+        if then is not None:
+            print("#", flush=True)
+            then(fitted)
+    except UsageError as exc:
+        print(f"# no model: {exc}", flush=True)
+    return fits
+
+
+def write_report(out: Path, fits: dict | None) -> None:
+    """OUT/report from the run and the fit above (not a second one)."""
+    from reports.report import build_report
+    made = build_report([out], out / "report", fits=fits)
+    print(f"#\n# report: {made['html']} ({len(made['figures'])} figures), {made['md']}", flush=True)

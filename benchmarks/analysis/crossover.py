@@ -1,0 +1,99 @@
+"""The node count where communication overtakes compute for a workload
+(reports/crossover.py), from runs' records and compute rates, written to crossover.json."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from reports.fit import BOOTSTRAP
+
+from ..errors import UsageError
+from ..outdirs import make_out_dir
+from .fit import check_bootstrap
+from .records import load_records
+
+CROSSOVER_FILE = "crossover.json"
+WORKLOAD_FIELDS = ("params", "bytes_per_param", "global_tokens", "tokens", "hidden", "top_k", "bytes_per_element",
+                   "layers", "flops_per_token", "scaling", "dtype", "overlap")
+"""Workload fields a caller may set over the preset's or the file's (None: keep theirs)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CrossoverOptions:
+    runs: tuple[str, ...]
+    """Run directories: records (fitted here unless given) and compute.jsonl."""
+    workload: str
+    """A preset name, a kind, or a JSON/YAML file (reports/workloads.py)."""
+    overrides: dict = field(default_factory=dict)
+    """WORKLOAD_FIELDS over the workload's own values (None values ignored)."""
+    gpu_tflops: float | None = None
+    """Compute rate per GPU; None: the best measured GEMM of the workload's dtype."""
+    gpus_per_node: int = 8
+    limit: int = 4096
+    """Largest node count considered."""
+    backend: str | None = None
+    """Which backend's fit, if the runs have several."""
+    bootstrap: int = BOOTSTRAP
+    out: Path | None = None
+    """Directory for crossover.json; None: the first run."""
+
+    def __post_init__(self):
+        unknown = set(self.overrides) - set(WORKLOAD_FIELDS)
+        if unknown:
+            raise ValueError(f"not workload fields: {', '.join(sorted(unknown))}")
+        if self.gpus_per_node < 1 or self.limit < 1:
+            raise UsageError("--gpus-per-node and --limit must be at least 1: use e.g. --gpus-per-node 8 --limit 4096")
+        if self.gpu_tflops is not None and self.gpu_tflops <= 0:
+            raise UsageError(f"--gpu-tflops {self.gpu_tflops} must be positive: use e.g. --gpu-tflops 400")
+        check_bootstrap(self.bootstrap)
+
+
+def compute_rate(runs, dtype: str) -> float:
+    """Best measured GEMM TFLOP/s of `dtype` in the runs' compute.jsonl."""
+    from reports.load import load_compute
+    rates = [r["tflops"] for run in runs for r in load_compute(run) if r["kind"] == "gemm" and r["dtype"] == dtype]
+    if not rates:
+        raise UsageError(f"no GEMM rate for {dtype} in {', '.join(map(str, runs))}: run 'commscale compute -d {dtype} "
+                         f"--out RUN' or pass --gpu-tflops")
+    return max(rates)
+
+
+def _top_nodes(used, gpus_per_node: int) -> int:
+    """The largest measured scale in nodes; where no record knows its node count (an
+    imported log that does not say), the ranks measured over --gpus-per-node, not a guessed 1."""
+    top = used["nnodes"].max()
+    return int(top) if pd.notna(top) else max(1, int(used["nranks"].max()) // gpus_per_node)
+
+
+def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
+    """Find, print and write the crossover. `fitted`: (fits, hierarchical fits) of these
+    runs when the caller has them already."""
+    from reports.crossover import CrossoverError, choose_model, crossover, format_crossover
+    from reports.fit import fit_frame, fit_hierarchical, usable
+    from reports.workloads import WorkloadError, load_workload
+    try:
+        workload = load_workload(opts.workload, opts.overrides)
+    except WorkloadError as exc:
+        raise UsageError(str(exc)) from None
+    rate = opts.gpu_tflops or compute_rate(opts.runs, workload.dtype)
+    df = load_records(opts.runs)
+    fits, hier = fitted or (fit_frame(df, opts.bootstrap), fit_hierarchical(df, opts.bootstrap))
+    try:
+        model = choose_model(fits, hier, workload.collective, opts.backend, workload.dtype)
+    except CrossoverError as exc:
+        raise UsageError(str(exc)) from None
+    used = usable(df)
+    used = used[used["collective"] == workload.collective]
+    result = crossover(workload, model, rate, opts.gpus_per_node, opts.limit, _top_nodes(used, opts.gpus_per_node),
+                       int(used["nranks"].max()))
+    out = make_out_dir(opts.out or opts.runs[0])
+    try:
+        (out / CROSSOVER_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
+    print(format_crossover(result))
+    print(f"# crossover: {out / CROSSOVER_FILE}")
+    return result

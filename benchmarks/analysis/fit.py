@@ -1,0 +1,36 @@
+"""Fit runs' records (reports/fit.py), write model.json and print the tables."""
+from __future__ import annotations
+
+from reports.fit import BOOTSTRAP
+
+from ..errors import UsageError
+from .records import load_records, why_nothing
+
+MIN_BOOTSTRAP = 10
+__all__ = ["BOOTSTRAP", "check_bootstrap", "fit_runs"]
+
+
+def check_bootstrap(samples: int) -> int:
+    """--bootstrap: enough samples for a 95% interval."""
+    if samples < MIN_BOOTSTRAP:
+        raise UsageError(f"--bootstrap {samples} is too few for an interval: use 100 or more")
+    return samples
+
+
+def fit_runs(runs, out, samples: int = BOOTSTRAP):
+    """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
+    from reports.fit import fit_frame, fit_hierarchical
+    from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
+    df = load_records(runs)
+    fits, hier = fit_frame(df, samples), fit_hierarchical(df, samples)
+    if not fits:
+        raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: {why_nothing(df)}")
+    path = write_model(out, runs, fits, hier, samples)
+    print(f"# scaling model of {', '.join(map(str, runs))}: T = alpha A(p) + n B(p) / bw, "
+          f"fitted on time_us_median, relative error, {samples} bootstrap samples")
+    print(format_fits(fit_entries(fits)))
+    table = format_hier(hier_entries(hier))
+    if table:
+        print(table)
+    print(f"# model: {path}")
+    return fits, hier

@@ -1,0 +1,90 @@
+"""`commscale dryrun`: the whole pipeline on one machine with CPU ranks.
+
+Starts `--nproc` ranks of `python -m benchmarks run` as torchrun would (or one `mpiexec
+-n N` with `--backend mpi`), so they go through the same entry point as on a cluster
+(benchmarks/launch/local.py); then measures CPU GEMMs, fits the sweep, finds the crossover
+of a small workload and writes the report, all into the run directory.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from collectives.records import COMPUTE_FILE
+
+from ..analysis.after_run import fit_or_say_why, print_summary, write_report
+from ..analysis.crossover import CrossoverOptions, run_crossover
+from ..compute.measure import compute_options, run_compute
+from ..errors import UsageError
+from ..launch.command import rank_argv
+from ..launch.local import run_ranks
+from ..launch.outcome import launch_failed
+from ..outdirs import check_out_dir
+from ..sweep.config import RunConfig
+from .options import add_resume, add_run_options, env_default, sweep_config
+
+DRYRUN_WORKLOAD = "dryrun-small"
+"""The dry run's own workload: a small data-parallel model, CPU ranks standing for GPUs."""
+DRYRUN_GEMMS = dict(device="cpu", dtype="float32", shapes="256,512", warmup=2, iters=5)
+"""The dry run's compute side: two small float32 GEMMs (and the copy), quickly."""
+
+
+@dataclass(frozen=True, slots=True)
+class DryrunOptions:
+    nproc: int
+    """CPU ranks to start."""
+
+    def check(self, cfg: RunConfig) -> None:
+        if self.nproc < 1:
+            raise UsageError(f"--nproc {self.nproc} must be at least 1: use e.g. --nproc 4")
+        if cfg.backend not in ("gloo", "mpi"):
+            raise UsageError(f"dryrun runs CPU ranks, not {cfg.backend}: use --backend gloo or mpi (or leave auto)")
+        biggest = max(cfg.ranks or [1])
+        if biggest > self.nproc:
+            raise UsageError(f"--ranks asks for {biggest} ranks but --nproc is {self.nproc}: raise --nproc or "
+                             f"lower --ranks")
+        if cfg.nodes and max(cfg.nodes) > 1:
+            raise UsageError("dryrun runs on one host: use --nodes 1 or --ranks")
+
+
+def add_parser(sub):
+    p = sub.add_parser("dryrun", help="the whole pipeline on this machine with CPU ranks",
+                       description="Spawn CPU ranks on this machine (gloo, or mpi through mpiexec) and sweep every "
+                                   "collective.")
+    p.add_argument("--nproc", type=int, default=env_default("nproc", "4"), help="CPU ranks to spawn [4]")
+    add_run_options(p, cpu_only=True, min_bytes="1K", max_bytes="16M")
+    add_resume(p)
+    return p
+
+
+def run(args) -> int:
+    cfg = sweep_config(args, cpu_only=True)
+    opts = DryrunOptions(args.nproc)
+    opts.check(cfg)
+    check_out_dir(cfg.out, cfg.resume)
+    return dryrun(cfg, opts)
+
+
+def dryrun(cfg: RunConfig, opts: DryrunOptions) -> int:
+    code = run_ranks(rank_argv(cfg), opts.nproc, mpi=cfg.backend == "mpi")
+    if code not in (0, 1, 2):
+        return launch_failed(cfg.out, code, f"commscale dryrun --nproc {opts.nproc}")
+    if code != 2:
+        from reports.load import load_run
+        print_summary(cfg.out, load_run(cfg.out))
+        _model(cfg, opts.nproc)
+    return code
+
+
+def _model(cfg: RunConfig, nproc: int) -> None:
+    """CPU GEMMs, the fit, the crossover of a small workload and the report, all into the
+    run directory. A run too small to fit says why; the report is written whatever the
+    fit said."""
+    print("#", flush=True)
+    if (cfg.out / COMPUTE_FILE).exists():  # resumed: measured by the first attempt
+        print(f"# compute: kept from before in {cfg.out / COMPUTE_FILE}", flush=True)
+    else:
+        run_compute(compute_options(cfg.out, **DRYRUN_GEMMS))
+    print("#", flush=True)
+    crossover = CrossoverOptions(runs=(cfg.out,), workload=DRYRUN_WORKLOAD, gpus_per_node=nproc)
+    fits = fit_or_say_why(cfg.out, then=lambda fitted: run_crossover(crossover, fitted))
+    write_report(cfg.out, fits)

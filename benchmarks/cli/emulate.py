@@ -1,0 +1,80 @@
+"""`commscale emulate`: a multi-node run on one machine over an emulated network of known
+bandwidth (benchmarks/netemu/), then the fit, the link check (reports/linkcheck.py) and
+the report. Also a rehearsal of a multi-node plan before it meets a cluster."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..analysis.after_run import fit_or_say_why, print_summary, write_report
+from ..errors import EXIT_OK, EXIT_WRONG_DATA
+from ..launch.outcome import launch_failed, mark_abandoned
+from ..netemu.emulate import EmulateOptions, record_network, run_emulated
+from ..netemu.netns import EmulatedNetwork, payload_gbps
+from ..outdirs import check_out_dir
+from ..sweep.config import RunConfig
+from .options import add_resume, add_run_options, sweep_config
+
+EMULATE_FILE = "emulate.json"
+
+
+def add_parser(sub):
+    p = sub.add_parser("emulate", help="sweep over an emulated multi-node network on this machine (root), fit, check "
+                                       "the link",
+                       description="Build one network namespace per node joined by tbf-shaped veth links, run gloo "
+                                   "ranks in them, fit the model and compare its bandwidth with the link's.")
+    g = p.add_argument_group("the emulated network")
+    g.add_argument("--emulated-nodes", type=int, default=None, help="nodes to emulate [2]")
+    g.add_argument("--nodes", dest="deprecated_nodes", type=int, default=None, help=argparse.SUPPRESS)
+    g.add_argument("--ranks-per-node", type=int, default=1, help="ranks in each node [1]")
+    g.add_argument("--rate", default="1gbit", help="each node's link, each direction, as tc writes it [1gbit]")
+    g.add_argument("--burst", default="4mbit", help="tbf bucket, at least 256kbit [4mbit]")
+    add_run_options(p, nodes_flag="--node-counts", cpu_only=True, collectives="all_reduce,all_to_all",
+                    min_bytes="64K", max_bytes="32M", warmup="2", iters="10", layout="intra,inter,full")
+    add_resume(p, "emulation")
+    return p
+
+
+def _nodes(args) -> int:
+    """--emulated-nodes; the old spelling --nodes (until 0.1: nodes to build, while run and
+    slurm take node counts there) still works, with a deprecation line."""
+    if args.deprecated_nodes is None:
+        return 2 if args.emulated_nodes is None else args.emulated_nodes
+    print("commscale: warning: emulate --nodes N is deprecated: use --emulated-nodes N (node counts to measure "
+          "are --node-counts)", file=sys.stderr, flush=True)
+    return args.deprecated_nodes if args.emulated_nodes is None else args.emulated_nodes
+
+
+def run(args) -> int:
+    cfg = sweep_config(args, cpu_only=True)
+    opts = EmulateOptions(nodes=_nodes(args), ranks_per_node=args.ranks_per_node, rate=args.rate, burst=args.burst)
+    opts.check(cfg)
+    check_out_dir(cfg.out, cfg.resume)
+    net = EmulatedNetwork(opts.nodes, opts.rate_bits, int(opts.burst_bits))
+    try:
+        code = run_emulated(cfg, net, opts.ranks_per_node)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the network is gone; say what the run holds
+        record_network(cfg, net)
+        mark_abandoned(cfg.out, 130)
+        raise
+    record_network(cfg, net)
+    if code not in (EXIT_OK, EXIT_WRONG_DATA):
+        return launch_failed(cfg.out, code, opts.resume_command())
+    _analyse(cfg, net)
+    return code
+
+
+def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
+    """Summary, fit, link check and report, all into the run directory."""
+    from reports.linkcheck import format_link_check, link_check
+    from reports.load import load_run
+    df = load_run(cfg.out)
+    print_summary(cfg.out, df)
+    fits = fit_or_say_why(cfg.out)
+    checks = link_check(df, payload_gbps(net.rate_bits))
+    print("#\n" + format_link_check(checks), flush=True)
+    (cfg.out / EMULATE_FILE).write_text(json.dumps({"network": net.describe(), "link_check": checks}, indent=1) + "\n",
+                                        encoding="utf-8")
+    print(f"# link check: {cfg.out / EMULATE_FILE}", flush=True)
+    write_report(cfg.out, fits)

@@ -1,0 +1,28 @@
+"""`commscale report RUN [RUN ...] --out DIR`: report.html, report.md, figures, summary.csv."""
+from __future__ import annotations
+
+from ..analysis.records import load_records
+from ..errors import EXIT_OK, UsageError
+from ..outdirs import make_out_dir
+
+
+def add_parser(sub):
+    p = sub.add_parser("report", help="HTML and Markdown report, figures and summary CSV of runs",
+                       description="Write report.html (self-contained), report.md, figures/*.png and summary.csv.")
+    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("--out", required=True, help="directory for the report")
+    p.add_argument("--scale-sizes", help="sizes for the busbw-vs-scale figure, e.g. 1M,64M [two per run]")
+    return p
+
+
+def run(args) -> int:
+    from collectives.sizes import parse_size
+    from reports.report import build_report
+    load_records(args.runs)  # every RUN must be a readable run: one-line errors otherwise
+    try:
+        sizes = [parse_size(s) for s in args.scale_sizes.split(",")] if args.scale_sizes else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    made = build_report(args.runs, make_out_dir(args.out), sizes)
+    print(f"# report: {made['html']} ({len(made['figures'])} figures inline), {made['md']}, {made['csv']}")
+    return EXIT_OK
