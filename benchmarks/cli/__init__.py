@@ -2,7 +2,8 @@
 
 One module per verb in this package, each with `add_parser(sub)` (returns its parser) and
 `run(args) -> exit status`, registered once in VERBS. A verb turns its arguments into a
-frozen options object (RunConfig, CrossoverOptions, ComputeOptions, EmulateOptions, ...)
+frozen options object (RunConfig, DryrunOptions, EmulateOptions, ComputeOptions, FitOptions,
+CrossoverOptions, ImportOptions, CompareOptions, ReportOptions, slurm.render.JobPlan)
 before calling the layers below, which never see argparse.
 
 Bad input never shows a traceback: UsageError and argparse errors print one line,

@@ -2,6 +2,7 @@
 `--fail-on METRIC:THRESHOLD%` exits 1 on a regression (reports/compare.py)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from collectives.sizes import format_size
@@ -34,11 +35,26 @@ def _default_match():
     return DEFAULT_MATCH
 
 
-def run(args) -> int:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CompareOptions:
+    base: str
+    new: tuple[str, ...]
+    fail_on: tuple[str, ...]
+    """--fail-on rules as typed (the closing line repeats them)."""
+    rules: tuple
+    """The same, parsed (reports.compare.parse_rule)."""
+    match: tuple[str, ...]
+    """Record fields that align points."""
+    noise_floor_pct: float
+    show_all: bool
+    out: str | None
+
+
+def options(args) -> CompareOptions:
     from collectives.records import FIELDS
-    from reports.compare import CompareError, compare, describe_keys, failures, one_sided, parse_rule
+    from reports.compare import CompareError, parse_rule
     try:
-        rules = [parse_rule(r) for r in args.fail_on]
+        rules = tuple(parse_rule(r) for r in args.fail_on)
     except CompareError as exc:
         raise UsageError(str(exc)) from None
     match = tuple(f.strip() for f in args.match.split(",") if f.strip())
@@ -48,40 +64,55 @@ def run(args) -> int:
                          f"collective,dtype,size_bytes,nranks")
     if args.noise_floor_pct < 0:
         raise UsageError("--noise-floor-pct must be 0 or more: use e.g. 2")
-    base = load_records([args.base])
-    failed = 0
-    for new_run in args.new:
-        new = load_records([new_run])
-        try:
-            table = compare(base, new, match, args.noise_floor_pct)
-        except CompareError as exc:
-            raise UsageError(f"{new_run}: {exc}") from None
-        only_base, only_new = one_sided(base, new, match)
-        bad_rows = failures(table, rules)
-        failed += len(bad_rows)
-        counts = table["verdict"].value_counts().to_dict()
-        print(f"# compare {new_run} against {args.base}: {len(table)} point-metrics aligned on {', '.join(match)}; "
-              f"{counts.get('worse', 0)} worse, {counts.get('better', 0)} better, {counts.get('same', 0)} within noise")
-        if only_base or only_new:
-            print(f"# not compared: {describe_keys(only_base)} only in BASE, {describe_keys(only_new)} only in NEW "
-                  f"(by {match[0]}; --all lists them)")
-            if args.all:
-                for side, keys in (("BASE", only_base), ("NEW", only_new)):
-                    for key in keys:
-                        print(f"  only in {side}: " + ", ".join(f"{f}={v}" for f, v in zip(match, key)))
-        shown = table if args.all else table[table["verdict"] != "same"]
-        if not shown.empty:
-            print("# " + "  ".join(f"{c:<14}" for c in (*match[:2], "size", "ranks")) +
-                  f" {'metric':<11} {'base':>10} {'new':>10} {'ratio':>7} {'change%':>8} {'noise%':>7}  verdict")
-            for _, r in shown.iterrows():
-                size = format_size(int(r["size_bytes"])) if "size_bytes" in r else "-"
-                ranks = str(r.get("nranks", "-"))
-                flag = "  FAIL" if r.name in bad_rows.index else ""
-                print(f"  {str(r[match[0]]):<14}  {str(r[match[1]]) if len(match) > 1 else '-':<14}  {size:<14}  "
-                      f"{ranks:<14} {r['metric']:<11} {r['base']:10.4g} {r['new']:10.4g} {r['ratio']:7.3f} "
-                      f"{r['change_pct']:+8.1f} {r['noise_pct']:7.1f}  {r['verdict']}{flag}")
-        if args.out:
-            table.to_csv(make_out_dir(args.out) / f"compare-{Path(new_run).name}.csv", index=False)
-    if rules:
-        print(f"# --fail-on {' '.join(args.fail_on)}: {failed} point(s) fail" + ("" if failed else ", none regressed"))
+    return CompareOptions(base=args.base, new=tuple(args.new), fail_on=tuple(args.fail_on), rules=rules, match=match,
+                          noise_floor_pct=args.noise_floor_pct, show_all=args.all, out=args.out)
+
+
+def run(args) -> int:
+    opts = options(args)
+    base = load_records([opts.base])
+    failed = sum(_compare_one(opts, base, new_run) for new_run in opts.new)
+    if opts.rules:
+        print(f"# --fail-on {' '.join(opts.fail_on)}: {failed} point(s) fail" + ("" if failed else ", none regressed"))
     return EXIT_WRONG_DATA if failed else EXIT_OK
+
+
+def _compare_one(opts: CompareOptions, base, new_run: str) -> int:
+    """Compare one NEW run with BASE, print it (and write its CSV); the points that fail."""
+    from reports.compare import CompareError, compare, describe_keys, failures, one_sided
+    match = opts.match
+    new = load_records([new_run])
+    try:
+        table = compare(base, new, match, opts.noise_floor_pct)
+    except CompareError as exc:
+        raise UsageError(f"{new_run}: {exc}") from None
+    only_base, only_new = one_sided(base, new, match)
+    bad_rows = failures(table, opts.rules)
+    counts = table["verdict"].value_counts().to_dict()
+    print(f"# compare {new_run} against {opts.base}: {len(table)} point-metrics aligned on {', '.join(match)}; "
+          f"{counts.get('worse', 0)} worse, {counts.get('better', 0)} better, {counts.get('same', 0)} within noise")
+    if only_base or only_new:
+        print(f"# not compared: {describe_keys(only_base)} only in BASE, {describe_keys(only_new)} only in NEW "
+              f"(by {match[0]}; --all lists them)")
+        if opts.show_all:
+            for side, keys in (("BASE", only_base), ("NEW", only_new)):
+                for key in keys:
+                    print(f"  only in {side}: " + ", ".join(f"{f}={v}" for f, v in zip(match, key)))
+    shown = table if opts.show_all else table[table["verdict"] != "same"]
+    if not shown.empty:
+        _print_rows(shown, match, bad_rows)
+    if opts.out:
+        table.to_csv(make_out_dir(opts.out) / f"compare-{Path(new_run).name}.csv", index=False)
+    return len(bad_rows)
+
+
+def _print_rows(shown, match, bad_rows) -> None:
+    print("# " + "  ".join(f"{c:<14}" for c in (*match[:2], "size", "ranks")) +
+          f" {'metric':<11} {'base':>10} {'new':>10} {'ratio':>7} {'change%':>8} {'noise%':>7}  verdict")
+    for _, r in shown.iterrows():
+        size = format_size(int(r["size_bytes"])) if "size_bytes" in r else "-"
+        ranks = str(r.get("nranks", "-"))
+        flag = "  FAIL" if r.name in bad_rows.index else ""
+        print(f"  {str(r[match[0]]):<14}  {str(r[match[1]]) if len(match) > 1 else '-':<14}  {size:<14}  "
+              f"{ranks:<14} {r['metric']:<11} {r['base']:10.4g} {r['new']:10.4g} {r['ratio']:7.3f} "
+              f"{r['change_pct']:+8.1f} {r['noise_pct']:7.1f}  {r['verdict']}{flag}")

@@ -1,6 +1,8 @@
 """`commscale fit RUN [RUN ...]`: fit the scaling model (reports/fit.py) and write model.json."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..analysis.fit import BOOTSTRAP, check_bootstrap, fit_runs
 from ..errors import EXIT_OK, UsageError
 from ..outdirs import make_out_dir
@@ -18,13 +20,25 @@ def add_parser(sub):
     return p
 
 
-def run(args) -> int:
-    samples = check_bootstrap(args.bootstrap)
-    if args.each:
-        if args.out:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FitOptions:
+    runs: tuple[str, ...]
+    out: str | None
+    """Directory for model.json; None: the first run (with each: every run)."""
+    each: bool
+    bootstrap: int
+
+    def __post_init__(self):
+        check_bootstrap(self.bootstrap)
+        if self.each and self.out:
             raise UsageError("--each writes model.json into every RUN: drop --out")
-        for run_dir in args.runs:
-            fit_runs([run_dir], run_dir, samples)
+
+
+def run(args) -> int:
+    opts = FitOptions(runs=tuple(args.runs), out=args.out, each=args.each, bootstrap=args.bootstrap)
+    if opts.each:
+        for run_dir in opts.runs:
+            fit_runs([run_dir], run_dir, opts.bootstrap)
         return EXIT_OK
-    fit_runs(args.runs, make_out_dir(args.out or args.runs[0]), samples)
+    fit_runs(list(opts.runs), make_out_dir(opts.out or opts.runs[0]), opts.bootstrap)
     return EXIT_OK

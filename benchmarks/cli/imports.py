@@ -8,6 +8,7 @@ as one series (`commscale fit DIR/*`)."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from collectives.records import SCHEMA_VERSION, RecordWriter, make_record, now_utc, write_meta
@@ -53,28 +54,47 @@ def _per_file(args, name: str, n_files: int, kind=int) -> list:
     return out * n_files if len(out) == 1 else out
 
 
-def run(args) -> int:
-    from reports.importers import FORMATS, ImportFailure, parse, safe_name
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportOptions:
+    files: tuple[Path, ...]
+    format: str
+    out: Path
+    given: tuple[tuple, ...]
+    """Per file: (collective, nranks, nnodes) from the flags, None where the log must say."""
+
+
+def options(args) -> ImportOptions:
+    from reports.importers import FORMATS
     if args.format not in FORMATS:
         raise UsageError(f"--format {args.format!r}: choose from {', '.join(FORMATS)}")
-    paths = [Path(f) for f in args.files]
+    paths = tuple(Path(f) for f in args.files)
     for path in paths:
         if not path.is_file():
             raise UsageError(f"{str(path)!r} is not a file: give the tool's output file")
-    given = list(zip(_per_file(args, "collective", len(paths), str), _per_file(args, "nranks", len(paths)),
-                     _per_file(args, "nnodes", len(paths))))
-    parsed = []
-    for path, (collective, nranks, nnodes) in zip(paths, given):
-        try:
-            runs = parse(path, args.format, {"collective": collective, "nranks": nranks, "nnodes": nnodes})
-        except ImportFailure as exc:
-            raise UsageError(str(exc)) from None
-        except KeyError as exc:  # a collective name commscale does not know
-            raise UsageError(f"{path}: --collective: {exc.args[0]}") from None
-        except (ValueError, IndexError, ZeroDivisionError) as exc:  # a layout no one has shown us yet
-            raise UsageError(f"{path}: cannot read this log ({type(exc).__name__}: {exc}): check --format, or "
-                             f"report the file so its layout can be added") from None
-        parsed.append((path, runs))
+    given = tuple(zip(_per_file(args, "collective", len(paths), str), _per_file(args, "nranks", len(paths)),
+                      _per_file(args, "nnodes", len(paths))))
+    return ImportOptions(files=paths, format=args.format, out=Path(args.out), given=given)
+
+
+def _parse(path: Path, fmt: str, given: tuple) -> list[dict]:
+    """The runs in one file; what the parser cannot read is a usage error naming the file."""
+    from reports.importers import ImportFailure, parse
+    collective, nranks, nnodes = given
+    try:
+        return parse(path, fmt, {"collective": collective, "nranks": nranks, "nnodes": nnodes})
+    except ImportFailure as exc:
+        raise UsageError(str(exc)) from None
+    except KeyError as exc:  # a collective name commscale does not know
+        raise UsageError(f"{path}: --collective: {exc.args[0]}") from None
+    except (ValueError, IndexError, ZeroDivisionError) as exc:  # a layout no one has shown us yet
+        raise UsageError(f"{path}: cannot read this log ({type(exc).__name__}: {exc}): check --format, or "
+                         f"report the file so its layout can be added") from None
+
+
+def _targets(out: Path, parsed: list) -> list[tuple]:
+    """(file, run, directory) per run: --out itself for one run, else one directory per run
+    under it, named after the file (and the run's label where a file holds several)."""
+    from reports.importers import safe_name
     single = len(parsed) == 1 and len(parsed[0][1]) == 1
     targets, stems = [], {}
     for path, runs in parsed:
@@ -83,25 +103,37 @@ def run(args) -> int:
         if stems[stem] > 1:
             stem = f"{stem}-{stems[stem]}"
         for r in runs:
-            targets.append((path, r, Path(args.out) if single else
-                            Path(args.out) / (stem if len(runs) == 1 else r["label"] if len(parsed) == 1
-                                              else f"{stem}-{r['label']}")))
+            targets.append((path, r, out if single else
+                            out / (stem if len(runs) == 1 else r["label"] if len(parsed) == 1
+                                   else f"{stem}-{r['label']}")))
+    return targets
+
+
+def _write(path: Path, r: dict, out: Path, now: str) -> None:
+    """One imported run: records.jsonl and meta.json, and what the importer noticed."""
+    run_id = f"import-{r['meta']['sha256'][:12]}" + ("" if r["meta"]["runs_in_file"] == 1 else f"-{r['label']}")
+    with RecordWriter(out) as writer:
+        for fields in r["points"]:
+            writer.write(make_record(run_id=run_id, timestamp=now, **fields))
+    write_meta(out, {"schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "complete", "started_at": now,
+                     "finished_at": now, **r["meta"]})
+    for note in r.get("notes", []):
+        print(f"# {path}: {note}")
+    if r["warning"]:
+        print(f"commscale: warning: {path}: {r['warning']}", file=sys.stderr)
+    said = ", ".join(f"{'?' if v is None else v} {w if v == 1 else w + 's'}" for v, w in ((r["nranks"], "rank"),
+                                                                                      (r["nnodes"], "node")))
+    print(f"# imported {len(r['points'])} points ({r['collective']}, {said}) from {path} into {out}")
+
+
+def run(args) -> int:
+    opts = options(args)
+    parsed = [(path, _parse(path, opts.format, given)) for path, given in zip(opts.files, opts.given)]
+    targets = _targets(opts.out, parsed)
     outs = [check_out_dir(out) for _, _, out in targets]  # all refused before any is written
     now = now_utc()
     for (path, r, _), out in zip(targets, outs):
-        run_id = f"import-{r['meta']['sha256'][:12]}" + ("" if r["meta"]["runs_in_file"] == 1 else f"-{r['label']}")
-        with RecordWriter(out) as writer:
-            for fields in r["points"]:
-                writer.write(make_record(run_id=run_id, timestamp=now, **fields))
-        write_meta(out, {"schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "complete", "started_at": now,
-                         "finished_at": now, **r["meta"]})
-        for note in r.get("notes", []):
-            print(f"# {path}: {note}")
-        if r["warning"]:
-            print(f"commscale: warning: {path}: {r['warning']}", file=sys.stderr)
-        said = ", ".join(f"{'?' if v is None else v} {w if v == 1 else w + 's'}" for v, w in ((r["nranks"], "rank"),
-                                                                                          (r["nnodes"], "node")))
-        print(f"# imported {len(r['points'])} points ({r['collective']}, {said}) from {path} into {out}")
-    if not single:
+        _write(path, r, out, now)
+    if not (len(parsed) == 1 and len(parsed[0][1]) == 1):
         print(f"# {len(outs)} runs under {args.out}: fit, report or compare them together with {args.out}/*")
     return EXIT_OK

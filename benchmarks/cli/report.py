@@ -1,6 +1,8 @@
 """`commscale report RUN [RUN ...] --out DIR`: report.html, report.md, figures, summary.csv."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ..analysis.records import load_records
 from ..errors import EXIT_OK, UsageError
 from ..outdirs import make_out_dir
@@ -15,14 +17,27 @@ def add_parser(sub):
     return p
 
 
-def run(args) -> int:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportOptions:
+    runs: tuple[str, ...]
+    out: str
+    scale_sizes: tuple[int, ...] | None
+    """Sizes for the busbw-vs-scale figure; None: two per run."""
+
+
+def options(args) -> ReportOptions:
     from collectives.sizes import parse_size
-    from reports.report import build_report
-    load_records(args.runs)  # every RUN must be a readable run: one-line errors otherwise
     try:
-        sizes = [parse_size(s) for s in args.scale_sizes.split(",")] if args.scale_sizes else None
+        sizes = tuple(parse_size(s) for s in args.scale_sizes.split(",")) if args.scale_sizes else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    made = build_report(args.runs, make_out_dir(args.out), sizes)
+    return ReportOptions(runs=tuple(args.runs), out=args.out, scale_sizes=sizes)
+
+
+def run(args) -> int:
+    from reports.report import build_report
+    load_records(args.runs)  # every RUN must be a readable run: one-line errors otherwise
+    opts = options(args)
+    made = build_report(list(opts.runs), make_out_dir(opts.out), list(opts.scale_sizes) if opts.scale_sizes else None)
     print(f"# report: {made['html']} ({len(made['figures'])} figures inline), {made['md']}, {made['csv']}")
     return EXIT_OK
