@@ -1,1 +1,2 @@
-"""commscale jobs: the sweep harness, the dry run and the command line."""
+"""commscale jobs: the command line and what it runs, as sub-packages with one job each
+(the map: ARCHITECTURE.md at the top of the repository)."""

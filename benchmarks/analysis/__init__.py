@@ -1,0 +1,1 @@
+"""What happens to records once measured: load, fit, crossover, summary and report."""

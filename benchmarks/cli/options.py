@@ -27,7 +27,8 @@ def add_run_options(p: argparse.ArgumentParser, nodes_flag: str = "--nodes", cpu
                     **overrides: str) -> None:
     """The sweep's flags, with RUN_DEFAULTS changed by `overrides` (e.g. max_bytes="16M").
     `nodes_flag` names the node counts where a verb spells them otherwise (emulate:
-    --node-counts, beside --emulated-nodes, the nodes it builds); `cpu_only` verbs (dryrun, emulate) keep the GPU-only flags
+    --node-counts, beside --emulated-nodes, the nodes it builds);
+    `cpu_only` verbs (dryrun, emulate) keep the GPU-only flags
     (--device, --fabric, --cuda-graph) out of their help: they take the CPU values."""
     d = {**RUN_DEFAULTS, **overrides}
 

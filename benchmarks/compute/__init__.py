@@ -1,0 +1,1 @@
+"""The compute side of the model: GEMM throughput and memory copy bandwidth."""

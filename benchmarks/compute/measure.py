@@ -1,6 +1,6 @@
 """The compute side of the model (`commscale compute`, and the dry run's CPU GEMMs): GEMM
-throughput (torch.matmul) per dtype and shape, and device memory copy bandwidth, on the GPU (CUDA events) or the CPU
-(a monotonic clock), written as records to RUN/compute.jsonl.
+throughput (torch.matmul) per dtype and shape, and device memory copy bandwidth, on the
+GPU (CUDA events) or the CPU (a monotonic clock), written as records to RUN/compute.jsonl.
 
 A GEMM of M x K by K x N does 2 M N K floating-point operations; tflops = 2MNK / time.
 Copy bandwidth is bytes copied / time (dst.copy_(src) in one device's memory; the memory
@@ -152,8 +152,8 @@ def compute_options(out, device="auto", dtype: str | None = None, shapes: str | 
         raise UsageError(str(exc)) from None
     if warmup < 0 or iters < 1:
         raise UsageError("-w must be 0 or more and -n at least 1: use e.g. -w 3 -n 10")
-    return ComputeOptions(out=Path(out), device=device, dtypes=dtypes, shapes=tuple(parse_shapes(shapes or defaults["shapes"])),
-                          copy_bytes=nbytes, copy_from_cache=not copy_bytes, llc_bytes=llc, warmup=warmup, iters=iters)
+    return ComputeOptions(out=Path(out), device=device, dtypes=dtypes,
+                          shapes=tuple(parse_shapes(shapes or defaults["shapes"])), copy_bytes=nbytes, copy_from_cache=not copy_bytes, llc_bytes=llc, warmup=warmup, iters=iters)
 
 
 def run_compute(opts: ComputeOptions) -> Path:
@@ -169,7 +169,8 @@ def run_compute(opts: ComputeOptions) -> Path:
     print(f"# commscale compute on {device}: tflops = 2MNK / median time; copy GB/s = bytes / median time")
     if device == "cpu":
         cache = f"last-level cache {format_size(llc)}" if llc else "last-level cache unknown"
-        print(f"# copy of {format_size(nbytes)} ({cache}{f': {LLC_FACTOR} x, or 64 MiB' if opts.copy_from_cache else ''})")
+        rule = f": {LLC_FACTOR} x, or 64 MiB" if opts.copy_from_cache else ""
+        print(f"# copy of {format_size(nbytes)} ({cache}{rule})")
     print(f"# {'kind':<5} {'dtype':<9} {'shape / size':>20} {'time_us_median':>14} {'tflops':>9} {'gbps':>9}")
     with f:
         for rec in measure(device, dtypes, opts.shapes, nbytes, opts.warmup, opts.iters, llc):

@@ -4,14 +4,14 @@ One thread per rank. The sweep says which step it enters (`enter`) and the timin
 beat after every call (`beat`); when no beat comes for `--timeout` seconds, or a
 collective raises because a peer went away (gloo does), the rank reads the progress board
 (benchmarks/reliability/board.py) and ends with one message that names the step
-(collective, size, group) and the ranks that did not arrive. Rank 0 prints it, marks meta.json incomplete and
-posts it on the board; the other ranks wait for that (so a launcher that kills the step
-when one rank exits cannot cut rank 0 off) and exit quietly, or print their own message if
-rank 0 is the rank that is gone. Exit status: EXIT_LOST.
+(collective, size, group) and the ranks that did not arrive. Rank 0 prints it, marks
+meta.json incomplete and posts it on the board; the other ranks wait for that (so a
+launcher that kills the step when one rank exits cannot cut rank 0 off) and exit quietly,
+or print their own message if rank 0 is the rank that is gone. Exit status: EXIT_LOST.
 
 The thread also reads the signal wake-up pipe (benchmarks/reliability/stop.py): a
-SIGTERM that arrives while the main thread is blocked inside a collective marks meta.json incomplete at once,
-before a later SIGKILL can prevent it.
+SIGTERM that arrives while the main thread is blocked inside a collective marks meta.json
+incomplete at once, before a later SIGKILL can prevent it.
 """
 from __future__ import annotations
 
