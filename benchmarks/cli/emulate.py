@@ -10,7 +10,7 @@ import sys
 from ..analysis.after_run import fit_or_say_why, print_summary, write_report
 from ..errors import EXIT_OK, EXIT_WRONG_DATA
 from ..launch.outcome import launch_failed, mark_abandoned
-from ..netemu.emulate import EmulateOptions, record_network, run_emulated
+from ..netemu.emulate import emulate_options, record_network, run_emulated
 from ..netemu.netns import EmulatedNetwork, payload_gbps
 from ..outdirs import check_out_dir
 from ..sweep.config import RunConfig
@@ -48,8 +48,7 @@ def _nodes(args) -> int:
 
 def run(args) -> int:
     cfg = sweep_config(args, cpu_only=True)
-    opts = EmulateOptions(nodes=_nodes(args), ranks_per_node=args.ranks_per_node, rate=args.rate, burst=args.burst)
-    opts.check(cfg)
+    opts = emulate_options(cfg, _nodes(args), args.ranks_per_node, args.rate, args.burst)
     check_out_dir(cfg.out, cfg.resume)
     net = EmulatedNetwork(opts.nodes, opts.rate_bits, int(opts.burst_bits))
     try:

@@ -43,14 +43,16 @@ def config_to_argv(cfg: RunConfig) -> list[str]:
         "--iters-budget-s", repr(cfg.iters_budget_s), "--timeout", repr(cfg.timeout_s),
         "--out", str(cfg.out),
     ]
-    optional = (("--ranks", cfg.ranks, lambda v: ",".join(map(str, v))),
-                ("--nodes", cfg.nodes, lambda v: ",".join(map(str, v))),
-                ("--layout", cfg.layouts != ("full",) and cfg.layouts, ",".join),
-                ("--fabric", cfg.fabric != "auto" and cfg.fabric, str),
-                ("--timing", cfg.timing != "call" and cfg.timing, str))
-    for flag, value, text in optional:
-        if value:
-            argv += [flag, text(value)]
+    if cfg.ranks:
+        argv += ["--ranks", ",".join(map(str, cfg.ranks))]
+    if cfg.nodes:
+        argv += ["--nodes", ",".join(map(str, cfg.nodes))]
+    if cfg.layouts != ("full",):
+        argv += ["--layout", ",".join(cfg.layouts)]
+    if cfg.fabric != "auto":
+        argv += ["--fabric", cfg.fabric]
+    if cfg.timing != "call":
+        argv += ["--timing", cfg.timing]
     if cfg.cuda_graph:
         argv.append("--cuda-graph")
     if cfg.resume:

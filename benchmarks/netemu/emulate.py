@@ -31,55 +31,52 @@ MAX_NODES = 250
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmulateOptions:
-    """The emulated network: how many nodes, ranks in each, and each node's link."""
+    """The emulated network, validated (emulate_options): how many nodes, ranks in each, and
+    each node's link."""
     nodes: int
     ranks_per_node: int
     rate: str
-    """Each node's link, each direction, as tc writes it ('1gbit')."""
-    burst: str
-    """The tbf bucket, as tc writes it ('4mbit')."""
-
-    def __post_init__(self):
-        if self.nodes < 2:
-            raise UsageError(f"--emulated-nodes {self.nodes}: one node has no network to emulate: use "
-                             f"--emulated-nodes 2 or more")
-        if self.nodes > MAX_NODES:
-            raise UsageError(f"--emulated-nodes {self.nodes}: at most {MAX_NODES} nodes fit the emulated subnet: "
-                             f"use fewer")
-        if self.ranks_per_node < 1:
-            raise UsageError(f"--ranks-per-node {self.ranks_per_node} must be at least 1")
-        if self.burst_bits < MIN_BURST_BITS:
-            raise UsageError(f"--burst {self.burst} is below 256kbit, too small a bucket for tbf at these rates: "
-                             f"use --burst 256kbit or more")
-
-    @property
-    def rate_bits(self) -> float:
-        return parse_rate(self.rate)
-
-    @property
-    def burst_bits(self) -> float:
-        try:
-            return parse_rate(self.burst)
-        except UsageError:
-            raise UsageError(f"--burst {self.burst!r} is not a size tc understands: use e.g. --burst 1mbit") from None
-
-    def check(self, cfg: RunConfig) -> None:
-        """The sweep against the network: gloo, and groups that fit; then root and iproute2."""
-        if cfg.backend != "gloo":
-            raise UsageError(f"emulate runs gloo ranks over TCP, not {cfg.backend} (MPI's launcher cannot place "
-                             f"ranks in network namespaces): use --backend gloo")
-        world = self.nodes * self.ranks_per_node
-        if cfg.ranks and max(cfg.ranks) > world:
-            raise UsageError(f"--ranks asks for {max(cfg.ranks)} ranks but the emulation has {world}: lower --ranks")
-        if cfg.nodes and max(cfg.nodes) > self.nodes:
-            raise UsageError(f"--node-counts asks for {max(cfg.nodes)} nodes but --emulated-nodes is {self.nodes}: "
-                             f"lower --node-counts or emulate more nodes")
-        self.rate_bits  # noqa: B018 - a bad --rate is refused here, before anything is built
-        check_can_build()
+    """Each node's link, each direction, as tc writes it ('1gbit'): for the resume command."""
+    rate_bits: float
+    """The same in bits per second."""
+    burst_bits: float
+    """The tbf bucket in bits."""
 
     def resume_command(self) -> str:
         return (f"commscale emulate --emulated-nodes {self.nodes} --ranks-per-node {self.ranks_per_node} "
                 f"--rate {self.rate}")
+
+
+def emulate_options(cfg: RunConfig, nodes: int, ranks_per_node: int, rate: str, burst: str) -> EmulateOptions:
+    """The emulation's flags against the sweep: gloo, nodes that fit the subnet, groups that
+    fit the emulation, rates tc understands; then root and iproute2. UsageError otherwise."""
+    if cfg.backend != "gloo":
+        raise UsageError(f"emulate runs gloo ranks over TCP, not {cfg.backend} (MPI's launcher cannot place ranks in "
+                         f"network namespaces): use --backend gloo")
+    if nodes < 2:
+        raise UsageError(f"--emulated-nodes {nodes}: one node has no network to emulate: use --emulated-nodes 2 "
+                         f"or more")
+    if nodes > MAX_NODES:
+        raise UsageError(f"--emulated-nodes {nodes}: at most {MAX_NODES} nodes fit the emulated subnet: use fewer")
+    if ranks_per_node < 1:
+        raise UsageError(f"--ranks-per-node {ranks_per_node} must be at least 1")
+    world = nodes * ranks_per_node
+    if cfg.ranks and max(cfg.ranks) > world:
+        raise UsageError(f"--ranks asks for {max(cfg.ranks)} ranks but the emulation has {world}: lower --ranks")
+    if cfg.nodes and max(cfg.nodes) > nodes:
+        raise UsageError(f"--node-counts asks for {max(cfg.nodes)} nodes but --emulated-nodes is {nodes}: "
+                         f"lower --node-counts or emulate more nodes")
+    rate_bits = parse_rate(rate)
+    try:
+        burst_bits = parse_rate(burst)
+    except UsageError:
+        raise UsageError(f"--burst {burst!r} is not a size tc understands: use e.g. --burst 1mbit") from None
+    if burst_bits < MIN_BURST_BITS:
+        raise UsageError(f"--burst {burst} is below 256kbit, too small a bucket for tbf at these rates: "
+                         f"use --burst 256kbit or more")
+    check_can_build()
+    return EmulateOptions(nodes=nodes, ranks_per_node=ranks_per_node, rate=rate, rate_bits=rate_bits,
+                          burst_bits=burst_bits)
 
 
 def _start_ranks(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int) -> list[subprocess.Popen]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from collectives.sizes import format_size, parse_size
+
+from ..launch.local import clean_env
 
 
 def _torchrun(module_args, port) -> list[str]:
@@ -55,15 +56,10 @@ def bare_worker(sizes, iters, warmup) -> int:
     return 0
 
 
-def _env():
-    drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
-    return {k: v for k, v in os.environ.items() if k not in drop}
-
-
 def run_bare(sizes, iters, warmup, port) -> dict:
     argv = _torchrun(["-m", "benchmarks.selfbench.gloo_reference", "--bare-worker", "--sizes", ",".join(map(str, sizes)),
                       "--iters", str(iters), "--warmup", str(warmup)], port)
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=_env())
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=clean_env())
     if result.returncode != 0:
         raise RuntimeError(f"the bare loop failed: {result.stderr.strip()[-300:]}")
     return {int(k): tuple(v) for k, v in json.loads(result.stdout.strip().splitlines()[-1]).items()}
@@ -73,7 +69,7 @@ def run_commscale(sizes, iters, warmup, port, out: Path) -> dict:
     argv = _torchrun(["-m", "benchmarks", "run", "--backend", "gloo", "--collectives", "all_reduce", "--in-place", "in",
                       "--sizes", ",".join(map(str, sizes)), "--ranks", "2", "-n", str(iters), "-w", str(warmup),
                       "--out", str(out)], port)
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=_env())
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=900, env=clean_env())
     if result.returncode != 0:
         raise RuntimeError(f"commscale run failed: {result.stderr.strip()[-300:]}")
     with open(out / "records.jsonl", encoding="utf-8") as f:
