@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 
 from ..errors import UsageError
-from ..launch.machine import Machine, probe
+from ..launch.machine import probe
 from ..outdirs import default_out
 from ..sweep.config import RunConfig, RunFlags, config_from_flags
 
@@ -90,7 +91,6 @@ def run_flags(args: argparse.Namespace) -> RunFlags:
 
 def _cpu_ranks(flags: RunFlags, verb: str) -> RunFlags:
     """The dry run and the emulation are CPU ranks, GPUs or not: auto means gloo and host buffers."""
-    from dataclasses import replace
     backend, device = flags.backend.strip().lower(), flags.device.strip().lower()
     if device == "cuda":
         raise UsageError(f"{verb} runs CPU ranks: drop --device cuda (use 'commscale run' on GPU nodes)")
@@ -108,13 +108,12 @@ def _resume_out(flags: RunFlags, resume: str | None) -> str | None:
     return resume
 
 
-def sweep_config(args: argparse.Namespace, cpu_only: bool = False, machine: Machine | None = None) -> RunConfig:
+def sweep_config(args: argparse.Namespace, cpu_only: bool = False) -> RunConfig:
     """The verb's RunConfig: its flags validated (CPU ranks for `cpu_only` verbs), the
     output directory chosen, and with --resume the interrupted run's sweep, against which
     a flag is compared only where it differs from the verb's default (its parser's
     answer to no flags at all)."""
-    from dataclasses import replace
-    machine = machine or probe()
+    machine = probe()
     flags = run_flags(args)
     out = _resume_out(flags, args.resume)
     flags = replace(flags, out=out if out is not None else default_out(args.verb))
