@@ -25,6 +25,7 @@ FIELDS = (
     "schema_version", "run_id", "timestamp", "status", "reason",
     "collective", "backend", "device", "fabric", "transport", "dtype", "reduce_op", "in_place",
     "size_bytes", "count", "nranks", "nnodes", "ranks_per_node",
+    "ndomains", "nodes_per_domain", "domain_size_nodes",
     "warmup", "iters", "timing", "time_us_mean", "time_us_median", "time_us_min", "time_us_max",
     "time_us_p99", "median_ci95_rel_pct", "algbw_gbps", "busbw_gbps", "n_wrong",
 )
