@@ -3,7 +3,11 @@
 For N = 1 .. limit nodes of G GPUs (p = N G ranks), per GPU per step (reports/workloads.py):
     compute_s = FLOPs / (rate_tflops x 1e12)
     comm_s    = messages x T(bytes, N, G) x 1e-6, T from the fitted model (reports/fit.py):
-                the hierarchical fit where the runs span nodes, else the flat fit at p ranks
+                the tiered fit (reports/tiers.py) where the runs span tiers, else the flat
+                fit at p ranks
+- crossover_tier / crossover_boundary: the outermost tier a step crosses at the crossover
+  (intra_node, intra_domain, inter_domain; inter_node where the domains are unknown) and
+  where it starts, in words ("beyond one domain (18 nodes)"); each row names its tier.
 - crossover_nodes: the smallest N with comm_s > compute_s (no overlap: communication alone
   takes longer than the computation it serves).
 - hidden_crossover_nodes: the smallest N with comm_s > overlap x compute_s (communication
@@ -22,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fit import HierFit, KeyFit
+from .fit import KeyFit
+from .tiers import HierFit
 from .workloads import Workload
 
 
@@ -43,6 +48,17 @@ class CommModel:
     """bytes -> held-out MAPE (%) of the fit used at that message size, or None"""
     heldout_note: callable = None
     """bytes -> what was held out and predicted from what, or why nothing could be"""
+    tier: callable = None
+    """nnodes -> the outermost tier a step at that scale crosses (intra_node, intra_domain,
+    inter_domain; inter_node where the domains are unknown), None for a flat model"""
+    domain_size_nodes: int | None = None
+
+
+def boundary_words(tier: str | None, domain_size_nodes: int | None) -> str:
+    """Where a tier starts, in words: 'beyond one domain (18 nodes)'."""
+    return {"intra_node": "within one node", "inter_node": "beyond one node",
+            "intra_domain": f"beyond one node, inside one domain ({domain_size_nodes} nodes)",
+            "inter_domain": f"beyond one domain ({domain_size_nodes} nodes)"}.get(tier, "")
 
 
 def _flat_note(fit: KeyFit, n: float) -> str:
@@ -54,14 +70,6 @@ def _flat_note(fit: KeyFit, n: float) -> str:
     if len(counts) == 1:
         return f"no held-out error: one rank count measured ({counts[0]})"
     return f"no held-out error at this size: its regime has no points at the largest rank count ({counts[-1]})"
-
-
-def _hier_note(h: HierFit) -> str:
-    if h.heldout_mape_pct is not None:
-        return f"held-out error {h.heldout_mape_pct:.1f}% predicting {h.heldout_nnodes} nodes from the fewer"
-    multi = [k for k in h.nnodes if k > 1]
-    return (f"no held-out error: the inter-node tier is measured at one node count ({', '.join(map(str, multi))}), "
-            f"so none can be predicted from the others")
 
 
 def choose_model(fits: list[KeyFit], hier: list[HierFit], collective: str, backend: str | None,
@@ -85,11 +93,12 @@ def choose_model(fits: list[KeyFit], hier: list[HierFit], collective: str, backe
     hiers = [h for h in hier if h.key["collective"] == collective and h.key["backend"] == backend]
     if hiers:
         h = pick(hiers)
-        return CommModel(f"hierarchical {collective}/{backend}/{h.key['dtype']} ({h.family.name}; intra "
-                         f"{h.fabric_intra}, inter {h.fabric_inter})",
+        tiers = ", ".join(f"{t.name} {t.fabric}" for t in h.tiers)
+        fabric = {t.name: t.fabric for t in h.tiers}
+        return CommModel(f"hierarchical {collective}/{backend}/{h.key['dtype']} ({h.family.name}; {tiers})",
                          lambda n, N, G: float(h.predict(n, N, G)[0]), h.predict_samples,
-                         lambda N: h.fabric_intra if N == 1 else h.fabric_inter, lambda n: h.heldout_mape_pct,
-                         lambda n: _hier_note(h))
+                         lambda N: fabric.get(h.tier_at(N), h.fabric_inter), lambda n: h.heldout_mape_pct,
+                         lambda n: h.heldout_note, h.tier_at, h.domain_size_nodes)
     flat = [f for f in mine if f.key["backend"] == backend]
     net = [f for f in flat if f.key["fabric"] == "net"]
     local = [f for f in flat if f.key["fabric"] != "net"] or net
@@ -143,7 +152,11 @@ def crossover(workload: Workload, model: CommModel, rate_tflops: float, gpus_per
         "crossover_nodes_ci": _nodes_ci(_first_over(samples > compute_s)),
         "hidden_crossover_nodes": int(hidden + 1) if hidden >= 0 else None,
         "hidden_crossover_nodes_ci": _nodes_ci(_first_over(samples > overlap * compute_s)),
+        "domain_size_nodes": model.domain_size_nodes,
     }
+    tier_at = model.tier or (lambda k: None)
+    result["crossover_tier"] = tier_at(result["crossover_nodes"]) if result["crossover_nodes"] else None
+    result["crossover_boundary"] = boundary_words(result["crossover_tier"], model.domain_size_nodes) or None
     shown = {2 ** i for i in range(limit.bit_length()) if 2 ** i <= limit} | {measured_nodes}
     shown |= {v for v in (result["crossover_nodes"], result["hidden_crossover_nodes"]) if v}
     rows = []
@@ -152,7 +165,7 @@ def crossover(workload: Workload, model: CommModel, rate_tflops: float, gpus_per
         lo, hi = np.percentile(samples[:, i], [2.5, 97.5])
         comm_bytes = count[i] * nbytes[i]
         rows.append({
-            "nnodes": k, "nranks": k * gpus_per_node, "fabric": model.fabric(k),
+            "nnodes": k, "nranks": k * gpus_per_node, "fabric": model.fabric(k), "tier": tier_at(k),
             "source": "fit, measured range" if k <= measured_nodes and k * gpus_per_node <= measured_ranks
             else "extrapolated",
             "compute_ms": compute_s[i] * 1e3, "comm_ms": comm_s[i] * 1e3, "comm_ms_ci": [lo * 1e3, hi * 1e3],
@@ -170,13 +183,14 @@ def format_crossover(res: dict) -> str:
              f"{res['model']}",
              f"# compute {res['compute_tflops']:.4g} TFLOP/s per GPU, {res['gpus_per_node']} GPUs per node, "
              f"overlap {res['overlap']:.2f}; measured up to {res['measured_nodes']} node(s), {res['measured_ranks']} ranks",
-             f"# {'nodes':>6} {'ranks':>7} {'fabric':<12} {'compute_ms':>11} {'comm_ms':>11} {'comm_ms_ci95':>21} "
+             f"# {'nodes':>6} {'ranks':>7} {'fabric':<12} {'tier':<13} {'compute_ms':>11} {'comm_ms':>11} {'comm_ms_ci95':>21} "
              f"{'comm/comp':>9} {'flop/B have':>11} {'flop/B need':>11}  source"]
     for r in res["rows"]:
         ci = f"[{r['comm_ms_ci'][0]:.4g},{r['comm_ms_ci'][1]:.4g}]"
         have = "-" if r["workload_flops_per_byte"] is None else f"{r['workload_flops_per_byte']:.4g}"
         need = "-" if r["needed_flops_per_byte"] is None else f"{r['needed_flops_per_byte']:.4g}"
-        lines.append(f"  {r['nnodes']:>6} {r['nranks']:>7} {r['fabric']:<12} {r['compute_ms']:11.4g} {r['comm_ms']:11.4g} "
+        lines.append(f"  {r['nnodes']:>6} {r['nranks']:>7} {r['fabric']:<12} {r.get('tier') or '-':<13} "
+                     f"{r['compute_ms']:11.4g} {r['comm_ms']:11.4g} "
                      f"{ci:>21} {r['comm_over_compute']:9.3g} {have:>11} {need:>11}  {r['source']}")
 
     def when(n, ci):
@@ -185,7 +199,9 @@ def format_crossover(res: dict) -> str:
         hi = "beyond the limit" if ci[1] is None else ci[1]
         return f"from {n} node(s) (95% interval {ci[0]} to {hi})"
 
-    lines.append(f"# communication exceeds compute {when(res['crossover_nodes'], res['crossover_nodes_ci'])}")
+    lines.append(f"# communication exceeds compute {when(res['crossover_nodes'], res['crossover_nodes_ci'])}"
+                 + (f": {res['crossover_boundary']}, the {res['crossover_tier']} tier" if res.get("crossover_boundary")
+                    else ""))
     lines.append(f"# with {res['overlap']:.0%} of compute to hide under, communication is exposed "
                  f"{when(res['hidden_crossover_nodes'], res['hidden_crossover_nodes_ci'])}")
     beyond = res["crossover_nodes"] and res["crossover_nodes"] > res["measured_nodes"]

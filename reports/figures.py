@@ -21,6 +21,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import math
+
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
@@ -133,6 +135,10 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
                 ax.plot(xs[past], model[past], "--", color=line.get_color(), lw=1)
     if pooled is not None:
         _pooled_lines(ax, df, pooled, sizes_for, spec_factor, x_field, multi)
+    for x, label in tier_boundaries(df):
+        ax.axvline(x, color="0.4", ls=":", lw=1.2)
+        ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
+                    fontsize=7, color="0.3")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_yscale("log")
@@ -142,6 +148,27 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def tier_boundaries(df) -> list[tuple[float, str]]:
+    """Where the scale figure (busbw_vs_scale: x in nodes where every run spans node counts,
+    else in ranks) crosses a tier: (x, label) past one node and past one domain (D nodes,
+    from the records' domain_size_nodes), each where the measured scales reach past it.
+    In ranks the edges are at G and D x G ranks (G: the most ranks per node)."""
+    nodes = df["nnodes"].dropna()
+    if nodes.empty or nodes.max() < 2:
+        return []
+    per_node = 1
+    if not all(g["nnodes"].nunique() > 1 and g["nnodes"].notna().all() for _, g in df.groupby("run")):
+        if df["ranks_per_node"].notna().sum() == 0:
+            return []
+        per_node = int(df["ranks_per_node"].max())
+    marks = [(math.sqrt(per_node * (per_node + 1)), "node boundary")]
+    size = df["domain_size_nodes"].dropna() if "domain_size_nodes" in df else []
+    if len(size) and nodes.max() > size.max():
+        edge = int(size.max()) * per_node
+        marks.append((math.sqrt(edge * (edge + 1)), f"domain boundary ({int(size.max())} nodes)"))
+    return marks
 
 
 def _scale_grid(low, top, per_node, multi):

@@ -33,15 +33,9 @@ above 0 bytes and at least 2 ranks (one rank crosses no link):
   without the points at the largest measured rank count, which it then predicts: their
   MAPE, for the key and per regime. This is the error to expect when extrapolating one
   step in scale; None with a single rank count.
-- **Hierarchical.** Where a key has points on one node and on several (N nodes x G ranks
-  per node), T = alpha_i A(G) + beta_i B(G) n + alpha_e A(q) + beta_e B(q) n: an intra-node
-  and an inter-node tier fitted together (one family for both), so predictions at larger N
-  grow with the slower, inter-node tier. q is N when the algorithm is hierarchical (it
-  reduces within nodes first, so the network carries B(N) n), or N x G when it is flat (a
-  ring over all ranks puts B(N x G) n through every node's link, as gloo's does); both are
-  fitted and the smaller residual wins. Points at several G (one rank per node, whole
-  nodes) are fitted together; predictions use the largest G measured. Its held-out error
-  chooses the family and q again without the largest node count.
+- **Tiers.** Where a key has points on one node and on several, or inside one domain
+  (NVLink domain, rack) and across domains, reports/tiers.py fits one alpha and bandwidth
+  per tier together.
 """
 from __future__ import annotations
 
@@ -82,6 +76,9 @@ def nnls(X: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
     """min sum(((t - X theta) / t)^2) subject to theta >= 0, by trying every subset of
     columns (X has at most 4). Returns (theta, relative RSS)."""
     Xw, y = X / t[:, None], np.ones_like(t)
+    sol, *_ = np.linalg.lstsq(Xw, y, rcond=None)
+    if np.all(sol >= 0):  # the unconstrained optimum is feasible: no subset does better
+        return sol, float(np.sum((y - Xw @ sol) ** 2))
     best, best_rss = np.zeros(X.shape[1]), float(np.sum(y ** 2))
     for k in range(X.shape[1], 0, -1):
         for cols in itertools.combinations(range(X.shape[1]), k):
@@ -224,38 +221,50 @@ def _best_family(families, p, n, t, factor=None, columns=design):
     return best
 
 
-def _segment(families, p, n, t, max_regimes=MAX_REGIMES, factor=None):
-    """Best cut of the sizes into 1..max_regimes regimes by BIC, each regime with its own
-    noise level: [(lo_size, hi_size, family)]."""
+def segment(n, cost, max_regimes=MAX_REGIMES, params_per_regime=3):
+    """Best cut of the sizes into 1..max_regimes contiguous regimes (each of at least
+    MIN_SIZES_PER_REGIME sizes) by BIC, each regime with its own noise level. `cost(mask)`
+    fits the points of one candidate regime and returns (relative RSS, what to keep of the
+    fit); `params_per_regime`: the fitted parameters of one regime (noise and cut added
+    here). Returns [(lo_size, hi_size, kept)]."""
     sizes = np.unique(n)
-    S, N = len(sizes), len(t)
-    cost = {}
+    S, N = len(sizes), len(n)
+    cost_ij = {}
     for i in range(S):
         for j in range(i + MIN_SIZES_PER_REGIME - 1, S):
             mask = (n >= sizes[i]) & (n <= sizes[j])
-            family, _, rss = _best_family(families, p[mask], n[mask], t[mask], factor)
+            rss, kept = cost(mask)
             k = int(mask.sum())
-            cost[i, j] = (k * math.log(max(rss / k, NOISE_FLOOR ** 2)), family)
+            cost_ij[i, j] = (k * math.log(max(rss / k, NOISE_FLOOR ** 2)), kept)
     # best[k][j]: (cost, cuts) covering sizes[0..j] with k regimes
     best = [dict() for _ in range(max_regimes + 1)]
     for j in range(S):
-        if (0, j) in cost:
-            best[1][j] = (cost[0, j][0], [(0, j, cost[0, j][1])])
+        if (0, j) in cost_ij:
+            best[1][j] = (cost_ij[0, j][0], [(0, j, cost_ij[0, j][1])])
     for k in range(2, max_regimes + 1):
         for j in range(S):
             for i in range(1, j + 1):
-                if (i, j) in cost and (i - 1) in best[k - 1]:
-                    total = best[k - 1][i - 1][0] + cost[i, j][0]
+                if (i, j) in cost_ij and (i - 1) in best[k - 1]:
+                    total = best[k - 1][i - 1][0] + cost_ij[i, j][0]
                     if j not in best[k] or total < best[k][j][0]:
-                        best[k][j] = (total, best[k - 1][i - 1][1] + [(i, j, cost[i, j][1])])
+                        best[k][j] = (total, best[k - 1][i - 1][1] + [(i, j, cost_ij[i, j][1])])
     choice, choice_bic = None, math.inf
     for k in range(1, max_regimes + 1):
         if S - 1 in best[k]:
             total, cuts = best[k][S - 1]
-            bic = total + (4 * k - 1) * math.log(N)
+            bic = total + ((params_per_regime + 2) * k - 1) * math.log(N)
             if bic < choice_bic:
-                choice, choice_bic = [(sizes[i], sizes[j], fam) for i, j, fam in cuts], bic
+                choice, choice_bic = [(sizes[i], sizes[j], kept) for i, j, kept in cuts], bic
     return choice
+
+
+def _segment(families, p, n, t, max_regimes=MAX_REGIMES, factor=None):
+    """`segment` for one key's flat fit: each regime's best family (alpha and beta, so
+    BIC's k = 4K - 1): [(lo_size, hi_size, family)]."""
+    def cost(mask):
+        family, _, rss = _best_family(families, p[mask], n[mask], t[mask], factor)
+        return rss, family
+    return segment(n, cost, max_regimes, params_per_regime=2)
 
 
 def _bootstrap(X, t, rng, samples) -> np.ndarray:
@@ -423,105 +432,4 @@ def fit_frame(df: pd.DataFrame, samples=BOOTSTRAP) -> list[KeyFit]:
                          factor=spec.busbw_factor)
         if fit is not None:
             fits.append(fit)
-    return fits
-
-
-# --- hierarchical: intra-node and inter-node tiers ------------------------------------
-
-@dataclass(frozen=True)
-class HierFit:
-    key: dict
-    family: CostFamily
-    ranks_per_node: int
-    theta: np.ndarray
-    """[alpha_intra_us, beta_intra, alpha_inter_us, beta_inter]"""
-    inter: str = "nodes"
-    """What the inter-node tier scales with: "nodes" (hierarchical: A(N), B(N)) or "ranks"
-    (flat: A(N x G), B(N x G))."""
-    boot: np.ndarray = field(repr=False, default=None)
-    fabric_intra: str = ""
-    fabric_inter: str = ""
-    r2: float = math.nan
-    mape_pct: float = math.nan
-    heldout_mape_pct: float | None = None
-    heldout_nnodes: int | None = None
-    points: int = 0
-    nnodes: tuple = ()
-
-    def predict(self, n, nnodes, ranks_per_node, theta=None):
-        return hier_design(self.family, np.atleast_1d(n), np.atleast_1d(nnodes), ranks_per_node, self.inter) @ \
-            (self.theta if theta is None else theta)
-
-    def predict_samples(self, n, nnodes, ranks_per_node):
-        return hier_design(self.family, [n], [nnodes], ranks_per_node, self.inter)[0] @ self.boot.T
-
-
-INTER_SCOPES = ("nodes", "ranks")
-
-
-def hier_design(family, n, nnodes, g, inter="nodes") -> np.ndarray:
-    """Columns [A(g), B(g) n, A(q), B(q) n], q = N ("nodes") or N x g ("ranks"); on one
-    node (N = 1) the inter terms are 0."""
-    n, nnodes = np.asarray(n, dtype=float), np.asarray(nnodes, dtype=int)
-    g = np.broadcast_to(np.asarray(g, dtype=int), n.shape)
-    multi = nnodes > 1
-    q = np.maximum(nnodes, 1) * (g if inter == "ranks" else 1)
-    return np.column_stack([
-        _vec(family.steps, g), _vec(family.data, g) * n,
-        np.where(multi, _vec(family.steps, q), 0.0),
-        np.where(multi, _vec(family.data, q) * n, 0.0),
-    ])
-
-
-def _hier_choose(families, n, nn, g, t):
-    """(family, inter scope, theta) with the smallest residual over every family and scope."""
-    best = None
-    for family in families:
-        for inter in INTER_SCOPES:
-            theta, rss = nnls(hier_design(family, n, nn, g, inter), t)
-            if best is None or rss < best[3] - 1e-12:
-                best = (family, inter, theta, rss)
-    return best[:3]
-
-
-def _hier_refit(families, n, nn, g, t):
-    """`heldout_errors`' refit for a hierarchical key: family and inter scope chosen again on
-    the rest alone (out of sample), predicting the held-out points."""
-    def refit(rest, top):
-        family, inter, theta = _hier_choose(families, n[rest], nn[rest], g[rest], t[rest])
-        return hier_design(family, n[~rest], nn[~rest], g[~rest], inter) @ theta
-    return refit
-
-
-def fit_hierarchical(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
-    """Keys with points on one node and on several nodes (whole hosts: same ranks on each)."""
-    fits = []
-    for values, group in usable(df).groupby(list(HIER_KEY), sort=True):
-        multi = group[(group["nnodes"] > 1) & group["ranks_per_node"].notna()]
-        single = group[group["nnodes"] == 1]  # an unknown node count (NaN) is in neither
-        if multi.empty or single.empty:
-            continue
-        g_multi = int(multi["ranks_per_node"].max())
-        single = single[single["nranks"] <= g_multi]
-        rows = pd.concat([single, multi])
-        n = rows["size_bytes"].to_numpy(float)
-        nn = rows["nnodes"].to_numpy(int)
-        g = np.where(nn > 1, rows["ranks_per_node"].fillna(1).to_numpy(int), rows["nranks"].to_numpy(int))
-        t = rows[TIME_FIELD].to_numpy(float)
-        key = dict(zip(HIER_KEY, values))
-        families = get_collective(key["collective"]).families
-        family, inter, theta = _hier_choose(families, n, nn, g, t)
-        X = hier_design(family, n, nn, g, inter)
-        boot = _bootstrap(X, t, np.random.default_rng(_seed(key)), samples)
-        r2, mape_pct = _stats(t, X @ theta)
-        heldout_mape_pct = heldout_nnodes = None
-        if len(set(nn[nn > 1])) >= 2:  # the inter tier is still measured without the top count
-            errors, top, _ = heldout_errors(nn, t, _hier_refit(families, n, nn, g, t))
-            heldout_mape_pct, heldout_nnodes = float(np.mean(errors) * 100), int(top)
-        fit = HierFit(key, family, g_multi, theta, inter=inter, boot=boot,
-                      fabric_intra=",".join(sorted(single["fabric"].unique())),
-                      fabric_inter=",".join(sorted(multi["fabric"].unique())), r2=r2, mape_pct=mape_pct,
-                      heldout_mape_pct=heldout_mape_pct, heldout_nnodes=heldout_nnodes, points=len(t),
-                      nnodes=tuple(int(v) for v in np.unique(nn)))
-        fits.append(fit)
     return fits

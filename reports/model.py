@@ -36,13 +36,21 @@ model.json:
         heldout_nranks, heldout_from_nranks  the rank count held out, the ones it was predicted
                                  from (null, []: a single rank count, nothing held out)
         points, nranks           points used and the rank counts among them
-    hierarchical     one entry per (collective, backend, device, dtype, timing) measured on one
-                     node and on several: family, ranks_per_node, fabric_intra/inter,
-                     inter_scales_with ("nodes": B(N) n crosses the network, a
-                     hierarchical algorithm; "ranks": B(N x G) n, a flat ring),
+    hierarchical     one entry per (collective, backend, device, dtype, timing) whose points cross
+                     two tiers or more (reports/tiers.py): family, ranks_per_node,
+                     domain_size_nodes (null: domains unknown); size_bytes_min/max, family
+                     and tiers of the regime of the largest sizes (the bandwidths), and
+                     size_regimes (every size regime, smallest first: size_bytes_min/max,
+                     family, tiers, r2, mape_pct, points); tiers (innermost first; each
+                     with name intra_node / intra_domain / inter_domain, or inter_node where
+                     the domains are unknown; scales_with "nodes" (hierarchical: B(q) n, q
+                     its own members) or "ranks" (flat: B(Q) n, Q every rank under it; null
+                     for intra_node); fabric, alpha_us(_ci) (null under 3 sizes),
+                     bandwidth_gbps(_ci), nnodes and nranks that measured it, points),
+                     tier_names; the innermost and outermost tiers again as
                      alpha_intra_us(_ci), bandwidth_intra_gbps(_ci), alpha_inter_us(_ci),
-                     bandwidth_inter_gbps(_ci), r2, mape_pct, heldout_mape_pct,
-                     heldout_nnodes, points, nnodes
+                     bandwidth_inter_gbps(_ci), fabric_intra/inter, inter_scales_with; r2,
+                     mape_pct, heldout_mape_pct, heldout_nnodes, heldout_note, points, nnodes
 """
 from __future__ import annotations
 
@@ -54,7 +62,8 @@ import numpy as np
 
 from collectives.sizes import format_size
 
-from .fit import BOOTSTRAP, REACHED, TIME_FIELD, HierFit, KeyFit, bandwidth_gbps, ci95
+from .fit import BOOTSTRAP, REACHED, TIME_FIELD, KeyFit, bandwidth_gbps, ci95
+from .tiers import HierFit
 
 MODEL_FILE = "model.json"
 SCHEMA_VERSION = 1
@@ -96,20 +105,45 @@ def fit_entries(fits: list[KeyFit]) -> list[dict]:
     return entries
 
 
+def tier_entries(r, alpha_identified: bool = True) -> list[dict]:
+    """model.json's `tiers` of one regime of a tiered fit (reports/tiers.py), innermost first."""
+    out = []
+    for j, tier in enumerate(r.tiers):
+        alpha, beta = r.theta[2 * j], r.theta[2 * j + 1]
+        out.append({"name": tier.name, "scales_with": tier.scope, "fabric": tier.fabric,
+                    "alpha_us": _num(alpha) if alpha_identified else None,
+                    "alpha_us_ci": [_num(v) for v in ci95(r.boot[:, 2 * j])] if alpha_identified else [None, None],
+                    "bandwidth_gbps": _num(bandwidth_gbps(beta)),
+                    "bandwidth_gbps_ci": bandwidth_ci(r.boot[:, 2 * j + 1]),
+                    "nnodes": list(tier.nnodes), "nranks": list(tier.nranks), "points": tier.points})
+    return out
+
+
+def size_regime_entries(h: HierFit) -> list[dict]:
+    """Every size regime of a tiered fit, smallest sizes first."""
+    return [{"size_bytes_min": r.size_lo, "size_bytes_max": r.size_hi, "family": r.family.name,
+             "tiers": tier_entries(r, h.alpha_identified), "r2": _num(r.r2), "mape_pct": _num(r.mape_pct),
+             "points": r.points} for r in h.regimes]
+
+
 def hier_entries(fits: list[HierFit]) -> list[dict]:
     entries = []
     for h in fits:
-        a_i, b_i, a_e, b_e = h.theta
+        tiers = tier_entries(h.top, h.alpha_identified)
+        inner, outer = tiers[0], tiers[-1]
         entries.append({
             **h.key, "family": h.family.name, "family_source": h.family.source,
-            "ranks_per_node": h.ranks_per_node, "fabric_intra": h.fabric_intra, "fabric_inter": h.fabric_inter,
-            "inter_scales_with": h.inter,
-            "alpha_intra_us": _num(a_i), "alpha_intra_us_ci": [_num(v) for v in ci95(h.boot[:, 0])],
-            "bandwidth_intra_gbps": _num(bandwidth_gbps(b_i)), "bandwidth_intra_gbps_ci": bandwidth_ci(h.boot[:, 1]),
-            "alpha_inter_us": _num(a_e), "alpha_inter_us_ci": [_num(v) for v in ci95(h.boot[:, 2])],
-            "bandwidth_inter_gbps": _num(bandwidth_gbps(b_e)), "bandwidth_inter_gbps_ci": bandwidth_ci(h.boot[:, 3]),
+            "ranks_per_node": h.ranks_per_node, "domain_size_nodes": h.domain_size_nodes,
+            "size_bytes_min": h.top.size_lo, "size_bytes_max": h.top.size_hi,
+            "tiers": tiers, "tier_names": [t["name"] for t in tiers], "size_regimes": size_regime_entries(h),
+            "fabric_intra": h.fabric_intra, "fabric_inter": h.fabric_inter, "inter_scales_with": h.inter,
+            "alpha_intra_us": inner["alpha_us"], "alpha_intra_us_ci": inner["alpha_us_ci"],
+            "bandwidth_intra_gbps": inner["bandwidth_gbps"], "bandwidth_intra_gbps_ci": inner["bandwidth_gbps_ci"],
+            "alpha_inter_us": outer["alpha_us"], "alpha_inter_us_ci": outer["alpha_us_ci"],
+            "bandwidth_inter_gbps": outer["bandwidth_gbps"], "bandwidth_inter_gbps_ci": outer["bandwidth_gbps_ci"],
             "r2": _num(h.r2), "mape_pct": _num(h.mape_pct), "heldout_mape_pct": _num(h.heldout_mape_pct),
-            "heldout_nnodes": h.heldout_nnodes, "points": h.points, "nnodes": list(h.nnodes),
+            "heldout_nnodes": h.heldout_nnodes, "heldout_note": h.heldout_note, "points": h.points,
+            "nnodes": list(h.nnodes),
         })
     return entries
 
@@ -165,14 +199,28 @@ def heldout_words(e: dict) -> str:
 
 
 def format_hier(entries: list[dict]) -> str:
+    """One line per tier of each size regime of each tiered fit: its kind, alpha, bandwidth
+    with interval, and the node counts that measured it."""
     if not entries:
         return ""
-    lines = [f"# hierarchical: {'collective':<15} {'backend':<7} {'G':>3} {'family':<18} {'inter':<6} {'alpha_intra_us':>14} "
-             f"{'bw_intra_gbps':>13} {'alpha_inter_us':>14} {'bw_inter_gbps':>13} {'MAPE%':>6} {'heldout%':>8}"]
+    lines = [f"# hierarchical tiers: {'collective':<15} {'backend':<7} {'G':>3} {'sizes':>19} {'family':<18} "
+             f"{'tier':<13} {'kind':<6} {'alpha_us':>9} {'bw_gbps':>9} {'bw_gbps_ci95':>21} {'nodes':<12} "
+             f"{'MAPE%':>6} {'heldout%':>8}"]
     for e in entries:
         held = "-" if e["heldout_mape_pct"] is None else f"{e['heldout_mape_pct']:.1f}@{e['heldout_nnodes']}"
-        inter = "B(N)" if e["inter_scales_with"] == "nodes" else "B(NG)"
-        lines.append(f"  {'':<13} {e['collective']:<15} {e['backend']:<7} {e['ranks_per_node']:>3} {e['family']:<18} {inter:<6} "
-                     f"{_f(e['alpha_intra_us']):>14} {_f(e['bandwidth_intra_gbps']):>13} {_f(e['alpha_inter_us']):>14} "
-                     f"{_f(e['bandwidth_inter_gbps']):>13} {_f(e['mape_pct'], '{:.1f}'):>6} {held:>8}")
+        first = True
+        for r in e["size_regimes"]:
+            sizes = f"{format_size(r['size_bytes_min'])}-{format_size(r['size_bytes_max'])}"
+            for i, tier in enumerate(r["tiers"]):
+                kind = {"nodes": "B(q)", "ranks": "B(Q)"}.get(tier["scales_with"], "B(G)")
+                head = f"{e['collective']:<15} {e['backend']:<7} {e['ranks_per_node']:>3}" if first else " " * 27
+                what = f"{sizes:>19} {r['family']:<18}" if i == 0 else " " * 38
+                tail = f"{_f(e['mape_pct'], '{:.1f}'):>6} {held:>8}" if first else ""
+                lines.append(f"  {'':<6} {head} {what} {tier['name']:<13} {kind:<6} {_f(tier['alpha_us']):>9} "
+                             f"{_f(tier['bandwidth_gbps']):>9} {_interval(tier['bandwidth_gbps_ci']):>21} "
+                             f"{','.join(map(str, tier['nnodes'])):<12} {tail}".rstrip())
+                first = False
+        if e.get("domain_size_nodes"):
+            lines.append(f"  {'':<6} {'':<27} (domain: {e['domain_size_nodes']} nodes; B(q): tier by tier, "
+                         f"B(Q): flat over every rank under the tier)")
     return "\n".join(lines)

@@ -201,7 +201,8 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
             path = out / "figures" / f"scale_{collective}.png"
             figures.busbw_vs_scale(sub, collective, mine, (lambda g: scale_sizes) if scale_sizes else _scale_sizes,
                                    factor, path, pooled.get(collective))
-            section.figures.append((f"{collective}: busbw vs scale", path))
+            marks = "; ".join(label for _, label in figures.tier_boundaries(sub)) if sub["nnodes"].nunique() > 1 else ""
+            section.figures.append((f"{collective}: busbw vs scale" + (f" (dotted: {marks})" if marks else ""), path))
         path = out / "figures" / f"latency_{collective}.png"
         figures.latency_vs_size(sub, collective, mine, path)
         more.append((f"{collective}: latency vs size with the model", path))

@@ -61,7 +61,7 @@ def test_the_crossover_says_what_was_measured_when_nothing_can_be_held_out(tmp_p
     two = write_run(tmp_path / "two", pts)
     result = commscale("crossover", two, *wl)
     assert result.returncode == 0, result.stderr
-    assert "no held-out error: the inter-node tier is measured at one node count (2)" in result.stdout
+    assert "no held-out error: the inter_node tier is measured at one node count (2)" in result.stdout
     assert "one rank count" not in result.stdout
     one = write_run(tmp_path / "one", pts[:len(sizes)])
     result = commscale("crossover", one, *wl)

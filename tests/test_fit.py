@@ -74,7 +74,9 @@ def test_hierarchical_fit_separates_the_intra_and_inter_node_tiers(tmp_path):
     assert close(h["alpha_intra_us"], 2.0, 0.03) and close(h["bandwidth_intra_gbps"], 150.0, 0.03)
     assert close(h["alpha_inter_us"], 8.0, 0.03) and close(h["bandwidth_inter_gbps"], 12.0, 0.03)
     assert h["heldout_nnodes"] == 8 and h["heldout_mape_pct"] < 5
-    assert "hierarchical:" in result.stdout
+    assert "hierarchical tiers:" in result.stdout
+    assert [t["name"] for t in h["tiers"]] == ["intra_node", "inter_node"] and h["domain_size_nodes"] is None
+    assert (h["tiers"][1]["nnodes"], h["tiers"][0]["nranks"]) == ([2, 4, 8], [2, 4, 8])
 
 
 def test_real_dryrun_records_get_an_honest_heldout_error(tmp_path):
@@ -164,7 +166,8 @@ def test_the_hierarchical_heldout_error_is_out_of_sample():
     a fit made on 1, 2 and 4 nodes alone."""
     import pandas as pd
     from collectives.records import FIELDS, make_record
-    from reports.fit import fit_hierarchical, hier_design, nnls
+    from reports.fit import nnls
+    from reports.tiers import fit_hierarchical, hier_design
     g, theta = 8, np.array([2.0, 1e-3 / 150, 8.0, 1e-3 / 12])
 
     def rec(nodes, p, n, inter):

@@ -72,7 +72,8 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     """Find, print and write the crossover. `fitted`: (fits, hierarchical fits) of these
     runs when the caller has them already."""
     from reports.crossover import CrossoverError, choose_model, crossover, format_crossover
-    from reports.fit import fit_frame, fit_hierarchical, usable
+    from reports.fit import fit_frame, usable
+    from reports.tiers import fit_hierarchical
     from reports.workloads import WorkloadError, load_workload
     try:
         workload = load_workload(opts.workload, opts.overrides)

@@ -19,7 +19,8 @@ def check_bootstrap(samples: int) -> int:
 
 def fit_runs(runs, out, samples: int = BOOTSTRAP):
     """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
-    from reports.fit import fit_frame, fit_hierarchical
+    from reports.fit import fit_frame
+    from reports.tiers import fit_hierarchical
     from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
     df = load_records(runs)
     fits, hier = fit_frame(df, samples), fit_hierarchical(df, samples)

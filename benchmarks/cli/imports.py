@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from collectives.domains import for_node_count
 from collectives.records import SCHEMA_VERSION, RecordWriter, make_record, now_utc, write_meta
 
 from ..errors import EXIT_OK, UsageError
@@ -31,6 +32,9 @@ def add_parser(sub):
                                         "(empty where that file says it)")
     p.add_argument("--nranks", help="ranks that ran, when the log does not say; one, or one per FILE: 8,16,...")
     p.add_argument("--nnodes", help="nodes that ran, when the log does not say; one, or one per FILE: 1,,4")
+    p.add_argument("--domain-size", type=int, default=None, metavar="N",
+                   help="nodes per NVLink domain or rack of the cluster (GB300 NVL72: 18), filled in order: the fit "
+                        "then tells the tiers inside a node, inside a domain and across domains")
     return p
 
 
@@ -61,6 +65,8 @@ class ImportOptions:
     out: Path
     given: tuple[tuple, ...]
     """Per file: (collective, nranks, nnodes) from the flags, None where the log must say."""
+    domain_size: int | None = None
+    """Nodes per domain (--domain-size), None: the domains are unknown."""
 
 
 def options(args) -> ImportOptions:
@@ -73,7 +79,21 @@ def options(args) -> ImportOptions:
             raise UsageError(f"{str(path)!r} is not a file: give the tool's output file")
     given = tuple(zip(_per_file(args, "collective", len(paths), str), _per_file(args, "nranks", len(paths)),
                       _per_file(args, "nnodes", len(paths))))
-    return ImportOptions(files=paths, format=args.format, out=Path(args.out), given=given)
+    if args.domain_size is not None and args.domain_size < 1:
+        raise UsageError(f"--domain-size {args.domain_size}: a domain holds at least one node: give the nodes per "
+                         f"NVLink domain or rack (GB300 NVL72: 18)")
+    return ImportOptions(files=paths, format=args.format, out=Path(args.out), given=given,
+                         domain_size=args.domain_size)
+
+
+def _domains(fields: dict, size: int | None) -> dict:
+    """A point's domain fields: its nodes fill domains of `size` nodes in order; unknown
+    (null) without --domain-size or where the node count is unknown."""
+    nnodes = fields.get("nnodes")
+    if size is None or nnodes is None:
+        return fields
+    ndomains, per = for_node_count(int(nnodes), size)
+    return {**fields, "ndomains": ndomains, "nodes_per_domain": per, "domain_size_nodes": size}
 
 
 def _parse(path: Path, fmt: str, given: tuple) -> list[dict]:
@@ -109,14 +129,16 @@ def _targets(out: Path, parsed: list) -> list[tuple]:
     return targets
 
 
-def _write(path: Path, r: dict, out: Path, now: str) -> None:
+def _write(path: Path, r: dict, out: Path, now: str, domain_size: int | None = None) -> None:
     """One imported run: records.jsonl and meta.json, and what the importer noticed."""
     run_id = f"import-{r['meta']['sha256'][:12]}" + ("" if r["meta"]["runs_in_file"] == 1 else f"-{r['label']}")
     with RecordWriter(out) as writer:
         for fields in r["points"]:
-            writer.write(make_record(run_id=run_id, timestamp=now, **fields))
+            writer.write(make_record(run_id=run_id, timestamp=now, **_domains(fields, domain_size)))
+    domains = {} if domain_size is None else {"domains": {"source": f"--domain-size {domain_size}",
+                                                          "domain_size_nodes": domain_size}}
     write_meta(out, {"schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "complete", "started_at": now,
-                     "finished_at": now, **r["meta"]})
+                     "finished_at": now, **r["meta"], **domains})
     for note in r.get("notes", []):
         print(f"# {path}: {note}")
     if r["warning"]:
@@ -133,7 +155,7 @@ def run(args) -> int:
     outs = [check_out_dir(out) for _, _, out in targets]  # all refused before any is written
     now = now_utc()
     for (path, r, _), out in zip(targets, outs):
-        _write(path, r, out, now)
+        _write(path, r, out, now, opts.domain_size)
     if not (len(parsed) == 1 and len(parsed[0][1]) == 1):
         print(f"# {len(outs)} runs under {args.out}: fit, report or compare them together with {args.out}/*")
     return EXIT_OK
