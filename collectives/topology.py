@@ -7,6 +7,7 @@ is guessed. `detect(root)` reads sysfs under `root` ("/" on a real node).
 """
 from __future__ import annotations
 
+import ctypes
 import shutil
 import subprocess
 from pathlib import Path
@@ -69,8 +70,8 @@ def net_interfaces(root: Path) -> list[dict]:
     return nics
 
 
-def nvml_gpus() -> tuple[list[dict] | None, str | None]:
-    """(GPUs with NVLink links and PCIe as NVML reports them, None) or (None, why not)."""
+def _start_nvml():
+    """(pynvml, None) with NVML started, or (None, why not): the caller shuts NVML down."""
     try:
         import pynvml
     except ImportError:
@@ -79,6 +80,14 @@ def nvml_gpus() -> tuple[list[dict] | None, str | None]:
         pynvml.nvmlInit()
     except pynvml.NVMLError as exc:
         return None, f"NVML did not start ({exc}): no NVIDIA driver here"
+    return pynvml, None
+
+
+def nvml_gpus() -> tuple[list[dict] | None, str | None]:
+    """(GPUs with NVLink links and PCIe as NVML reports them, None) or (None, why not)."""
+    pynvml, why = _start_nvml()
+    if why:
+        return None, why
     try:
         gpus = []
         for i in range(pynvml.nvmlDeviceGetCount()):
@@ -156,3 +165,28 @@ def detect(root: Path | str = "/") -> dict:
 def _or_why(found: list, why: str) -> tuple[list | None, str | None]:
     """(what sysfs listed, None), or (None, why) where it listed nothing."""
     return (found, None) if found else (None, why)
+
+
+FABRIC_STATE_COMPLETED = 3
+"""NVML_GPU_FABRIC_STATE_COMPLETED: the GPU has registered with the NVLink fabric manager."""
+
+
+def nvml_fabric_domain(index: int = 0) -> tuple[str | None, str | None]:
+    """(the NVLink domain of GPU `index`, None) or (None, why not). GPUs of one multi-node
+    NVLink domain (a GB200/GB300 NVL72 rack) share the fabric's cluster UUID and clique id
+    (NVML's nvmlDeviceGetGpuFabricInfo); the domain is named "<cluster uuid>/<clique id>".
+    A GPU outside such a fabric (NVLink inside the node only) reports none."""
+    pynvml, why = _start_nvml()
+    if why:
+        return None, why
+    try:
+        info = pynvml.c_nvmlGpuFabricInfo_t()
+        pynvml.nvmlDeviceGetGpuFabricInfo(pynvml.nvmlDeviceGetHandleByIndex(index), ctypes.byref(info))
+    except (pynvml.NVMLError, AttributeError) as exc:  # NotSupported: no multi-node NVLink; old bindings
+        return None, f"GPU {index} reports no NVLink fabric ({exc})"
+    finally:
+        pynvml.nvmlShutdown()
+    uuid = bytes(info.clusterUuid).hex() if not isinstance(info.clusterUuid, str) else info.clusterUuid
+    if info.state != FABRIC_STATE_COMPLETED or info.status != 0 or not uuid.strip("0"):
+        return None, f"GPU {index} is not registered with an NVLink fabric (state {info.state}, status {info.status})"
+    return f"{uuid}/{info.cliqueId}", None

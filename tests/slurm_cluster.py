@@ -6,6 +6,9 @@ slurmd as root). `SlurmCluster.unavailable()` says why it cannot run here, for a
 
     with SlurmCluster(nodes=2, cpus_per_node=4) as slurm:
         slurm.run(["srun", "-N", "2", "hostname"])
+
+`topology="SwitchName=s0 Nodes=n[1-2]\n..."` writes it as topology.conf beside slurm.conf and
+sets TopologyPlugin=topology/tree (22.05 has no topology/block: that arrived in 23.11).
 """
 from __future__ import annotations
 
@@ -37,13 +40,14 @@ def _free_ports(n: int) -> list[int]:
 
 
 class SlurmCluster:
-    def __init__(self, nodes: int = 2, cpus_per_node: int = 4):
+    def __init__(self, nodes: int = 2, cpus_per_node: int = 4, topology: str | None = None):
         # Not pytest's tmp_path: munged runs as the munge user, who cannot enter root's 0700
         # pytest directories. A fresh 0755 directory under /tmp, removed by stop().
         self.dir = Path(tempfile.mkdtemp(prefix="commscale-slurm-"))
         self.dir.chmod(0o755)
         self.nodes = [f"n{i}" for i in range(1, nodes + 1)]
         self.cpus = cpus_per_node
+        self.topology = topology
         self.procs: list[subprocess.Popen] = []
         self.conf = self.dir / "slurm.conf"
         self.env = dict(os.environ, SLURM_CONF=str(self.conf))
@@ -90,6 +94,8 @@ class SlurmCluster:
         self._wait_for(self.socket.exists, "munged socket")
         ctld_port, *node_ports = _free_ports(1 + len(self.nodes))
         self.conf.write_text(self._config(ctld_port, node_ports))
+        if self.topology is not None:
+            (self.dir / "topology.conf").write_text(self.topology)
         (self.dir / "state").mkdir()
         self._spawn([_daemon("slurmctld"), "-D", "-f", str(self.conf)], "slurmctld")
         self._wait_for(lambda: self.run(["scontrol", "ping"], check=False).stdout.count("UP") >= 1, "slurmctld")
@@ -101,6 +107,7 @@ class SlurmCluster:
     def _config(self, ctld_port, node_ports) -> str:
         host = socket.gethostname()
         d = self.dir
+        topology = "TopologyPlugin=topology/tree\n" if self.topology is not None else ""
         nodes = "\n".join(f"NodeName={n} NodeHostname={host} NodeAddr=127.0.0.1 Port={p} CPUs={self.cpus} "
                           f"State=UNKNOWN" for n, p in zip(self.nodes, node_ports))
         return f"""\
@@ -131,7 +138,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 InactiveLimit=0
 KillWait=5
-{nodes}
+{topology}{nodes}
 PartitionName=test Nodes={','.join(self.nodes)} Default=YES MaxTime=INFINITE State=UP
 """
 

@@ -60,8 +60,14 @@ def add_run_options(p: argparse.ArgumentParser, nodes_flag: str = "--nodes", cpu
     g.add_argument(nodes_flag, dest="nodes", default=env_default("nodes", None),
                    help="node counts, ranks grouped by host, e.g. 1,2,4")
     g.add_argument("--layout", default=flag("layout"),
-                   help="full (all ranks), intra (ranks within one node), inter (one rank per node), or a comma "
-                        f"list [{d['layout']}]")
+                   help="full (all ranks), intra (ranks within one node), inter (one rank per node), intra-domain "
+                        "(one rank per node inside one NVLink domain or rack), inter-domain (one rank per domain), "
+                        f"or a comma list [{d['layout']}]")
+    g.add_argument("--domain-size", default=env_default("domain_size", None), metavar="N",
+                   help="nodes per NVLink domain or rack (GB200/GB300 NVL72: 18), hosts in launch order [detected: "
+                        "NVML fabric, Slurm topology]")
+    g.add_argument("--domain-file", default=env_default("domain_file", None), metavar="FILE",
+                   help="'host domain' lines naming each host's domain (instead of --domain-size)")
     g.add_argument("--fabric", default=env_default("fabric", "auto"),
                    help=gpu_help("nccl: auto (NCCL chooses), nvlink, pcie, net, or all (one launch each) [auto]"))
     g = p.add_argument_group("timing")

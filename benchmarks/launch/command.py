@@ -51,6 +51,10 @@ def config_to_argv(cfg: RunConfig) -> list[str]:
         argv += ["--layout", ",".join(cfg.layouts)]
     if cfg.fabric != "auto":
         argv += ["--fabric", cfg.fabric]
+    if cfg.domain_size:
+        argv += ["--domain-size", str(cfg.domain_size)]
+    if cfg.domain_file:
+        argv += ["--domain-file", cfg.domain_file]
     if cfg.timing != "call":
         argv += ["--timing", cfg.timing]
     if cfg.cuda_graph:

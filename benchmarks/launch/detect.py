@@ -13,24 +13,9 @@ import socket
 from collectives.launch import LaunchEnv
 
 from ..errors import UsageError
+from .slurm_topology import expand_hostlist
 
 DEFAULT_PORT = 29500
-
-
-def expand_hostlist(text: str) -> list[str]:
-    """Expand a Slurm hostlist: 'n[1-3,5],gpu[01-02]' -> n1 n2 n3 n5 gpu01 gpu02."""
-    hosts: list[str] = []
-    for match in re.finditer(r"([^,\[]+)(?:\[([^\]]+)\])?([^,]*)", text):
-        prefix, ranges, suffix = match.groups()
-        if not ranges:
-            hosts.append(prefix + suffix)
-            continue
-        for part in ranges.split(","):
-            lo, _, hi = part.partition("-")
-            width = len(lo)
-            for i in range(int(lo), int(hi or lo) + 1):
-                hosts.append(f"{prefix}{i:0{width}d}{suffix}")
-    return hosts
 
 
 _REQUIRED = object()
@@ -83,7 +68,10 @@ def detect(environ) -> LaunchEnv:
         local_world = _first_int(environ.get("SLURM_STEP_TASKS_PER_NODE", "1"))
         if addr is None:
             nodelist = environ.get("SLURM_STEP_NODELIST") or environ.get("SLURM_JOB_NODELIST", "")
-            hosts = expand_hostlist(nodelist)
+            try:
+                hosts = expand_hostlist(nodelist)
+            except ValueError:  # a list this parser cannot read: rank 0's address must then be given
+                hosts = []
             addr = hosts[0] if hosts else "127.0.0.1"
         if port is None:
             job = environ.get("SLURM_JOB_ID", "0")

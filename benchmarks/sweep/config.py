@@ -65,7 +65,12 @@ class RunConfig:
     timing: str = "call"
     """"call": each timed call alone; "batch": calls in batches between synchronisations."""
     layouts: tuple[str, ...] = ("full",)
-    """How groups take ranks from nodes (benchmarks/groups.py): full, intra, inter."""
+    """How groups take ranks from nodes (sweep/plan.py): full, intra, inter, intra-domain,
+    inter-domain."""
+    domain_size: int | None = None
+    """Nodes per domain (NVLink domain, rack), hosts in launch order; None: detect."""
+    domain_file: str | None = None
+    """A file of `host domain` lines (absolute path); None: detect."""
     fabric: str = "auto"
     """The path NCCL is pushed onto (collectives/fabric.py): auto (NCCL decides), nvlink,
     pcie or net; "all" runs one launch per fabric (benchmarks/fabrics.py)."""
@@ -195,6 +200,8 @@ class RunFlags:
     cuda_graph: bool
     timeout: float
     out: str | None
+    domain_size: str | None = None
+    domain_file: str | None = None
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -227,9 +234,27 @@ def _groups(flags: RunFlags) -> tuple[tuple[int, ...] | None, tuple[int, ...] | 
         raise UsageError("--ranks and --nodes both given: choose one way to group ranks")
     ranks = positive_ints(flags.ranks, "--ranks") if flags.ranks else None
     nodes = positive_ints(flags.nodes, "--nodes") if flags.nodes else None
-    layouts = _choices(flags.layout, LAYOUTS, "--layout", "--layout is empty: use full, intra, inter or a comma list",
-                       " (or a comma list)")
+    layouts = _choices(flags.layout, LAYOUTS, "--layout", "--layout is empty: use full, intra, inter, intra-domain, "
+                       "inter-domain or a comma list", " (or a comma list)")
     return ranks, nodes, layouts
+
+
+def _domains(flags: RunFlags) -> tuple[int | None, str | None]:
+    """(--domain-size, --domain-file as an absolute path): at most one of them."""
+    if flags.domain_size and flags.domain_file:
+        raise UsageError("--domain-size and --domain-file both given: choose one way to tell the domains")
+    size = None
+    if flags.domain_size:
+        try:
+            size = int(flags.domain_size)
+        except ValueError:
+            raise UsageError(f"--domain-size {flags.domain_size!r} is not a whole number: give the nodes per NVLink "
+                             f"domain or rack, e.g. --domain-size 18") from None
+        if size < 1:
+            raise UsageError(f"--domain-size {size}: a domain holds at least one node: use --domain-size 1 or more")
+    if flags.domain_file and not os.path.isfile(flags.domain_file):
+        raise UsageError(f"--domain-file {flags.domain_file}: no such file: give a file of 'host domain' lines")
+    return size, os.path.abspath(flags.domain_file) if flags.domain_file else None
 
 
 def _iters(text) -> int | None:
@@ -274,10 +299,11 @@ def config_from_flags(flags: RunFlags, machine: Machine) -> RunConfig:
     fabric = check_fabric(flags.fabric, backend)
     iters = _iters(flags.iters)
     timing = _check_timing(flags, backend)
+    domain_size, domain_file = _domains(flags)
     return RunConfig(
         backend=backend, collectives=collectives, dtypes=dtypes, ops=ops,
         in_place=PLACEMENTS[flags.in_place], sizes=_sizes(flags), ranks=ranks, nodes=nodes,
         warmup=flags.warmup, iters=iters, iters_budget_s=flags.iters_budget_s,
         device=device, cuda_graph=flags.cuda_graph, timeout_s=flags.timeout, out=Path(os.path.abspath(flags.out)),
-        layouts=layouts, fabric=fabric, timing=timing,
+        layouts=layouts, fabric=fabric, timing=timing, domain_size=domain_size, domain_file=domain_file,
     )

@@ -12,6 +12,13 @@ Hosts are ordered by their lowest rank. Layouts:
 - `inter`: one rank per node (the network): the first rank of each of the first k hosts,
   k from `--nodes`; by default powers of two up to the hosts, and all of them (none on
   one host).
+- `intra-domain`: one rank per node inside the first domain (NVLink domain, rack:
+  collectives/domains.py): the first rank of each of its first k hosts, k from `--nodes`
+  or powers of two up to its hosts (none where it holds one node).
+- `inter-domain`: one rank per domain (the fabric between domains): the first rank of the
+  first host of each of the first k domains, k from `--nodes` or powers of two up to the
+  domains (none with one domain).
+The domain layouts need the domains (`--domain-size`, `--domain-file`, or detected).
 
 Several layouts measure each distinct group once.
 """
@@ -19,13 +26,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collectives.domains import group_domains
 from collectives.dtypes import get_dtype
 from collectives.registry import get_collective
 
 from ..errors import UsageError
 from .harness import Point
 
-LAYOUTS = ("full", "intra", "inter")
+LAYOUTS = ("full", "intra", "inter", "intra-domain", "inter-domain")
+DOMAIN_LAYOUTS = ("intra-domain", "inter-domain")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +44,10 @@ class GroupPlan:
     nnodes: int
     ranks_per_node: int | None
     """None when hosts hold different numbers of the group's ranks."""
+    ndomains: int | None = None
+    """Domains the group's nodes span (None: the domains are unknown)."""
+    nodes_per_domain: int | None = None
+    """The group's nodes in each domain; None where they differ or are unknown."""
 
 
 def _counts(asked: tuple[int, ...] | None, available: int) -> tuple[int, ...]:
@@ -86,16 +99,49 @@ def _inter(hosts, host_order, ranks, nodes):
     return [tuple(leaders[:k]) for k in counts]
 
 
+def _leaders(hosts, chosen_hosts, ranks, nodes, layout, what):
+    """The first rank of each of the first k of `chosen_hosts`, k from --nodes (those from 2
+    up to how many there are: --nodes serves every layout) or powers of two up to all of
+    them; none where there is one."""
+    if ranks:
+        raise UsageError(f"--layout {layout} takes one rank per {what}: give counts with --nodes, not --ranks")
+    available = len(chosen_hosts)
+    counts = [k for k in nodes if 2 <= k <= available] if nodes else _counts(None, available) if available > 1 else []
+    return [tuple(hosts.index(h) for h in chosen_hosts[:k]) for k in counts]
+
+
+def _intra_domain(hosts, host_order, ranks, nodes, host_domain):
+    first = host_domain[host_order[0]]
+    return _leaders(hosts, [h for h in host_order if host_domain[h] == first], ranks, nodes, "intra-domain", "node")
+
+
+def _inter_domain(hosts, host_order, ranks, nodes, host_domain):
+    firsts = list({host_domain[h]: h for h in reversed(host_order)}.values())[::-1]  # each domain's first host
+    return _leaders(hosts, firsts, ranks, nodes, "inter-domain", "domain")
+
+
 _LAYOUT_GROUPS = {"full": _full, "intra": _intra, "inter": _inter}
+_DOMAIN_GROUPS = {"intra-domain": _intra_domain, "inter-domain": _inter_domain}
+
+
+def _layout_groups(layout, hosts, host_order, ranks, nodes, host_domain):
+    if layout not in _DOMAIN_GROUPS:
+        return _LAYOUT_GROUPS[layout](hosts, host_order, ranks, nodes)
+    if host_domain is None:
+        raise UsageError(f"--layout {layout} needs the domains and none were found: give --domain-size N (nodes per "
+                         f"domain) or --domain-file F, or drop {layout}")
+    return _DOMAIN_GROUPS[layout](hosts, host_order, ranks, nodes, host_domain)
 
 
 def plan_groups(hosts: list[str], ranks: tuple[int, ...] | None, nodes: tuple[int, ...] | None,
-                layouts: tuple[str, ...] = ("full",)) -> list[GroupPlan]:
-    """Subgroups to measure, given each global rank's host, in the order of `layouts`."""
+                layouts: tuple[str, ...] = ("full",), host_domain: dict | None = None) -> list[GroupPlan]:
+    """Subgroups to measure, given each global rank's host, in the order of `layouts`;
+    `host_domain` (host -> domain, None where unknown) for the domain layouts and the
+    groups' domain counts."""
     host_order = list(dict.fromkeys(hosts))
     groups = []
     for layout in layouts:
-        for group in _LAYOUT_GROUPS[layout](hosts, host_order, ranks, nodes):
+        for group in _layout_groups(layout, hosts, host_order, ranks, nodes, host_domain):
             if group not in groups:
                 groups.append(group)
     if not groups:
@@ -103,8 +149,11 @@ def plan_groups(hosts: list[str], ranks: tuple[int, ...] | None, nodes: tuple[in
                          f"{len(host_order)} host(s): add --layout full, or launch more ranks per node or more nodes")
     plans = []
     for group in groups:
-        per_host = [sum(1 for r in group if hosts[r] == h) for h in dict.fromkeys(hosts[r] for r in group)]
-        plans.append(GroupPlan(group, len(per_host), per_host[0] if len(set(per_host)) == 1 else None))
+        group_hosts = list(dict.fromkeys(hosts[r] for r in group))
+        per_host = [sum(1 for r in group if hosts[r] == h) for h in group_hosts]
+        ndomains, per_domain = group_domains([host_domain[h] for h in group_hosts] if host_domain else [])
+        plans.append(GroupPlan(group, len(per_host), per_host[0] if len(set(per_host)) == 1 else None,
+                               ndomains, per_domain))
     return plans
 
 

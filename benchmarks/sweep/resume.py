@@ -21,8 +21,8 @@ from .config import RunConfig
 
 #: RunConfig fields that decide what is measured; the others (timeout, out) may change.
 SWEEP_FIELDS = ("backend", "device", "collectives", "dtypes", "ops", "in_place", "sizes", "ranks", "nodes",
-                "warmup", "iters", "iters_budget_s", "cuda_graph", "layouts", "fabric", "timing")
-LATER_FIELDS = {"layouts": ["full"], "fabric": "auto", "timing": "call"}
+                "warmup", "iters", "iters_budget_s", "cuda_graph", "layouts", "fabric", "timing", "domain_size", "domain_file")
+LATER_FIELDS = {"layouts": ["full"], "fabric": "auto", "timing": "call", "domain_size": None, "domain_file": None}
 """Sweep fields newer than the first meta.json, with the value a run without them had."""
 
 PointKey = tuple

@@ -16,6 +16,7 @@ import uuid
 from collections import Counter
 
 from collectives.backends import create_backend
+from collectives.domains import Domains
 from collectives.backends.base import BackendOptions, BackendSetupError
 from collectives.fabric import FabricEnvError, NcclLog, nccl_env, transport_problem
 from collectives.launch import LaunchEnv
@@ -25,6 +26,7 @@ from collectives.topology import detect as detect_topology
 
 from ..errors import EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
 from ..launch.detect import node_name
+from ..launch.domains import rank_view, resolve
 from ..outdirs import check_out_dir
 from ..reliability.board import Board
 from ..reliability.stop import StopRequest, signal_name
@@ -178,7 +180,9 @@ class Sweep:
         the printer; then the progress board and the watchdog."""
         cfg, backend = self.cfg, self.backend
         self.hosts = backend.all_gather_object(node_name(os.environ))
-        self.plans = plan_groups(self.hosts, cfg.ranks, cfg.nodes, cfg.layouts)
+        self.domains, self.domains_meta = self._domains()
+        self.plans = plan_groups(self.hosts, cfg.ranks, cfg.nodes, cfg.layouts,
+                                 self.domains.host_domain if self.domains else None)
         prior = _agree(backend, lambda: _prepare_out(cfg, backend.world_size, len(set(self.hosts))))
         self.run_id, self.done = prior["run_id"], prior["done"]
         self.points = plan_points(cfg.collectives, cfg.dtypes, cfg.ops, cfg.in_place, cfg.sizes, backend)
@@ -190,6 +194,18 @@ class Sweep:
         if self.rank0:
             self._open_outputs(prior, topology)
         self._start_watchdog()
+
+    def _domains(self):
+        """Every rank's view of its domain, gathered; rank 0 resolves them (flags, then the
+        ranks' views, then Slurm's topology) and every rank takes its answer."""
+        views = self.backend.all_gather_object(rank_view(self.launch.local_rank, self.backend.device == "cuda"))
+        cfg, hosts = self.cfg, self.hosts
+
+        def resolve_here():
+            found, described = resolve(cfg.domain_size, cfg.domain_file, hosts, views)
+            return (None if found is None else (found.host_domain, found.source, found.domain_size_nodes)), described
+        found, described = _agree(self.backend, resolve_here)
+        return (Domains(*found) if found else None), described
 
     def _open_outputs(self, prior: dict, topology: dict) -> None:
         """Rank 0: meta.json (a new one, or the resumed run's with this attempt added), the
@@ -203,7 +219,7 @@ class Sweep:
                              resumed=resumes)
         else:
             self.meta = RunMeta(cfg.out, new_meta(cfg, self.launch, backend, self.run_id, self.hosts, topology))
-            self.meta.update()
+            self.meta.update(domains=self.domains_meta)
         self.writer = RecordWriter(cfg.out)
         self.printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in self.plans for pt in self.points])
         self.printer.note(f"commscale run {self.run_id}: backend {backend.name} ({backend.device}), "
@@ -286,7 +302,9 @@ class Sweep:
             run_id=self.run_id, timestamp=now_utc(), collective=point.spec.name, backend=self.backend.name,
             device=self.backend.device, fabric=fabric, transport=transport, dtype=point.dtype.name,
             reduce_op=point.op, in_place=point.in_place, nranks=nranks, nnodes=plan.nnodes,
-            ranks_per_node=plan.ranks_per_node, timing=self.timing.mode, **fields,
+            ranks_per_node=plan.ranks_per_node, ndomains=plan.ndomains, nodes_per_domain=plan.nodes_per_domain,
+            domain_size_nodes=self.domains.domain_size_nodes if self.domains else None, timing=self.timing.mode,
+            **fields,
         )
         self.writer.write(record)
         self.printer.row(record)
