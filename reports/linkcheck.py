@@ -12,6 +12,8 @@ bandwidth (recursive doubling's B(4) = 2 against the ring's 1.5), so the fit can
 """
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from collectives.registry import get_collective
@@ -24,25 +26,31 @@ TOLERANCE = 0.05
 
 
 def link_check(df: pd.DataFrame, payload_gbps: float, collective: str = "all_reduce",
-               min_size_bytes: int = MIN_SIZE_BYTES, samples: int = BOOTSTRAP) -> list[dict]:
-    """One entry per multi-node count measured with one rank per node."""
+               min_size_bytes: int = MIN_SIZE_BYTES, samples: int = BOOTSTRAP,
+               across_gbps: float | None = None) -> list[dict]:
+    """One entry per multi-node count (and domain count) measured with one rank per node.
+    `across_gbps`: the payload rate of a group that spans domains (racks joined by an
+    uplink: expected_tier_rates), where it differs from the node link's."""
     rows = usable(df)
     rows = rows[(rows["collective"] == collective) & (rows["size_bytes"] >= min_size_bytes)
                 & (rows["nnodes"] > 1) & (rows["ranks_per_node"] == 1)]
     families = [f for f in get_collective(collective).families if f.name == "ring"] or get_collective(collective).families
     checks = []
-    for nnodes, group in rows.groupby("nnodes"):
+    for (nnodes, ndomains), group in rows.groupby(["nnodes", "ndomains"], dropna=False):
         fit = fit_points(families, group["nranks"], group["size_bytes"], group["time_us_median"],
                          {"collective": collective, "nnodes": int(nnodes)}, samples, max_regimes=1)
         if fit is None:
             continue
         regime = fit.regimes[0]
         bw = float(bandwidth_gbps(regime.theta[1]))
-        ratio = bw / payload_gbps
+        spans = bool(pd.notna(ndomains) and ndomains > 1)
+        want = across_gbps if spans and across_gbps is not None else payload_gbps
+        ratio = bw / want
         checks.append({"collective": collective, "nnodes": int(nnodes), "ranks_per_node": 1,
+                       "ndomains": None if pd.isna(ndomains) else int(ndomains),
                        "size_bytes_min": int(group["size_bytes"].min()), "size_bytes_max": int(group["size_bytes"].max()),
                        "family": regime.family.name, "bandwidth_gbps": bw, "bandwidth_gbps_ci": bandwidth_ci(regime.boot[:, 1]),
-                       "payload_gbps": payload_gbps, "ratio": ratio, "within_tolerance": bool(abs(ratio - 1) <= TOLERANCE),
+                       "payload_gbps": want, "ratio": ratio, "within_tolerance": bool(abs(ratio - 1) <= TOLERANCE),
                        "tolerance": TOLERANCE, "points": regime.points})
     return checks
 
@@ -52,9 +60,58 @@ def format_link_check(checks: list[dict]) -> str:
              f"payload rate (one rank per node, one regime, sizes from {MIN_SIZE_BYTES >> 20} MiB)"]
     for c in checks:
         lo, hi = c["bandwidth_gbps_ci"]
-        lines.append(f"  nodes {c['nnodes']}: {c['family']} bandwidth {c['bandwidth_gbps']:.4f} GB/s "
+        racks = f" in {c['ndomains']} racks" if c.get("ndomains") else ""
+        lines.append(f"  nodes {c['nnodes']}{racks}: {c['family']} bandwidth {c['bandwidth_gbps']:.4f} GB/s "
                      f"[{lo:.4f},{hi:.4f}] vs payload {c['payload_gbps']:.4f} GB/s: ratio {c['ratio']:.3f} "
                      f"({'within' if c['within_tolerance'] else 'OUTSIDE'} {c['tolerance']:.0%})")
     if not checks:
         lines.append("  nothing to check: no all_reduce at 2 or more nodes with one rank per node and 3 sizes of 2 MiB or more")
+    return "\n".join(lines)
+
+
+TIER_TOLERANCE = 0.10
+
+
+def expected_tier_rates(node_payload_gbps: float, uplink_payload_gbps: float | None) -> dict:
+    """What each tier of an emulated network can carry for gloo's ring, whose every link
+    carries one stream each way, so a flat ring is paced by its slowest link: across nodes
+    inside a rack the node link; across racks the slower of the node link and the uplink
+    (each rack's uplink carries one stream each way: the ring enters and leaves each rack
+    once, ranks being placed rack by rack). Without racks, the tier across nodes is the
+    node link. The tier inside a node is loopback, not shaped: no expectation."""
+    if uplink_payload_gbps is None:
+        return {"inter_node": node_payload_gbps}
+    return {"intra_domain": node_payload_gbps, "inter_domain": min(node_payload_gbps, uplink_payload_gbps)}
+
+
+def tier_check(hier_entries: list[dict], expected: dict, collective: str = "all_reduce") -> list[dict]:
+    """One entry per tier of model.json's tiered fit of `collective` with an expected rate:
+    the fitted bandwidth (and interval) against it."""
+    mine = [h for h in hier_entries if h["collective"] == collective]
+    if not mine:
+        return []
+    checks = []
+    for tier in mine[0]["tiers"]:
+        want = expected.get(tier["name"])
+        if want is None or tier["bandwidth_gbps"] is None:
+            continue
+        ratio = tier["bandwidth_gbps"] / want
+        checks.append({"collective": collective, "tier": tier["name"], "scales_with": tier["scales_with"],
+                       "nnodes": tier["nnodes"], "bandwidth_gbps": tier["bandwidth_gbps"],
+                       "bandwidth_gbps_ci": tier["bandwidth_gbps_ci"], "payload_gbps": want, "ratio": ratio,
+                       "within_tolerance": bool(abs(ratio - 1) <= TIER_TOLERANCE), "tolerance": TIER_TOLERANCE})
+    return checks
+
+
+def format_tier_check(checks: list[dict]) -> str:
+    lines = ["# tier check: the tiered model's bandwidth per tier (model.json) vs the payload rate the ring gets "
+             "there"]
+    for c in checks:
+        lo, hi = c["bandwidth_gbps_ci"]
+        lines.append(f"  {c['tier']:<13} (nodes {','.join(map(str, c['nnodes']))}): bandwidth "
+                     f"{c['bandwidth_gbps']:.4f} GB/s [{lo or 0:.4f},{hi if hi is not None else math.inf:.4f}] vs "
+                     f"payload {c['payload_gbps']:.4f} GB/s: ratio {c['ratio']:.3f} "
+                     f"({'within' if c['within_tolerance'] else 'OUTSIDE'} {c['tolerance']:.0%})")
+    if not checks:
+        lines.append("  nothing to check: no tiered all_reduce fit (groups inside and across the tiers are needed)")
     return "\n".join(lines)

@@ -43,3 +43,18 @@ def slurm():
         pytest.skip(why)
     with SlurmCluster(nodes=2, cpus_per_node=4) as cluster:
         yield cluster
+
+
+def namespaces() -> set[str]:
+    """The network namespaces on this machine (`ip netns list`)."""
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in out.splitlines() if line.strip()}
+
+
+@pytest.fixture
+def no_leftovers():
+    """The namespaces present before the test are the only ones after it (the emulated
+    network's tests)."""
+    before = namespaces()
+    yield
+    assert namespaces() == before

@@ -12,25 +12,12 @@ import time
 
 import pytest
 
-from conftest import REPO, commscale, read_records
+from conftest import REPO, commscale, namespaces, read_records
 
 PAYLOAD_GBPS = 1e9 / 8 * 1448 / 1514 / 1e9
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("tc"),
                                 reason="emulate needs root and iproute2 (ip, tc)")
-
-
-def _namespaces() -> set[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
-
-
-@pytest.fixture
-def no_leftovers():
-    """The namespaces present before the test are the only ones after it."""
-    before = _namespaces()
-    yield
-    assert _namespaces() == before
 
 
 @pytest.mark.slow
@@ -88,14 +75,14 @@ def test_sigterm_tears_the_network_down(tmp_path, no_leftovers):
         while not (tmp_path / "emu" / "records.jsonl").exists():  # the ranks are measuring
             assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.poll() else "slow"
             time.sleep(0.2)
-        assert {ns for ns in _namespaces() if ns.startswith(tag)} == {tag + "br", tag + "n0", tag + "n1"}
+        assert {ns for ns in namespaces() if ns.startswith(tag)} == {tag + "br", tag + "n0", tag + "n1"}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 130
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert not {ns for ns in _namespaces() if ns.startswith(tag)}
+    assert not {ns for ns in namespaces() if ns.startswith(tag)}
     meta = json.loads((tmp_path / "emu" / "meta.json").read_text())
     assert meta["status"] == "incomplete"
 

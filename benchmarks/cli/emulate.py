@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 
 from ..analysis.after_run import fit_or_say_why, print_summary, write_report
 from ..errors import EXIT_OK, EXIT_WRONG_DATA
@@ -30,6 +31,13 @@ def add_parser(sub):
     g.add_argument("--ranks-per-node", type=int, default=1, help="ranks in each node [1]")
     g.add_argument("--rate", default="1gbit", help="each node's link, each direction, as tc writes it [1gbit]")
     g.add_argument("--burst", default="4mbit", help="tbf bucket, at least 256kbit [4mbit]")
+    g.add_argument("--racks", type=int, default=1,
+                   help="racks to split the nodes into (contiguous blocks, one bridge each, joined to a spine by "
+                        "an uplink); each rank learns its rack as COMMSCALE_DOMAIN_NAME [1]")
+    g.add_argument("--uplink", default=None,
+                   help="each rack's uplink to the spine, each direction, as tc writes it; needs --racks 2 or more "
+                        "[--rate: one node's link shared by all the rack's nodes, i.e. oversubscribed by the nodes "
+                        "per rack]")
     add_run_options(p, nodes_flag="--node-counts", cpu_only=True, collectives="all_reduce,all_to_all",
                     min_bytes="64K", max_bytes="32M", warmup="2", iters="10", layout="intra,inter,full")
     add_resume(p, "emulation")
@@ -46,11 +54,24 @@ def _nodes(args) -> int:
     return args.deprecated_nodes if args.emulated_nodes is None else args.emulated_nodes
 
 
+DOMAIN_LAYOUTS = ("intra-domain", "inter-domain")
+
+
+def _with_rack_layouts(cfg: RunConfig, args) -> RunConfig:
+    """In racks, the default layouts gain one rank per node inside a rack and one rank per
+    rack, so each tier is measured on its own (a layout given by hand is kept as given)."""
+    if args.racks < 2 or cfg.resume or args.layout != args.verb_parser.get_default("layout"):
+        return cfg
+    return replace(cfg, layouts=tuple(dict.fromkeys(cfg.layouts[:-1] + DOMAIN_LAYOUTS + cfg.layouts[-1:])))
+
+
 def run(args) -> int:
-    cfg = sweep_config(args, cpu_only=True)
-    opts = emulate_options(cfg, _nodes(args), args.ranks_per_node, args.rate, args.burst)
+    cfg = _with_rack_layouts(sweep_config(args, cpu_only=True), args)
+    opts = emulate_options(cfg, _nodes(args), args.ranks_per_node, args.rate, args.burst, racks=args.racks,
+                           uplink=args.uplink)
     check_out_dir(cfg.out, cfg.resume)
-    net = EmulatedNetwork(opts.nodes, opts.rate_bits, int(opts.burst_bits))
+    net = EmulatedNetwork(opts.nodes, opts.rate_bits, int(opts.burst_bits), racks=opts.racks,
+                          uplink_bits=opts.uplink_bits)
     try:
         code = run_emulated(cfg, net, opts.ranks_per_node)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the network is gone; say what the run holds
@@ -66,14 +87,22 @@ def run(args) -> int:
 
 def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
     """Summary, fit, link check and report, all into the run directory."""
-    from reports.linkcheck import format_link_check, link_check
+    from reports.linkcheck import expected_tier_rates, format_link_check, format_tier_check, link_check, tier_check
     from reports.load import load_run
+    from reports.model import MODEL_FILE
     df = load_run(cfg.out)
     print_summary(cfg.out, df)
     fits = fit_or_say_why(cfg.out)
-    checks = link_check(df, payload_gbps(net.rate_bits))
+    node, uplink = payload_gbps(net.rate_bits), net.describe()["uplink_payload_gbps"]
+    expected = expected_tier_rates(node, uplink)
+    checks = link_check(df, node, across_gbps=expected.get("inter_domain"))
     print("#\n" + format_link_check(checks), flush=True)
-    (cfg.out / EMULATE_FILE).write_text(json.dumps({"network": net.describe(), "link_check": checks}, indent=1) + "\n",
-                                        encoding="utf-8")
+    model = cfg.out / MODEL_FILE
+    tiers = tier_check(json.loads(model.read_text(encoding="utf-8"))["hierarchical"], expected) if model.exists() \
+        else []
+    print(format_tier_check(tiers), flush=True)
+    (cfg.out / EMULATE_FILE).write_text(json.dumps({"network": net.describe(), "link_check": checks,
+                                                    "expected_tier_payload_gbps": expected, "tier_check": tiers},
+                                                   indent=1) + "\n", encoding="utf-8")
     print(f"# link check: {cfg.out / EMULATE_FILE}", flush=True)
     write_report(cfg.out, fits)

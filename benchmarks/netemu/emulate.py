@@ -4,7 +4,8 @@ and checks the link (reports/linkcheck.py).
 
 Each node's ranks run `python -m benchmarks run` inside the node's namespace with the
 variables torchrun would set, gloo bound to the node's veth (GLOO_SOCKET_IFNAME), the node
-named by COMMSCALE_NODE_NAME, and records between nodes labelled fabric `emulated-net`.
+named by COMMSCALE_NODE_NAME, its rack (with --racks 2 or more) by COMMSCALE_DOMAIN_NAME,
+and records between nodes labelled fabric `emulated-net`.
 The network is torn down whatever happens: a failed rank, Ctrl-C or SIGTERM.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
+from collectives.domains import DOMAIN_ENV
 from collectives.records import read_meta, write_meta
 
 from ..errors import UsageError
@@ -31,8 +33,8 @@ MAX_NODES = 250
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EmulateOptions:
-    """The emulated network, validated (emulate_options): how many nodes, ranks in each, and
-    each node's link."""
+    """The emulated network, validated (emulate_options): how many nodes, ranks in each, each
+    node's link, and the racks they are in."""
     nodes: int
     ranks_per_node: int
     rate: str
@@ -41,15 +43,25 @@ class EmulateOptions:
     """The same in bits per second."""
     burst_bits: float
     """The tbf bucket in bits."""
+    racks: int = 1
+    """Racks the nodes are split into (1: one bridge, no uplink)."""
+    uplink: str | None = None
+    """Each rack's uplink to the spine, each direction, as given (--uplink); None: not given."""
+    uplink_bits: float | None = None
+    """The uplink in bits per second: --uplink, else --rate (one node's link, shared by the
+    rack's nodes); None with one rack."""
 
     def resume_command(self) -> str:
+        racks = f" --racks {self.racks} --uplink {self.uplink or self.rate}" if self.racks > 1 else ""
         return (f"commscale emulate --emulated-nodes {self.nodes} --ranks-per-node {self.ranks_per_node} "
-                f"--rate {self.rate}")
+                f"--rate {self.rate}{racks}")
 
 
-def emulate_options(cfg: RunConfig, nodes: int, ranks_per_node: int, rate: str, burst: str) -> EmulateOptions:
+def emulate_options(cfg: RunConfig, nodes: int, ranks_per_node: int, rate: str, burst: str, racks: int = 1,
+                    uplink: str | None = None) -> EmulateOptions:
     """The emulation's flags against the sweep: gloo, nodes that fit the subnet, groups that
-    fit the emulation, rates tc understands; then root and iproute2. UsageError otherwise."""
+    fit the emulation, racks with a node each, rates tc understands; then root and iproute2.
+    UsageError otherwise."""
     if cfg.backend != "gloo":
         raise UsageError(f"emulate runs gloo ranks over TCP, not {cfg.backend} (MPI's launcher cannot place ranks in "
                          f"network namespaces): use --backend gloo")
@@ -66,6 +78,7 @@ def emulate_options(cfg: RunConfig, nodes: int, ranks_per_node: int, rate: str, 
     if cfg.nodes and max(cfg.nodes) > nodes:
         raise UsageError(f"--node-counts asks for {max(cfg.nodes)} nodes but --emulated-nodes is {nodes}: "
                          f"lower --node-counts or emulate more nodes")
+    uplink_bits = _uplink_bits(nodes, racks, uplink)
     rate_bits = parse_rate(rate)
     try:
         burst_bits = parse_rate(burst)
@@ -75,12 +88,29 @@ def emulate_options(cfg: RunConfig, nodes: int, ranks_per_node: int, rate: str, 
         raise UsageError(f"--burst {burst} is below 256kbit, too small a bucket for tbf at these rates: "
                          f"use --burst 256kbit or more")
     check_can_build()
+    if racks > 1 and uplink_bits is None:
+        uplink_bits = rate_bits  # one node's link for the whole rack: oversubscribed by its nodes
     return EmulateOptions(nodes=nodes, ranks_per_node=ranks_per_node, rate=rate, rate_bits=rate_bits,
-                          burst_bits=burst_bits)
+                          burst_bits=burst_bits, racks=racks, uplink=uplink, uplink_bits=uplink_bits)
+
+
+def _uplink_bits(nodes: int, racks: int, uplink: str | None) -> float | None:
+    """--racks and --uplink checked against the nodes; --uplink in bits per second (None if not given)."""
+    if racks < 1:
+        raise UsageError(f"--racks {racks} must be at least 1: use --racks 1 (one bridge) or more")
+    if racks > nodes:
+        raise UsageError(f"--racks {racks} with --emulated-nodes {nodes}: every rack needs a node: use --racks "
+                         f"{nodes} or fewer, or --emulated-nodes {racks} or more")
+    if uplink is None:
+        return None
+    if racks == 1:
+        raise UsageError("--uplink shapes the link between racks: add --racks 2 or more")
+    return parse_rate(uplink, "--uplink")
 
 
 def _start_ranks(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int) -> list[subprocess.Popen]:
     base, argv = clean_env(), rank_argv(cfg)
+    base.pop(DOMAIN_ENV, None)  # the ranks' domains are the emulated racks, never the host's
     world = net.nodes * ranks_per_node
     procs = []
     for node in range(net.nodes):
@@ -88,7 +118,10 @@ def _start_ranks(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int) -> l
             rank = node * ranks_per_node + local
             env = dict(base, RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(local),
                        LOCAL_WORLD_SIZE=str(ranks_per_node), MASTER_ADDR=net.address(0), MASTER_PORT=str(DEFAULT_PORT),
-                       GLOO_SOCKET_IFNAME=IFNAME, COMMSCALE_NODE_NAME=f"node{node}", **{EMULATED_FABRIC_VAR: FABRIC})
+                       GLOO_SOCKET_IFNAME=IFNAME, COMMSCALE_NODE_NAME=net.node_name(node),
+                       **{EMULATED_FABRIC_VAR: FABRIC})
+            if net.racks > 1:
+                env[DOMAIN_ENV] = f"rack{net.rack_of(node)}"
             procs.append(subprocess.Popen(["ip", "netns", "exec", net.node_ns(node), *argv], env=env,
                                           stdout=None if rank == 0 else subprocess.DEVNULL))
     return procs
@@ -104,8 +137,7 @@ def run_emulated(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int) -> i
     procs = []
     try:
         net.build()
-        print(f"# emulated network: {net.nodes} nodes x {ranks_per_node} ranks, {net.describe()['qdisc']}; "
-              f"TCP payload {payload_gbps(net.rate_bits):.4f} GB/s", flush=True)
+        print(_network_line(net, ranks_per_node), flush=True)
         procs = _start_ranks(cfg, net, ranks_per_node)
         return wait_ranks(procs)
     finally:
@@ -115,6 +147,17 @@ def run_emulated(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int) -> i
             print(f"commscale: warning: could not delete namespaces {', '.join(left)}: remove them with "
                   f"'ip netns del NAME'", file=sys.stderr)
         signal.signal(signal.SIGTERM, previous)
+
+
+def _network_line(net: EmulatedNetwork, ranks_per_node: int) -> str:
+    """What run_emulated prints about the network it built."""
+    described = net.describe()
+    if net.racks == 1:
+        return (f"# emulated network: {net.nodes} nodes x {ranks_per_node} ranks, {described['qdisc']}; "
+                f"TCP payload {payload_gbps(net.rate_bits):.4f} GB/s")
+    return (f"# emulated network: {net.nodes} nodes x {ranks_per_node} ranks in {net.racks} racks, "
+            f"{described['qdisc']}; TCP payload {payload_gbps(net.rate_bits):.4f} GB/s per node, "
+            f"{described['uplink_payload_gbps']:.4f} GB/s per rack uplink")
 
 
 def record_network(cfg: RunConfig, net: EmulatedNetwork) -> None:

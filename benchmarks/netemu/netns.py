@@ -6,6 +6,13 @@ links shaped with tbf in both directions.
     bridge: namespace <tag>-br, bridge br0 with one port p<i> per node
     shaping: tbf on veth0 (node i sends) and on p<i> (node i receives), each at `rate`
 
+With `racks` R > 1 the nodes are split into R racks (contiguous blocks, as even as can be,
+the first racks taking the extra node) and the bridge namespace holds one bridge per rack
+(r0..r<R-1>, node i's port p<i> on its rack's) and a spine bridge; rack r is joined to the
+spine by a veth pair u<r> (on r<r>) - s<r> (on spine), tbf at `uplink` on both ends, so
+each direction of the uplink is shaped and shared by the rack's nodes (one L2 network:
+every node stays in the same /24).
+
 Ranks of one node share its namespace: between them traffic goes over that namespace's
 loopback (unshaped, as within a real node); between nodes it crosses two shaped veths.
 Needs root (CAP_NET_ADMIN) and iproute2 (`ip`, `tc`). Everything built is removed by
@@ -34,14 +41,15 @@ _FACTORS = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "tbit": 1e12,
 """tc's units: 'bit' suffixes are bits per second, 'bps' suffixes bytes per second."""
 
 
-def parse_rate(text: str) -> float:
-    """A tc rate ('1gbit', '100mbit', '125mbps') in bits per second."""
+def parse_rate(text: str, flag: str = "--rate") -> float:
+    """A tc rate ('1gbit', '100mbit', '125mbps') in bits per second; `flag` is the option
+    the message names."""
     match = _RATE.match(str(text))
     if not match:
-        raise UsageError(f"--rate {text!r} is not a rate tc understands: use e.g. --rate 1gbit or 100mbit")
+        raise UsageError(f"{flag} {text!r} is not a rate tc understands: use e.g. {flag} 1gbit or 100mbit")
     bits = float(match.group(1)) * _FACTORS[match.group(2).lower()]
     if bits <= 0:
-        raise UsageError(f"--rate {text!r} must be above zero: use e.g. --rate 1gbit")
+        raise UsageError(f"{flag} {text!r} must be above zero: use e.g. {flag} 1gbit")
     return bits
 
 
@@ -81,7 +89,15 @@ class EmulatedNetwork:
     """Nodes are 10.<subnet>.0.<i+1>; inside fresh namespaces this cannot clash with the host."""
     latency_ms: int = 50
     """tbf queue: what may wait at the rate before tbf drops (far above this network's RTT)."""
+    racks: int = 1
+    """Racks the nodes are split into; 1: every node on one bridge, no uplink."""
+    uplink_bits: float | None = None
+    """Each rack's link to the spine, each direction, in bits per second; None: `rate_bits`."""
     made: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        if not 1 <= self.racks <= self.nodes:
+            raise ValueError(f"racks={self.racks}: between 1 and nodes={self.nodes}")
 
     @property
     def bridge_ns(self) -> str:
@@ -90,37 +106,79 @@ class EmulatedNetwork:
     def node_ns(self, i: int) -> str:
         return f"{self.tag}-n{i}"
 
+    @staticmethod
+    def node_name(i: int) -> str:
+        """What the ranks of node i call their host (COMMSCALE_NODE_NAME)."""
+        return f"node{i}"
+
     def address(self, i: int) -> str:
         return f"10.{self.subnet}.0.{i + 1}"
+
+    def rack_of(self, i: int) -> int:
+        """Node i's rack: contiguous blocks, the first nodes % racks racks one node larger."""
+        if not 0 <= i < self.nodes:
+            raise IndexError(f"node {i} of {self.nodes}")
+        small, extra = divmod(self.nodes, self.racks)
+        if i < extra * (small + 1):
+            return i // (small + 1)
+        return extra + (i - extra * (small + 1)) // small
+
+    @property
+    def uplink_rate_bits(self) -> float | None:
+        """The uplink's rate in bits per second (`rate_bits` where not given); None with one rack."""
+        if self.racks == 1:
+            return None
+        return self.rate_bits if self.uplink_bits is None else self.uplink_bits
+
+    def _bridge(self, i: int) -> str:
+        """The bridge node i's port is on."""
+        return "br0" if self.racks == 1 else f"r{self.rack_of(i)}"
 
     def build(self) -> "EmulatedNetwork":
         """Make the namespaces, links and shaping; on any failure remove what was made and raise."""
         try:
             self._add_ns(self.bridge_ns)
-            _run("ip", "-n", self.bridge_ns, "link", "add", "br0", "type", "bridge")
-            _run("ip", "-n", self.bridge_ns, "link", "set", "br0", "up")
+            bridges = ["br0"] if self.racks == 1 else [*(f"r{r}" for r in range(self.racks)), "spine"]
+            for bridge in bridges:
+                _run("ip", "-n", self.bridge_ns, "link", "add", bridge, "type", "bridge")
+                _run("ip", "-n", self.bridge_ns, "link", "set", bridge, "up")
+            for r in range(self.racks if self.racks > 1 else 0):
+                self._add_uplink(r)
             for i in range(self.nodes):
-                ns, port = self.node_ns(i), f"p{i}"
-                self._add_ns(ns)
-                _run("ip", "link", "add", IFNAME, "netns", ns, "mtu", str(MTU), "type", "veth",
-                     "peer", "name", port, "netns", self.bridge_ns, "mtu", str(MTU))
-                _run("ip", "-n", ns, "addr", "add", f"{self.address(i)}/24", "dev", IFNAME)
-                _run("ip", "-n", ns, "link", "set", IFNAME, "up")
-                _run("ip", "-n", self.bridge_ns, "link", "set", port, "master", "br0", "up")
-                self._shape(ns, IFNAME)  # what node i sends
-                self._shape(self.bridge_ns, port)  # what node i receives
+                self._add_node(i)
         except BaseException:
             self.close()
             raise
         return self
+
+    def _add_node(self, i: int) -> None:
+        ns, port = self.node_ns(i), f"p{i}"
+        self._add_ns(ns)
+        _run("ip", "link", "add", IFNAME, "netns", ns, "mtu", str(MTU), "type", "veth",
+             "peer", "name", port, "netns", self.bridge_ns, "mtu", str(MTU))
+        _run("ip", "-n", ns, "addr", "add", f"{self.address(i)}/24", "dev", IFNAME)
+        _run("ip", "-n", ns, "link", "set", IFNAME, "up")
+        _run("ip", "-n", self.bridge_ns, "link", "set", port, "master", self._bridge(i), "up")
+        self._shape(ns, IFNAME, self.rate_bits)  # what node i sends
+        self._shape(self.bridge_ns, port, self.rate_bits)  # what node i receives
+
+    def _add_uplink(self, r: int) -> None:
+        """Rack r's bridge to the spine: u<r> on r<r>, s<r> on spine, both shaped at the uplink."""
+        up, down = f"u{r}", f"s{r}"
+        _run("ip", "-n", self.bridge_ns, "link", "add", up, "mtu", str(MTU), "type", "veth",
+             "peer", "name", down, "mtu", str(MTU))
+        _run("ip", "-n", self.bridge_ns, "link", "set", up, "master", f"r{r}", "up")
+        _run("ip", "-n", self.bridge_ns, "link", "set", down, "master", "spine", "up")
+        self._shape(self.bridge_ns, up, self.uplink_rate_bits)  # what rack r sends to the other racks
+        self._shape(self.bridge_ns, down, self.uplink_rate_bits)  # what rack r receives from them
 
     def _add_ns(self, name: str) -> None:
         _run("ip", "netns", "add", name)
         self.made.append(name)
         _run("ip", "-n", name, "link", "set", "lo", "up")
 
-    def _shape(self, ns: str, dev: str) -> None:
-        _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{int(self.rate_bits)}bit",
+    def _shape(self, ns: str, dev: str, rate_bits: float) -> None:
+        _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{int(rate_bits)}bit",
              "burst", f"{int(self.burst_bits) // 8}b", "latency", f"{self.latency_ms}ms")
 
     def close(self) -> list[str]:
@@ -134,11 +192,22 @@ class EmulatedNetwork:
                 left.append(name)
         return left
 
+    def _qdisc(self) -> str:
+        text = (f"tbf rate {int(self.rate_bits)}bit burst {int(self.burst_bits)}bit "
+                f"latency {self.latency_ms}ms, both directions of every node's link")
+        if self.racks > 1:
+            text += (f"; {self.racks} racks, each rack's uplink to the spine tbf rate {int(self.uplink_rate_bits)}bit "
+                     f"burst {int(self.burst_bits)}bit latency {self.latency_ms}ms, both directions")
+        return text
+
     def describe(self) -> dict:
         """The network as meta.json records it."""
+        uplink = self.uplink_rate_bits
         return {"nodes": self.nodes, "rate_bits_per_s": self.rate_bits, "burst_bits": self.burst_bits,
-                "mtu": MTU, "qdisc": f"tbf rate {int(self.rate_bits)}bit burst {int(self.burst_bits)}bit "
-                                     f"latency {self.latency_ms}ms, both directions of every node's link",
+                "mtu": MTU, "qdisc": self._qdisc(),
                 "payload_gbps": payload_gbps(self.rate_bits), "interface": IFNAME,
                 "addresses": [self.address(i) for i in range(self.nodes)], "namespaces": [
-                    self.node_ns(i) for i in range(self.nodes)]}
+                    self.node_ns(i) for i in range(self.nodes)],
+                "racks": self.racks, "uplink_bits_per_s": uplink,
+                "uplink_payload_gbps": None if uplink is None else payload_gbps(uplink),
+                "node_rack": {self.node_name(i): f"rack{self.rack_of(i)}" for i in range(self.nodes)}}
