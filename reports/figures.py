@@ -113,7 +113,7 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
     when every run spans several node counts, else against ranks in the group. Each run's
     own model is drawn only over the scales that run measured; `pooled` (the model fitted
     to all runs together) is drawn over all of them, dashed up to twice the largest."""
-    multi = all(g["nnodes"].nunique() > 1 and g["nnodes"].notna().all() for _, g in df.groupby("run"))
+    multi = _x_in_nodes(df)
     x_field = "nnodes" if multi else "nranks"
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for run, g in df.groupby("run", sort=True):
@@ -150,6 +150,12 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
     return _save(fig, path)
 
 
+def _x_in_nodes(df) -> bool:
+    """The scale figure's x axis is in nodes where every run spans several node counts,
+    all known; else in ranks."""
+    return all(g["nnodes"].nunique() > 1 and g["nnodes"].notna().all() for _, g in df.groupby("run"))
+
+
 def tier_boundaries(df) -> list[tuple[float, str]]:
     """Where the scale figure (busbw_vs_scale: x in nodes where every run spans node counts,
     else in ranks) crosses a tier: (x, label) past one node and past one domain (D nodes,
@@ -159,7 +165,7 @@ def tier_boundaries(df) -> list[tuple[float, str]]:
     if nodes.empty or nodes.max() < 2:
         return []
     per_node = 1
-    if not all(g["nnodes"].nunique() > 1 and g["nnodes"].notna().all() for _, g in df.groupby("run")):
+    if not _x_in_nodes(df):
         if df["ranks_per_node"].notna().sum() == 0:
             return []
         per_node = int(df["ranks_per_node"].max())

@@ -291,10 +291,6 @@ def fit_tiers(df: pd.DataFrame, samples=BOOTSTRAP) -> list[HierFit]:
     return fits
 
 
-fit_hierarchical = fit_tiers
-"""The name of earlier versions."""
-
-
 @dataclass(frozen=True)
 class _Points:
     """One key's points as the tiered fit takes them."""

@@ -167,7 +167,7 @@ def test_the_hierarchical_heldout_error_is_out_of_sample():
     import pandas as pd
     from collectives.records import FIELDS, make_record
     from reports.fit import nnls
-    from reports.tiers import fit_hierarchical, hier_design
+    from reports.tiers import fit_tiers, hier_design
     g, theta = 8, np.array([2.0, 1e-3 / 150, 8.0, 1e-3 / 12])
 
     def rec(nodes, p, n, inter):
@@ -182,8 +182,8 @@ def test_the_hierarchical_heldout_error_is_out_of_sample():
     rows += [rec(nodes, nodes * g, n, inter) for nodes, inter in ((2, "ranks"), (4, "ranks"), (16, "nodes"))
              for n in sizes]
     df = pd.DataFrame(rows, columns=list(FIELDS))
-    (full,) = fit_hierarchical(df, samples=20)
-    (small,) = fit_hierarchical(df[df["nnodes"] < 16], samples=20)
+    (full,) = fit_tiers(df, samples=20)
+    (small,) = fit_tiers(df[df["nnodes"] < 16], samples=20)
     assert full.family.name != small.family.name  # the 16-node points would change the choice
     top = df[df["nnodes"] == 16]
     t = top["time_us_median"].to_numpy()

@@ -73,7 +73,7 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     runs when the caller has them already."""
     from reports.crossover import CrossoverError, choose_model, crossover, format_crossover
     from reports.fit import fit_frame, usable
-    from reports.tiers import fit_hierarchical
+    from reports.tiers import fit_tiers
     from reports.workloads import WorkloadError, load_workload
     try:
         workload = load_workload(opts.workload, opts.overrides)
@@ -81,7 +81,7 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
         raise UsageError(str(exc)) from None
     rate = opts.gpu_tflops or compute_rate(opts.runs, workload.dtype)
     df = load_records(opts.runs)
-    fits, hier = fitted or (fit_frame(df, opts.bootstrap), fit_hierarchical(df, opts.bootstrap))
+    fits, hier = fitted or (fit_frame(df, opts.bootstrap), fit_tiers(df, opts.bootstrap))
     try:
         model = choose_model(fits, hier, workload.collective, opts.backend, workload.dtype)
     except CrossoverError as exc:

@@ -20,10 +20,10 @@ def check_bootstrap(samples: int) -> int:
 def fit_runs(runs, out, samples: int = BOOTSTRAP):
     """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
     from reports.fit import fit_frame
-    from reports.tiers import fit_hierarchical
+    from reports.tiers import fit_tiers
     from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
     df = load_records(runs)
-    fits, hier = fit_frame(df, samples), fit_hierarchical(df, samples)
+    fits, hier = fit_frame(df, samples), fit_tiers(df, samples)
     if not fits:
         raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: {why_nothing(df)}")
     path = write_model(out, runs, fits, hier, samples)

@@ -15,6 +15,7 @@ from ..netemu.emulate import emulate_options, record_network, run_emulated
 from ..netemu.netns import EmulatedNetwork, payload_gbps
 from ..outdirs import check_out_dir
 from ..sweep.config import RunConfig
+from ..sweep.plan import DOMAIN_LAYOUTS
 from .options import add_resume, add_run_options, sweep_config
 
 EMULATE_FILE = "emulate.json"
@@ -54,9 +55,6 @@ def _nodes(args) -> int:
     return args.deprecated_nodes if args.emulated_nodes is None else args.emulated_nodes
 
 
-DOMAIN_LAYOUTS = ("intra-domain", "inter-domain")
-
-
 def _with_rack_layouts(cfg: RunConfig, args) -> RunConfig:
     """In racks, the default layouts gain one rank per node inside a rack and one rank per
     rack, so each tier is measured on its own (a layout given by hand is kept as given)."""
@@ -93,15 +91,16 @@ def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
     df = load_run(cfg.out)
     print_summary(cfg.out, df)
     fits = fit_or_say_why(cfg.out)
-    node, uplink = payload_gbps(net.rate_bits), net.describe()["uplink_payload_gbps"]
-    expected = expected_tier_rates(node, uplink)
+    network = net.describe()
+    node = payload_gbps(net.rate_bits)
+    expected = expected_tier_rates(node, network["uplink_payload_gbps"])
     checks = link_check(df, node, across_gbps=expected.get("inter_domain"))
     print("#\n" + format_link_check(checks), flush=True)
     model = cfg.out / MODEL_FILE
     tiers = tier_check(json.loads(model.read_text(encoding="utf-8"))["hierarchical"], expected) if model.exists() \
         else []
     print(format_tier_check(tiers), flush=True)
-    (cfg.out / EMULATE_FILE).write_text(json.dumps({"network": net.describe(), "link_check": checks,
+    (cfg.out / EMULATE_FILE).write_text(json.dumps({"network": network, "link_check": checks,
                                                     "expected_tier_payload_gbps": expected, "tier_check": tiers},
                                                    indent=1) + "\n", encoding="utf-8")
     print(f"# link check: {cfg.out / EMULATE_FILE}", flush=True)

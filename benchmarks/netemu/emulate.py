@@ -48,8 +48,8 @@ class EmulateOptions:
     uplink: str | None = None
     """Each rack's uplink to the spine, each direction, as given (--uplink); None: not given."""
     uplink_bits: float | None = None
-    """The uplink in bits per second: --uplink, else --rate (one node's link, shared by the
-    rack's nodes); None with one rack."""
+    """--uplink in bits per second; None where not given (EmulatedNetwork then shapes the
+    uplink at --rate: one node's link, shared by the rack's nodes)."""
 
     def resume_command(self) -> str:
         racks = f" --racks {self.racks} --uplink {self.uplink or self.rate}" if self.racks > 1 else ""
@@ -88,8 +88,6 @@ def emulate_options(cfg: RunConfig, nodes: int, ranks_per_node: int, rate: str, 
         raise UsageError(f"--burst {burst} is below 256kbit, too small a bucket for tbf at these rates: "
                          f"use --burst 256kbit or more")
     check_can_build()
-    if racks > 1 and uplink_bits is None:
-        uplink_bits = rate_bits  # one node's link for the whole rack: oversubscribed by its nodes
     return EmulateOptions(nodes=nodes, ranks_per_node=ranks_per_node, rate=rate, rate_bits=rate_bits,
                           burst_bits=burst_bits, racks=racks, uplink=uplink, uplink_bits=uplink_bits)
 

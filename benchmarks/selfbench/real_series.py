@@ -32,7 +32,7 @@ from collectives.records import FIELDS, make_record
 from collectives.registry import get_collective
 from collectives.sizes import format_size
 from reports.fit import TIME_FIELD, fit_frame, usable
-from reports.tiers import fit_hierarchical
+from reports.tiers import fit_tiers
 from reports.importers import parse
 
 REAL = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real"
@@ -76,7 +76,7 @@ def _model(rest: pd.DataFrame, held: pd.DataFrame):
     (name, predict(n) -> time_us, samples(n) -> bootstrap times), or None. Hierarchical
     (intra- and inter-node tiers) where `rest` has one node and several, else flat."""
     nnodes, nranks = held["nnodes"].iloc[0], int(held["nranks"].iloc[0])
-    hier = fit_hierarchical(rest, samples=SAMPLES) if pd.notna(nnodes) and nnodes > 1 else []
+    hier = fit_tiers(rest, samples=SAMPLES) if pd.notna(nnodes) and nnodes > 1 else []
     if hier:
         h, g = hier[0], int(held["ranks_per_node"].iloc[0])
         return (f"hierarchical ({'B(N)' if h.inter == 'nodes' else 'B(NG)'})",

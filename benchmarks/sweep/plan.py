@@ -33,8 +33,8 @@ from collectives.registry import get_collective
 from ..errors import UsageError
 from .harness import Point
 
-LAYOUTS = ("full", "intra", "inter", "intra-domain", "inter-domain")
 DOMAIN_LAYOUTS = ("intra-domain", "inter-domain")
+LAYOUTS = ("full", "intra", "inter", *DOMAIN_LAYOUTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,12 +116,14 @@ def _intra_domain(hosts, host_order, ranks, nodes, host_domain):
 
 
 def _inter_domain(hosts, host_order, ranks, nodes, host_domain):
-    firsts = list({host_domain[h]: h for h in reversed(host_order)}.values())[::-1]  # each domain's first host
-    return _leaders(hosts, firsts, ranks, nodes, "inter-domain", "domain")
+    firsts = {}  # domain -> its first host, domains in the order their first hosts come
+    for h in host_order:
+        firsts.setdefault(host_domain[h], h)
+    return _leaders(hosts, list(firsts.values()), ranks, nodes, "inter-domain", "domain")
 
 
 _LAYOUT_GROUPS = {"full": _full, "intra": _intra, "inter": _inter}
-_DOMAIN_GROUPS = {"intra-domain": _intra_domain, "inter-domain": _inter_domain}
+_DOMAIN_GROUPS = dict(zip(DOMAIN_LAYOUTS, (_intra_domain, _inter_domain)))
 
 
 def _layout_groups(layout, hosts, host_order, ranks, nodes, host_domain):

@@ -16,8 +16,8 @@ import uuid
 from collections import Counter
 
 from collectives.backends import create_backend
-from collectives.domains import Domains
 from collectives.backends.base import BackendOptions, BackendSetupError
+from collectives.domains import Domains
 from collectives.fabric import FabricEnvError, NcclLog, nccl_env, transport_problem
 from collectives.launch import LaunchEnv
 from collectives.records import RecordWriter, make_record, now_utc
