@@ -25,6 +25,7 @@ from collectives.sizes import format_size
 from collectives.topology import detect as detect_topology
 
 from ..errors import EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
+from ..launch import preflight
 from ..launch.detect import node_name
 from ..launch.domains import rank_view, resolve
 from ..outdirs import check_out_dir
@@ -67,16 +68,24 @@ def _nccl_log(cfg: RunConfig, launch: LaunchEnv) -> tuple[NcclLog | None, str | 
     return NcclLog(env.log_path), env.note
 
 
-def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
-    """Measure every planned point; return the exit status (1 if any data check failed)."""
+def open_backend(cfg: RunConfig, launch: LaunchEnv):
+    """The preflight of the launch, then the backend (the sweep's and the doctor's); one-line
+    errors for what the user can fix."""
     options = BackendOptions(timeout_s=cfg.timeout_s * 1.5 + LIBRARY_TIMEOUT_MARGIN_S,
                              cuda_graph=cfg.cuda_graph, device=cfg.device)
-    nccl_log, note = _nccl_log(cfg, launch)
+    preflight.check_launch(launch, cfg.backend)  # one line within seconds, not minutes of retries
     try:
-        backend = create_backend(cfg.backend, launch, options)
+        return create_backend(cfg.backend, launch, options)
     except BackendSetupError as exc:
         raise UsageError(str(exc)) from None
+
+
+def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
+    """Measure every planned point; return the exit status (1 if any data check failed)."""
+    nccl_log, note = _nccl_log(cfg, launch)
+    backend = open_backend(cfg, launch)
     try:
+        preflight.check_world(backend, launch)  # versions, GPUs, clocks: the same error on every rank
         with StopRequest() as stop:
             code = Sweep(cfg, launch, backend, stop, Transports(backend, nccl_log), note).run()
     except UsageError as exc:
@@ -94,7 +103,7 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     return code
 
 
-def _agree(backend, rank0_work):
+def agree(backend, rank0_work):
     """Run `rank0_work()` on rank 0 and hand its result to every rank; a UsageError there
     is raised on every rank."""
     result, problem = None, None
@@ -183,7 +192,7 @@ class Sweep:
         self.domains, self.domains_meta = self._domains()
         self.plans = plan_groups(self.hosts, cfg.ranks, cfg.nodes, cfg.layouts,
                                  self.domains.host_domain if self.domains else None)
-        prior = _agree(backend, lambda: _prepare_out(cfg, backend.world_size, len(set(self.hosts))))
+        prior = agree(backend, lambda: _prepare_out(cfg, backend.world_size, len(set(self.hosts))))
         self.run_id, self.done = prior["run_id"], prior["done"]
         self.points = plan_points(cfg.collectives, cfg.dtypes, cfg.ops, cfg.in_place, cfg.sizes, backend)
         self.planned = len(self.points) * len(self.plans)
@@ -204,7 +213,7 @@ class Sweep:
         def resolve_here():
             found, described = resolve(cfg.domain_size, cfg.domain_file, hosts, views)
             return (None if found is None else (found.host_domain, found.source, found.domain_size_nodes)), described
-        found, described = _agree(self.backend, resolve_here)
+        found, described = agree(self.backend, resolve_here)
         return (Domains(*found) if found else None), described
 
     def _open_outputs(self, prior: dict, topology: dict) -> None:
