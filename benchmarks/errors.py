@@ -2,10 +2,11 @@
 exit statuses (collectives/status.py, where the backends read them too)."""
 import sys
 
-from collectives.status import EXIT_FAILED, EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_USAGE, EXIT_WRONG_DATA
+from collectives.status import (EXIT_FAILED, EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_SUSPECTS, EXIT_USAGE,
+                                EXIT_WRONG_DATA)
 
 __all__ = ["UsageError", "report_usage_error", "EXIT_OK", "EXIT_WRONG_DATA", "EXIT_USAGE", "EXIT_FAILED",
-           "EXIT_STOPPED", "EXIT_LOST"]
+           "EXIT_STOPPED", "EXIT_LOST", "EXIT_SUSPECTS"]
 
 
 class UsageError(Exception):

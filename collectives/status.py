@@ -13,3 +13,5 @@ EXIT_STOPPED = 4
 EXIT_LOST = 5
 """A collective did not finish within --timeout, or a peer rank went away; the message
 names the point and the ranks that did not arrive; the records so far are kept."""
+EXIT_SUSPECTS = 6
+"""`commscale doctor` found a slow node or link (doctor.json names them); 0 is healthy."""

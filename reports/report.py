@@ -16,6 +16,7 @@ from collectives.registry import COLLECTIVES, get_collective
 from collectives.sizes import format_size
 
 from . import figures, findings
+from .doctor import DOCTOR_FILE, doctor_views
 from .fit import fit_frame
 from .load import load_run
 from .model import fit_entries
@@ -160,7 +161,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     names = _names(runs)
-    frames, metas, fits, crossings = [], {}, {}, {}  # fits: (run name, fabric, collective) -> KeyFit
+    frames, metas, fits, crossings, doctors = [], {}, {}, {}, {}  # fits: (run, fabric, collective) -> KeyFit
     for run, name in zip(runs, names):
         df = load_run(run).assign(run=name)
         frames.append(df)
@@ -172,6 +173,8 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         crossing = Path(run) / "crossover.json"
         if crossing.exists():
             crossings[name] = json.loads(crossing.read_text())
+        if (Path(run) / DOCTOR_FILE).exists():
+            doctors[name] = doctor_views(json.loads((Path(run) / DOCTOR_FILE).read_text()))
     df = pd.concat(frames, ignore_index=True)
     df["time_us"] = df["time_us_median"].fillna(df["time_us_mean"])
     # figures and fits show sized points: 0-byte rows and points whose size or busbw is unknown
@@ -226,7 +229,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         + [s for s in [findings.unplotted_sentence(df)] if s],
         crossovers=[findings.crossover_sentence(c) for c in crossings.values()], keys=pd.DataFrame(key_rows))
     tables = Tables(summary_view(summary), model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
-                    {name: crossover_view(c) for name, c in crossings.items()}, timing_view(ok))
+                    {name: crossover_view(c) for name, c in crossings.items()}, timing_view(ok), doctors)
     _write_md(out, names, metas, headline, story, sections, tables, more)
     _write_html(out, names, metas, headline, story, sections, tables, more)
     made = story + [f for s in sections for f in s.figures] + more
@@ -250,6 +253,8 @@ class Tables:
     crossover: dict
     timing: pd.DataFrame
     """timing_view: per-call and batch medians of the same points, when both were measured."""
+    doctor: dict = field(default_factory=dict)
+    """run name -> doctor_views(doctor.json): the doctor's sentence, suspects and nodes."""
 
 
 def _scale_sizes(df) -> list[int]:
@@ -296,6 +301,10 @@ def _write_md(out, names, metas, headline, story, sections, tables, more):
                   _table_md(tables.model), ""]
     for name, table in tables.crossover.items():
         lines += [f"## Crossover: {name}", "", _table_md(table), ""]
+    for name, (sentence, suspects, nodes) in tables.doctor.items():
+        lines += [f"## Slow nodes and links (doctor): {name}", "", sentence, ""]
+        lines += [_table_md(suspects), ""] if not suspects.empty else []
+        lines += [_table_md(nodes), ""]
     if not tables.timing.empty:
         lines += ["## Per-call vs batch timing (medians; batch / call under 1: the per-call clock adds cost)", "",
                   _table_md(tables.timing), ""]
@@ -345,6 +354,12 @@ def _write_html(out, names, metas, headline, story, sections, tables, more):
     for name, table in tables.crossover.items():
         parts += [f"<h2>Crossover: {e(name)}</h2><p>Grey rows are extrapolated past the measured scale.</p>",
                   _table_html(table, list(table["source"] == "extrapolated"))]
+    for name, (sentence, suspects, nodes) in tables.doctor.items():
+        parts += [f"<h2>Slow nodes and links (doctor): {e(name)}</h2><p>{e(sentence)} A node's capacity is the "
+                  "best of its pair rates; a suspect lies below the reference by more than the "
+                  "threshold and 3 robust spreads, in at least 80% of the bootstrap resamples.</p>"]
+        parts += [_table_html(suspects)] if not suspects.empty else []
+        parts.append(_table_html(nodes))
     if not tables.timing.empty:
         parts += ["<h2>Per-call vs batch timing</h2><p>The same points timed each call alone (the max over ranks "
                   "per call) and in batches of calls between two synchronisations (as nccl-tests times): medians, "
