@@ -9,13 +9,15 @@ import sys
 from dataclasses import replace
 
 from ..analysis.after_run import fit_or_say_why, print_summary, write_report
-from ..errors import EXIT_OK, EXIT_WRONG_DATA
+from ..doctor.options import doctor_argv
+from ..errors import EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError
 from ..launch.outcome import launch_failed, mark_abandoned
 from ..netemu.emulate import emulate_options, record_network, run_emulated
 from ..netemu.netns import EmulatedNetwork, payload_gbps
 from ..outdirs import check_out_dir
 from ..sweep.config import RunConfig
 from ..sweep.plan import DOMAIN_LAYOUTS
+from .doctor import add_doctor_options, doctor_options
 from .options import add_resume, add_run_options, sweep_config
 
 EMULATE_FILE = "emulate.json"
@@ -39,6 +41,15 @@ def add_parser(sub):
                    help="each rack's uplink to the spine, each direction, as tc writes it; needs --racks 2 or more "
                         "[--rate: one node's link shared by all the rack's nodes, i.e. oversubscribed by the nodes "
                         "per rack]")
+    g.add_argument("--link", action="append", metavar="K=RATE",
+                   help="node K's link (node<K>, K from 0), both directions, at RATE instead of --rate; repeatable")
+    g.add_argument("--pair-link", action="append", metavar="J,K=RATE",
+                   help="the traffic between nodes J and K only at RATE, below both nodes' links (each keeps its "
+                        "rate with the others); repeatable")
+    g.add_argument("--doctor", action="store_true",
+                   help="run the doctor over the emulated nodes instead of the sweep (doctor.json in --out; exit 6 "
+                        "when it finds a suspect); -w/-n/--timeout and the doctor's flags below apply")
+    add_doctor_options(p, size="1M", passes="2")
     add_run_options(p, nodes_flag="--node-counts", cpu_only=True, collectives="all_reduce,all_to_all",
                     min_bytes="64K", max_bytes="32M", warmup="2", iters="10", layout="intra,inter,full")
     add_resume(p, "emulation")
@@ -66,10 +77,13 @@ def _with_rack_layouts(cfg: RunConfig, args) -> RunConfig:
 def run(args) -> int:
     cfg = _with_rack_layouts(sweep_config(args, cpu_only=True), args)
     opts = emulate_options(cfg, _nodes(args), args.ranks_per_node, args.rate, args.burst, racks=args.racks,
-                           uplink=args.uplink)
+                           uplink=args.uplink, links=args.link, pair_links=args.pair_link)
     check_out_dir(cfg.out, cfg.resume)
     net = EmulatedNetwork(opts.nodes, opts.rate_bits, int(opts.burst_bits), racks=opts.racks,
-                          uplink_bits=opts.uplink_bits)
+                          uplink_bits=opts.uplink_bits, node_rates=dict(opts.node_links),
+                          pair_rates={(j, k): bits for j, k, bits in opts.pair_links})
+    if args.doctor:
+        return _doctor(args, cfg, net, opts)
     try:
         code = run_emulated(cfg, net, opts.ranks_per_node)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the network is gone; say what the run holds
@@ -96,6 +110,9 @@ def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
     expected = expected_tier_rates(node, network["uplink_payload_gbps"])
     checks = link_check(df, node, across_gbps=expected.get("inter_domain"))
     print("#\n" + format_link_check(checks), flush=True)
+    if net.node_rates or net.pair_rates:
+        print("# note: --link/--pair-link slowed some links on purpose: groups that hold them measure below the "
+              "rates above by design (emulate --doctor names them)", flush=True)
     model = cfg.out / MODEL_FILE
     tiers = tier_check(json.loads(model.read_text(encoding="utf-8"))["hierarchical"], expected) if model.exists() \
         else []
@@ -105,3 +122,32 @@ def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
                                                    indent=1) + "\n", encoding="utf-8")
     print(f"# link check: {cfg.out / EMULATE_FILE}", flush=True)
     write_report(cfg.out, fits)
+
+
+def _doctor(args, cfg: RunConfig, net: EmulatedNetwork, opts) -> int:
+    """The doctor's ranks in the emulated nodes; then its suspects against the faults built
+    (--link, --pair-link): each found or not, its measured rate against the emulated one."""
+    from reports.doctor import DOCTOR_FILE, check_faults, format_fault_check
+    if cfg.resume:
+        raise UsageError("emulate --doctor starts afresh: drop --resume")
+    doctor = doctor_options(args, cfg.backend, cfg.device, str(cfg.out), layout="inter")
+    code = run_emulated(cfg, net, opts.ranks_per_node, doctor_argv(doctor))
+    path = cfg.out / DOCTOR_FILE
+    if code not in (EXIT_OK, EXIT_WRONG_DATA, EXIT_SUSPECTS) or not path.exists():
+        return launch_failed(cfg.out, code, opts.resume_command() + " --doctor")
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["emulated_network"] = net.describe()
+    doc["fault_check"] = check_faults(doc, _faults(net))
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    print(format_fault_check(doc["fault_check"]), flush=True)
+    return code
+
+
+def _faults(net: EmulatedNetwork) -> list[dict]:
+    """The emulated faults: nodes with a slower link than --rate, and slowed pairs, each
+    with the TCP payload rate it allows."""
+    faults = [{"kind": "node", "node": net.node_name(i), "payload_gbps": payload_gbps(net.rate_of(i))}
+              for i in range(net.nodes) if net.rate_of(i) < net.rate_bits]
+    faults += [{"kind": "link", "nodes": [net.node_name(a), net.node_name(b)], "payload_gbps": payload_gbps(
+        net.pair_rate(a, b))} for a, b in sorted(net.pair_rates)]
+    return faults

@@ -13,6 +13,13 @@ spine by a veth pair u<r> (on r<r>) - s<r> (on spine), tbf at `uplink` on both e
 each direction of the uplink is shaped and shared by the rack's nodes (one L2 network:
 every node stays in the same /24).
 
+Faults: `node_rates` {K: bits} gives node K's link (veth0 and p<K>, tbf) another rate;
+`pair_rates` {(a, b): bits} slows the traffic between a and b only. Their bridge ports
+p<a> and p<b> then carry an htb instead of the tbf: a root class at the node's rate (the
+node's whole link, as the tbf was), under it a default class (everything else, ARP
+included) and one class per pair capped at the pair's rate, chosen by a u32 filter on the
+IPv4 source (the other node). Each class's leaf is a bfifo as deep as the tbf's queue.
+
 Ranks of one node share its namespace: between them traffic goes over that namespace's
 loopback (unshaped, as within a real node); between nodes it crosses two shaped veths.
 Needs root (CAP_NET_ADMIN) and iproute2 (`ip`, `tc`). Everything built is removed by
@@ -35,6 +42,9 @@ TCP_PAYLOAD_PER_FRAME = 1448
 FRAME_BYTES = 1514
 """What tbf counts per full frame: the IP packet plus the 14-byte Ethernet header."""
 MIN_BURST_BITS = 256 * 1000
+HTB_QUANTUM = 60000
+"""Bytes an htb class sends per round while borrowing (about 40 full frames): above one
+frame as htb needs, and fixed (htb's rate/r2q default is far above its 200000 limit at a gigabit)."""
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit|tbit|bps|kbps|mbps|gbps)\s*$", re.IGNORECASE)
 _FACTORS = {"bit": 1, "kbit": 1e3, "mbit": 1e6, "gbit": 1e9, "tbit": 1e12,
             "bps": 8, "kbps": 8e3, "mbps": 8e6, "gbps": 8e9}
@@ -93,11 +103,29 @@ class EmulatedNetwork:
     """Racks the nodes are split into; 1: every node on one bridge, no uplink."""
     uplink_bits: float | None = None
     """Each rack's link to the spine, each direction, in bits per second; None: `rate_bits`."""
+    node_rates: dict[int, float] = field(default_factory=dict)
+    """Node K's link, both directions, in bits per second, where not `rate_bits`."""
+    pair_rates: dict[tuple[int, int], float] = field(default_factory=dict)
+    """The traffic between nodes a and b only (key a < b), both directions, in bits per second."""
     made: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if not 1 <= self.racks <= self.nodes:
             raise ValueError(f"racks={self.racks}: between 1 and nodes={self.nodes}")
+        self.node_rates = dict(self.node_rates)
+        for i, bits in self.node_rates.items():
+            if not 0 <= i < self.nodes or bits <= 0:
+                raise ValueError(f"node_rates {i}: {bits}: nodes 0 to {self.nodes - 1}, rates above zero")
+        pairs = {}
+        for (a, b), bits in self.pair_rates.items():
+            key = (min(a, b), max(a, b))
+            if a == b or not 0 <= key[0] < key[1] < self.nodes or key in pairs:
+                raise ValueError(f"pair_rates {(a, b)}: two different nodes of 0 to {self.nodes - 1}, each pair once")
+            if not 0 < bits < min(self.rate_of(a), self.rate_of(b)):
+                raise ValueError(f"pair_rates {(a, b)}: {bits} bits/s must be above zero and below both nodes' "
+                                 f"links ({self.rate_of(a)}, {self.rate_of(b)})")
+            pairs[key] = bits
+        self.pair_rates = dict(sorted(pairs.items()))
 
     @property
     def bridge_ns(self) -> str:
@@ -130,6 +158,30 @@ class EmulatedNetwork:
             return None
         return self.rate_bits if self.uplink_bits is None else self.uplink_bits
 
+    def rate_of(self, i: int) -> float:
+        """Node i's link, each direction, in bits per second."""
+        if not 0 <= i < self.nodes:
+            raise IndexError(f"node {i} of {self.nodes}")
+        return self.node_rates.get(i, self.rate_bits)
+
+    def pair_rate(self, a: int, b: int) -> float:
+        """What the traffic between nodes a and b is capped at, in bits per second: both
+        nodes' links, their pair rate if any, and across racks the uplink."""
+        if a == b:
+            raise ValueError(f"pair_rate({a}, {b}): two different nodes")
+        caps = [self.rate_of(a), self.rate_of(b), self.pair_rates.get((min(a, b), max(a, b)), float("inf"))]
+        if self.racks > 1 and self.rack_of(a) != self.rack_of(b):
+            caps.append(self.uplink_rate_bits)
+        return min(caps)
+
+    def _changed_nodes(self) -> list[tuple[int, float]]:
+        """(node, rate) for each node whose link is not `rate_bits`, in node order."""
+        return [(i, bits) for i, bits in sorted(self.node_rates.items()) if bits != self.rate_bits]
+
+    def _pairs_of(self, i: int) -> list[tuple[int, float]]:
+        """(other node, pair rate) for each pair node i is in."""
+        return [(b if a == i else a, bits) for (a, b), bits in self.pair_rates.items() if i in (a, b)]
+
     def _bridge(self, i: int) -> str:
         """The bridge node i's port is on."""
         return "br0" if self.racks == 1 else f"r{self.rack_of(i)}"
@@ -159,8 +211,11 @@ class EmulatedNetwork:
         _run("ip", "-n", ns, "addr", "add", f"{self.address(i)}/24", "dev", IFNAME)
         _run("ip", "-n", ns, "link", "set", IFNAME, "up")
         _run("ip", "-n", self.bridge_ns, "link", "set", port, "master", self._bridge(i), "up")
-        self._shape(ns, IFNAME, self.rate_bits)  # what node i sends
-        self._shape(self.bridge_ns, port, self.rate_bits)  # what node i receives
+        self._shape(ns, IFNAME, self.rate_of(i))  # what node i sends
+        if self._pairs_of(i):
+            self._shape_pairs(i)  # what node i receives, its pairs' traffic each in a class of its own
+        else:
+            self._shape(self.bridge_ns, port, self.rate_of(i))  # what node i receives
 
     def _add_uplink(self, r: int) -> None:
         """Rack r's bridge to the spine: u<r> on r<r>, s<r> on spine, both shaped at the uplink."""
@@ -181,6 +236,34 @@ class EmulatedNetwork:
         _run("tc", "-n", ns, "qdisc", "add", "dev", dev, "root", "tbf", "rate", f"{int(rate_bits)}bit",
              "burst", f"{int(self.burst_bits) // 8}b", "latency", f"{self.latency_ms}ms")
 
+    def _shape_pairs(self, i: int) -> None:
+        """htb on p<i>: root class 1:1 at node i's rate; under it default class 1:10 (ceil the
+        node's rate) and 1:11, 1:12... (ceil each pair's rate) for packets from the pair's
+        other node. The guaranteed rates sum to the node's rate, so the classes together
+        never pass it: each pair its own rate, the default class the rest (with so many
+        pairs that nothing is left, all scaled down); each leaf a bfifo as deep as the tbf's queue."""
+        node, pairs = self.rate_of(i), self._pairs_of(i)
+        paired = sum(bits for _, bits in pairs)
+        rest = max(node - paired, node / (len(pairs) + 1))
+        scale = node / (rest + paired)
+        tc = ("tc", "-n", self.bridge_ns)
+        _run(*tc, "qdisc", "add", "dev", f"p{i}", "root", "handle", "1:", "htb", "default", "10")
+        classes = [(10, rest, node, None)] + [(11 + k, bits, bits, other) for k, (other, bits) in enumerate(pairs)]
+        self._htb_class(i, "1:", 1, node, node)
+        for minor, rate, ceil, other in classes:
+            self._htb_class(i, "1:1", minor, rate * scale, ceil)
+            _run(*tc, "qdisc", "add", "dev", f"p{i}", "parent", f"1:{minor}", "handle", f"{minor}:", "bfifo",
+                 "limit", str(int(ceil / 8 * self.latency_ms / 1000 + self.burst_bits // 8)))
+            if other is not None:
+                _run(*tc, "filter", "add", "dev", f"p{i}", "parent", "1:", "protocol", "ip", "prio", "1", "u32",
+                     "match", "ip", "src", f"{self.address(other)}/32", "flowid", f"1:{minor}")
+
+    def _htb_class(self, i: int, parent: str, minor: int, rate_bits: float, ceil_bits: float) -> None:
+        burst = f"{int(self.burst_bits) // 8}b"
+        _run("tc", "-n", self.bridge_ns, "class", "add", "dev", f"p{i}", "parent", parent, "classid", f"1:{minor}",
+             "htb", "rate", f"{int(rate_bits)}bit", "ceil", f"{int(ceil_bits)}bit", "burst", burst, "cburst", burst,
+             "quantum", str(HTB_QUANTUM))
+
     def close(self) -> list[str]:
         """Delete every namespace this object made (their links go with them); return the
         ones that could not be deleted."""
@@ -198,6 +281,12 @@ class EmulatedNetwork:
         if self.racks > 1:
             text += (f"; {self.racks} racks, each rack's uplink to the spine tbf rate {int(self.uplink_rate_bits)}bit "
                      f"burst {int(self.burst_bits)}bit latency {self.latency_ms}ms, both directions")
+        for i, bits in self._changed_nodes():
+            text += f"; {self.node_name(i)}'s link instead tbf rate {int(bits)}bit, both directions"
+        for (a, b), bits in self.pair_rates.items():
+            text += (f"; between {self.node_name(a)} and {self.node_name(b)} only {int(bits)}bit, both directions "
+                     f"(htb on both nodes' bridge ports: a class at the pair's rate for the other node's packets, "
+                     f"u32 match ip src, under a root class at the node's rate)")
         return text
 
     def describe(self) -> dict:
@@ -210,4 +299,7 @@ class EmulatedNetwork:
                     self.node_ns(i) for i in range(self.nodes)],
                 "racks": self.racks, "uplink_bits_per_s": uplink,
                 "uplink_payload_gbps": None if uplink is None else payload_gbps(uplink),
-                "node_rack": {self.node_name(i): f"rack{self.rack_of(i)}" for i in range(self.nodes)}}
+                "node_rack": {self.node_name(i): f"rack{self.rack_of(i)}" for i in range(self.nodes)},
+                "node_rates_bits_per_s": {self.node_name(i): bits for i, bits in self._changed_nodes()},
+                "pair_rates_bits_per_s": [{"nodes": [self.node_name(a), self.node_name(b)], "bits_per_s": bits}
+                                          for (a, b), bits in self.pair_rates.items()]}
