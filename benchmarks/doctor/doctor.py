@@ -22,13 +22,13 @@ from collectives.records import RecordWriter, make_record, now_utc
 from reports.doctor import (DOCTOR_FILE, Method, analyse, confirm, format_doctor, pool_tests, rerank,
                             run_confirmation)
 
-from ..errors import EXIT_LOST, EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError, report_usage_error
+from ..errors import EXIT_LOST, EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError
 from ..launch import preflight
 from ..launch.detect import node_name
 from ..outdirs import check_out_dir
 from ..sweep.harness import Timing
 from ..sweep.meta import RunMeta, new_meta
-from ..sweep.sweep import agree, open_backend
+from ..sweep.sweep import agree, end_on_usage_error, open_backend
 from ..sweep.transports import fabric_label
 from .options import TESTS, DoctorOptions
 from .probe import Prober, doctor_points
@@ -42,10 +42,7 @@ def run_doctor(opts: DoctorOptions, launch: LaunchEnv) -> int:
         preflight.check_world(backend, launch)  # versions, GPUs, clocks: the same error on every rank
         code = Doctor(opts, launch, backend).run()
     except UsageError as exc:
-        if backend.rank == 0:
-            report_usage_error(exc)
-        exc.reported = True
-        backend.close()
+        end_on_usage_error(backend, exc)
         raise
     except KeyboardInterrupt:
         backend.abandon()

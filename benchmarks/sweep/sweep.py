@@ -80,6 +80,16 @@ def open_backend(cfg: RunConfig, launch: LaunchEnv):
         raise UsageError(str(exc)) from None
 
 
+def end_on_usage_error(backend, exc: UsageError) -> None:
+    """A UsageError raised on every rank alike, before any point (the sweep's and the
+    doctor's): rank 0 says it before the ranks part, so a launcher that ends the step when
+    one rank exits cannot cut it off; then the backend closes."""
+    if backend.rank == 0:
+        report_usage_error(exc)
+    exc.reported = True
+    backend.close()
+
+
 def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
     """Measure every planned point; return the exit status (1 if any data check failed)."""
     nccl_log, note = _nccl_log(cfg, launch)
@@ -89,12 +99,7 @@ def run_sweep(cfg: RunConfig, launch: LaunchEnv) -> int:
         with StopRequest() as stop:
             code = Sweep(cfg, launch, backend, stop, Transports(backend, nccl_log), note).run()
     except UsageError as exc:
-        # Raised on every rank alike, before any point. Rank 0 says it before the ranks
-        # part, so a launcher that ends the step when one rank exits cannot cut it off.
-        if backend.rank == 0:
-            report_usage_error(exc)
-        exc.reported = True
-        backend.close()
+        end_on_usage_error(backend, exc)
         raise
     except BaseException:
         backend.abandon()  # peers may be elsewhere: do not wait for them
