@@ -1,0 +1,250 @@
+"""A training plan: the step of an `llm` workload (reports/training.py) priced by the fitted
+models of the collectives it calls, at each node count asked for.
+
+Each communication runs over its own group (tensor ranks inside a node, data and pipeline
+ranks across nodes, ranks ordered as Megatron-LM does); its time is the fitted model of
+that collective at that group's shape (nodes x ranks per node): the tiered fit where the
+runs span tiers, else the flat fit (reports/crossover.py: choose_model). A collective the
+runs did not measure is priced from one they did, and the plan says so:
+reduce_scatter and all_gather as half an all_reduce of the same size (a ring all-reduce is
+one of each), all_to_all as an all_gather (each rank sends (q-1)/q of the buffer either
+way), sendrecv as a 2-rank all_reduce (a 2-rank ring moves the buffer once each way).
+
+The network's share. A fit measured with G ranks per node across nodes read the node's
+whole network: with one NIC per GPU (DGX and HGX nodes: `rails` = GPUs per node, the
+default), a group with g < G ranks per node crosses the network through only g of them.
+Such a group is priced as if its bytes were min(G, rails) / min(g, rails) times larger
+(the call's `network_share` says by how much); a node with one NIC (rails 1) shares it
+whatever g is. A model from stated rates (reports/rates.py) does this itself.
+
+Per node count, per GPU per step: compute_ms (hardware FLOPs / rate), for each kind (tp,
+ep, pp, dp) comm_ms, its window, exposed_ms and hidden_ms, the bubble, step_ms with a 95%
+interval (the bootstrap samples of every fit used, drawn together), tokens_per_s (the
+job's), tflops_per_gpu (hardware FLOPs, as Megatron-LM reports them) and mfu (model FLOPs
+over the peak). Per kind: exceeds_window_nodes, the first node count where the
+communication takes longer than the compute it can hide under, and exposed_nodes, the
+first where some of it is exposed at the workload's overlap.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .crossover import CommModel, CrossoverError, choose_model
+from .training import KINDS_ORDER, LLM, bubble, communications, group_shape, layout_at, window_fraction
+
+STAND_INS = {
+    "reduce_scatter": (("all_reduce", 0.5),),
+    "all_gather": (("all_reduce", 0.5),),
+    "all_to_all": (("all_gather", 1.0), ("all_reduce", 0.5)),
+    "sendrecv": (("all_reduce", 1.0),),
+    "all_reduce": (("reduce_scatter", 2.0), ("all_gather", 2.0)),
+}
+"""A collective the runs lack -> (the one priced instead, the factor on its time), in order of preference."""
+
+
+@dataclass(frozen=True)
+class Priced:
+    collective: str
+    model: CommModel
+    factor: float
+    stand_in: str | None
+    """The collective measured in its place (None: measured itself)."""
+    ranks_per_node: int | None = None
+    """Ranks per node of its measurements across nodes (None: none, or the model scales itself)."""
+
+    def network_share(self, nnodes: int, ranks_per_node: int, rails: int) -> float:
+        """The fraction of the measured network a group of this shape crosses nodes through."""
+        if nnodes < 2 or not self.ranks_per_node or ranks_per_node >= self.ranks_per_node:
+            return 1.0
+        return min(ranks_per_node, rails) / min(self.ranks_per_node, rails)
+
+
+def pricing(fits, hier, collectives, backend, dtype, choose=choose_model, ranks_per_node=None) -> dict[str, Priced]:
+    """The model used for each collective (`choose`: crossover.choose_model's signature); a
+    missing one is priced by its stand-in. `ranks_per_node`: collective -> ranks per node
+    of its measurements across nodes."""
+    rpn = ranks_per_node or {}
+    def model_of(name):
+        try:
+            return choose(fits, hier, name, backend, dtype)
+        except CrossoverError:
+            return None
+
+    out = {}
+    for name in collectives:
+        model = model_of(name)
+        if model is not None:
+            out[name] = Priced(name, model, 1.0, None, rpn.get(name))
+            continue
+        for other, factor in STAND_INS.get(name, ()):
+            model = model_of(other)
+            if model is not None:
+                out[name] = Priced(name, model, factor, other, rpn.get(other))
+                break
+        else:
+            raise CrossoverError(f"the runs have no fitted {name} nor a stand-in for it: sweep it "
+                                 f"(--collectives {name}) and fit again")
+    return out
+
+
+def needed_collectives(w: LLM, nodes, gpus_per_node: int) -> list[str]:
+    seen = {}
+    for n in nodes:
+        lay = layout_at(w, n, gpus_per_node)
+        if lay.problem is None:
+            seen.update(dict.fromkeys(c.collective for c in communications(w, lay)))
+    return list(seen)
+
+
+def _ci(samples) -> list[float]:
+    lo, hi = np.percentile(samples, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
+def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops: float, peak_tflops: float,
+             measured_nodes: int, rails: int | None = None) -> dict:
+    """One node count's step: every figure of the module docstring (seconds as ms)."""
+    lay = layout_at(w, nnodes, gpus_per_node)
+    row = {"nnodes": nnodes, "nranks": lay.ranks, "dp": lay.dp, "microbatches": lay.microbatches}
+    if lay.problem:
+        return {**row, "problem": lay.problem}
+    flops = w.step_flops()
+    compute_s = flops["hardware"] / lay.ranks / (rate_tflops * 1e12)
+    kinds, draws, calls = {}, {}, []
+    for c in communications(w, lay):
+        N, G = group_shape(c.group, c.stride, gpus_per_node)
+        pr = priced[c.collective]
+        share = pr.network_share(N, G, rails or gpus_per_node)
+        one_us = pr.factor * pr.model.predict_us(c.size_bytes / share, N, G)
+        samples_us = pr.factor * np.asarray(pr.model.samples_us(c.size_bytes / share, N, G), dtype=float)
+        kinds[c.kind] = kinds.get(c.kind, 0.0) + c.count * one_us * 1e-6
+        draws[c.kind] = draws.get(c.kind, 0.0) + c.count * samples_us * 1e-6
+        tier = pr.model.tier(N) if pr.model.tier else pr.model.fabric(N)
+        calls.append({"kind": c.kind, "collective": c.collective, "priced_as": pr.stand_in, "size_bytes": c.size_bytes,
+                      "count": c.count, "group_ranks": c.group, "group_nodes": N, "ranks_per_node": G, "tier": tier,
+                      "network_share": share,
+                      "time_us": one_us, "source": "fit, measured range" if N <= measured_nodes else "extrapolated"})
+    size = min((len(np.atleast_1d(v)) for v in draws.values()), default=1)
+    draws = {k: np.atleast_1d(v)[:size] for k, v in draws.items()}
+    b = bubble(w, lay)
+
+    def step(comm):
+        exposed = {k: np.maximum(0.0, comm[k] - w.overlap[k] * window_fraction(w, k, lay) * compute_s) for k in comm}
+        inner = sum((exposed[k] for k in exposed if k != "dp"), 0.0)
+        return (compute_s + inner) * (1 + b) + exposed.get("dp", 0.0), exposed
+
+    step_s, exposed = step(kinds)
+    step_draws, _ = step(draws) if draws else (np.array([step_s]), None)
+    tokens = w.global_batch * w.seq
+    row.update({
+        "compute_ms": compute_s * 1e3, "bubble": b, "bubble_ms": (compute_s + sum(
+            v for k, v in exposed.items() if k != "dp")) * b * 1e3,
+        "step_ms": step_s * 1e3, "step_ms_ci": [v * 1e3 for v in _ci(step_draws)],
+        "tokens_per_s": tokens / step_s, "tokens_per_s_ci": sorted(tokens / v for v in _ci(step_draws)),
+        "tflops_per_gpu": flops["hardware"] / lay.ranks / step_s / 1e12,
+        "mfu": flops["model"] / lay.ranks / step_s / (peak_tflops * 1e12),
+        "kinds": {k: {"comm_ms": kinds[k] * 1e3, "comm_ms_ci": [v * 1e3 for v in _ci(draws[k])],
+                      "window_ms": window_fraction(w, k, lay) * compute_s * 1e3, "overlap": w.overlap[k],
+                      "exposed_ms": float(exposed[k]) * 1e3, "hidden_ms": (kinds[k] - float(exposed[k])) * 1e3}
+                  for k in KINDS_ORDER if k in kinds},
+        "calls": calls,
+    })
+    return row
+
+
+def first_nodes(rows: list[dict]) -> dict:
+    """Per kind, the first node count where it exceeds its window and where it is exposed."""
+    out = {}
+    for k in KINDS_ORDER:
+        seen = [r for r in rows if k in r.get("kinds", {})]
+        if not seen:
+            continue
+        over = next((r["nnodes"] for r in seen if r["kinds"][k]["comm_ms"] > r["kinds"][k]["window_ms"]), None)
+        shown = next((r["nnodes"] for r in seen if r["kinds"][k]["exposed_ms"] > 0), None)
+        out[k] = {"exceeds_window_nodes": over, "exposed_nodes": shown}
+    return out
+
+
+def plan(w: LLM, priced: dict, rate_tflops: float, peak_tflops: float, gpus_per_node: int, nodes,
+         measured_nodes: int, rails: int | None = None) -> dict:
+    """The whole plan as a JSON-ready dict."""
+    rows = [plan_row(w, n, gpus_per_node, priced, rate_tflops, peak_tflops, measured_nodes, rails) for n in nodes]
+    ok = [r for r in rows if "problem" not in r]
+    p = w.params()
+    return {
+        "workload": {k: v for k, v in asdict(w).items()}, "params": p, "step_flops": w.step_flops(),
+        "compute_tflops": rate_tflops, "peak_tflops": peak_tflops, "gpus_per_node": gpus_per_node,
+        "rails": rails or gpus_per_node,
+        "measured_nodes": measured_nodes,
+        "models": {name: {"model": pr.model.describe, "priced_as": pr.stand_in, "factor": pr.factor,
+                          "measured_ranks_per_node": pr.ranks_per_node}
+                   for name, pr in priced.items()},
+        "first": first_nodes(ok), "rows": rows,
+    }
+
+
+def format_plan(res: dict) -> str:
+    w = res["workload"]
+    lines = [f"# plan: {w['name']} ({res['params']['total'] / 1e9:.3g}B parameters; tp {w['tp']} pp {w['pp']} "
+             f"ep {w['ep']}, global batch {w['global_batch']} x {w['seq']} tokens, micro-batch {w['micro_batch']}, "
+             f"zero {w['zero']}, recompute {w['recompute']}{', sequence parallel' if w['sequence_parallel'] else ''})",
+             f"# compute {res['compute_tflops']:.4g} TFLOP/s per GPU (MFU against {res['peak_tflops']:.4g}), "
+             f"{res['gpus_per_node']} GPUs and {res['rails']} network rail(s) per node; measured up to "
+             f"{res['measured_nodes']} node(s)"]
+    for name, m in res["models"].items():
+        stand = f" (not measured: priced as {m['factor']:g} x {m['priced_as']})" if m["priced_as"] else ""
+        lines.append(f"# {name}: {m['model']}{stand}")
+    head = f"# {'nodes':>6} {'dp':>5} {'m':>5} {'compute_ms':>10}"
+    for k in KINDS_ORDER:
+        head += f" {k + ' ms (exp)':>19}"
+    lines.append(head + f" {'bubble':>6} {'step_ms':>9} {'step_ms_ci95':>19} {'tokens/s':>10} {'TFLOP/s':>8} "
+                        f"{'MFU':>6}")
+    for r in res["rows"]:
+        if "problem" in r:
+            lines.append(f"  {r['nnodes']:>6}  -- {r['problem']}")
+            continue
+        line = f"  {r['nnodes']:>6} {r['dp']:>5} {r['microbatches']:>5} {r['compute_ms']:10.4g}"
+        for k in KINDS_ORDER:
+            c = r["kinds"].get(k)
+            line += f" {'-':>19}" if c is None else f" {c['comm_ms']:>9.4g} ({c['exposed_ms']:>7.3g})"
+        ci = f"[{r['step_ms_ci'][0]:.4g},{r['step_ms_ci'][1]:.4g}]"
+        lines.append(line + f" {r['bubble']:6.3f} {r['step_ms']:9.4g} {ci:>19} {r['tokens_per_s']:10.4g} "
+                            f"{r['tflops_per_gpu']:8.4g} {r['mfu']:6.1%}")
+    for k, f in res["first"].items():
+        over = f"from {f['exceeds_window_nodes']} node(s)" if f["exceeds_window_nodes"] else "at none of these scales"
+        shown = f"from {f['exposed_nodes']} node(s)" if f["exposed_nodes"] else "at none"
+        lines.append(f"# {k}: longer than the compute it can hide under {over}; exposed {shown} "
+                     f"(overlap {w['overlap'][k]:g})")
+    return "\n".join(lines)
+
+
+def plan_view(res: dict):
+    """The report's table: one row per node count."""
+    import pandas as pd
+    rows = []
+    for r in res["rows"]:
+        if "problem" in r:
+            continue
+        row = {"nodes": r["nnodes"], "dp": r["dp"], "micro-batches": r["microbatches"], "compute_ms": r["compute_ms"]}
+        for k in KINDS_ORDER:
+            c = r["kinds"].get(k)
+            row[f"{k} ms (exposed)"] = "-" if c is None else f"{c['comm_ms']:.4g} ({c['exposed_ms']:.3g})"
+        row.update({"bubble": r["bubble"], "step_ms": r["step_ms"],
+                    "step_ms 95%": f"[{r['step_ms_ci'][0]:.4g}, {r['step_ms_ci'][1]:.4g}]",
+                    "tokens/s": r["tokens_per_s"], "MFU": f"{r['mfu']:.1%}",
+                    "source": "fit, measured range" if r["nnodes"] <= res["measured_nodes"] else "extrapolated"})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plan_sentence(res: dict) -> str:
+    """The plan in one sentence: the first communication past its window, and the MFU across the scales."""
+    name, first = res["workload"]["name"], res["first"]
+    over = sorted((f["exceeds_window_nodes"], k) for k, f in first.items() if f["exceeds_window_nodes"])
+    ok = [r for r in res["rows"] if "problem" not in r]
+    lead = (f"{over[0][1]} communication is the first to outgrow the compute it can hide under, from "
+            f"{over[0][0]} node(s)" if over else "no communication outgrows the compute it can hide under")
+    return (f"training plan {name}: {lead}; MFU {ok[0]['mfu']:.0%} at {ok[0]['nnodes']} node(s), "
+            f"{ok[-1]['mfu']:.0%} at {ok[-1]['nnodes']} (measured up to {res['measured_nodes']} node(s))")
