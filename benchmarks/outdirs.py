@@ -25,6 +25,17 @@ def make_out_dir(out) -> Path:
     return out
 
 
+def write_json(out, name: str, doc: dict) -> Path:
+    """`doc` as OUT/name (OUT made if needed); a directory that cannot be written is a usage error."""
+    import json
+    path = make_out_dir(out) / name
+    try:
+        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(path.parent)!r} ({exc.strerror}): choose another --out") from None
+    return path
+
+
 def check_out_dir(out: Path, resume: bool = False) -> Path:
     """Create the run directory if needed and prove it is writable and holds no run yet
     (or, resuming, that it is writable and holds the run)."""

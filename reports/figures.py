@@ -258,3 +258,51 @@ def roofline(crossing: dict, path):
     ax.legend(fontsize=7)
     return _save(fig, path)
 
+
+
+PLAN_COLOURS = {"compute": "C0", "tp": "C1", "ep": "C4", "pp": "C2", "dp": "C3", "bubble": "0.6"}
+
+
+def plan_breakdown(res: dict, path):
+    """Left: what a step is made of at each node count (shares of the step time). Right:
+    each communication against the compute it can hide under, with its 95% interval."""
+    rows = [r for r in res["rows"] if "problem" not in r]
+    x = np.array([r["nnodes"] for r in rows])
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    parts = {"compute": [r["compute_ms"] for r in rows], "bubble": [r["bubble_ms"] for r in rows]}
+    kinds = [k for k in ("tp", "ep", "pp", "dp") if any(k in r["kinds"] for r in rows)]
+    for k in kinds:
+        parts[f"{k} exposed"] = [r["kinds"].get(k, {}).get("exposed_ms", 0.0) for r in rows]
+    bottom, pos = np.zeros(len(rows)), np.arange(len(rows))
+    step = np.array([r["step_ms"] for r in rows])
+    for label, values in parts.items():
+        share = np.array(values) / step
+        left.bar(pos, share, bottom=bottom, color=PLAN_COLOURS[label.split()[0]], label=label)
+        bottom += share
+    left.set_xticks(pos, [f"{v:g}" for v in x], fontsize=7)
+    left.set_xlabel(f"nodes ({res['gpus_per_node']} GPUs each)")
+    left.set_ylabel("share of the step time")
+    left.set_title(_label(f"{res['workload']['name']}: what a step is made of"), fontsize=10)
+    left.legend(fontsize=7)
+    edge = res.get("measured_nodes") or 1
+    for k in kinds:
+        mine = [r for r in rows if k in r["kinds"]]
+        xs = np.array([r["nnodes"] for r in mine])
+        right.plot(xs, [r["kinds"][k]["comm_ms"] for r in mine], "o-", color=PLAN_COLOURS[k],
+                   label=f"{k} communication")
+        right.fill_between(xs, [r["kinds"][k]["comm_ms_ci"][0] for r in mine],
+                           [r["kinds"][k]["comm_ms_ci"][1] for r in mine], color=PLAN_COLOURS[k], alpha=0.2, lw=0)
+        right.plot(xs, [r["kinds"][k]["window_ms"] for r in mine], ":", color=PLAN_COLOURS[k],
+                   label=f"{k}: compute it can hide under")
+    if x.max() > edge:
+        right.axvspan(edge, x.max(), facecolor="none", hatch="//", edgecolor="0.8", lw=0,
+                      label=f"extrapolated: past {edge} measured node(s)")
+    right.set_xscale("log", base=2)
+    right.set_yscale("log")
+    right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    right.set_xlabel(f"nodes ({res['gpus_per_node']} GPUs each)")
+    right.set_ylabel("time per step per GPU (ms)")
+    right.set_title("each communication vs its compute window", fontsize=10)
+    right.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=6)
+    return _save(fig, path)

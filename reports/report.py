@@ -20,6 +20,7 @@ from .doctor import DOCTOR_FILE, doctor_views
 from .fit import fit_frame
 from .load import load_run
 from .model import fit_entries
+from .plan import plan_sentence, plan_view
 from .summary import summarize_run
 
 BOOTSTRAP = 200
@@ -154,6 +155,23 @@ class Section:
     """(title, path)"""
 
 
+def _story(folder: Path, crossings: dict, plans: dict) -> list:
+    """The crossover and training-plan figures, (title, path) each."""
+    story = []
+    for name, crossing in crossings.items():
+        path = folder / f"crossover_{name}.png"
+        figures.compute_vs_comm(crossing, path)
+        story.append((f"{name}: compute vs communication ({crossing['workload']['name']})", path))
+        path = folder / f"roofline_{name}.png"
+        figures.roofline(crossing, path)
+        story.append((f"{name}: communication roofline", path))
+    for name, res in plans.items():
+        path = folder / f"plan_{name}.png"
+        figures.plan_breakdown(res, path)
+        story.append((f"{name}: training plan ({res['workload']['name']}): the step and each communication", path))
+    return story
+
+
 def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
     """Write every output into `out`; returns their paths and what the figures hold.
     `fits`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
@@ -161,7 +179,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
     out = Path(out)
     (out / "figures").mkdir(parents=True, exist_ok=True)
     names = _names(runs)
-    frames, metas, fits, crossings, doctors = [], {}, {}, {}, {}  # fits: (run, fabric, collective) -> KeyFit
+    frames, metas, fits, crossings, doctors, plans = [], {}, {}, {}, {}, {}  # fits: (run, fabric, collective) -> KeyFit
     for run, name in zip(runs, names):
         df = load_run(run).assign(run=name)
         frames.append(df)
@@ -173,6 +191,8 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         crossing = Path(run) / "crossover.json"
         if crossing.exists():
             crossings[name] = json.loads(crossing.read_text())
+        if (Path(run) / "plan.json").exists():
+            plans[name] = json.loads((Path(run) / "plan.json").read_text())
         if (Path(run) / DOCTOR_FILE).exists():
             doctors[name] = doctor_views(json.loads((Path(run) / DOCTOR_FILE).read_text()))
     df = pd.concat(frames, ignore_index=True)
@@ -210,15 +230,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         figures.latency_vs_size(sub, collective, mine, path)
         more.append((f"{collective}: latency vs size with the model", path))
         sections.append(section)
-    story = []  # the crossover figures lead
-    for name, crossing in crossings.items():
-        path = out / "figures" / f"crossover_{name}.png"
-        figures.compute_vs_comm(crossing, path)
-        story.append((f"{name}: compute vs communication ({crossing['workload']['name']})", path))
-        path = out / "figures" / f"roofline_{name}.png"
-        figures.roofline(crossing, path)
-        story.append((f"{name}: communication roofline", path))
-
+    story = _story(out / "figures", crossings, plans)  # the crossover and plan figures lead
     summary = pd.concat([summarize_run(f).assign(run=n) for f, n in zip(frames, names)], ignore_index=True)
     summary = summary[["run"] + [c for c in summary.columns if c != "run"]]
     summary.to_csv(out / "summary.csv", index=False)
@@ -227,9 +239,11 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         points=[f"{name}: {findings.points_sentence(findings.point_counts(f))}" if len(names) > 1
                 else findings.points_sentence(findings.point_counts(f)) for f, name in zip(frames, names)]
         + [s for s in [findings.unplotted_sentence(df)] if s],
-        crossovers=[findings.crossover_sentence(c) for c in crossings.values()], keys=pd.DataFrame(key_rows))
+        crossovers=[findings.crossover_sentence(c) for c in crossings.values()]
+        + [plan_sentence(p) for p in plans.values()], keys=pd.DataFrame(key_rows))
     tables = Tables(summary_view(summary), model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
-                    {name: crossover_view(c) for name, c in crossings.items()}, timing_view(ok), doctors)
+                    {name: crossover_view(c) for name, c in crossings.items()}, timing_view(ok), doctors,
+                    {name: plan_view(p) for name, p in plans.items()})
     _write_md(out, names, metas, headline, story, sections, tables, more)
     _write_html(out, names, metas, headline, story, sections, tables, more)
     made = story + [f for s in sections for f in s.figures] + more
@@ -255,6 +269,8 @@ class Tables:
     """timing_view: per-call and batch medians of the same points, when both were measured."""
     doctor: dict = field(default_factory=dict)
     """run name -> doctor_views(doctor.json): the doctor's sentence, suspects and nodes."""
+    plan: dict = field(default_factory=dict)
+    """run name -> plan_view(plan.json): the training plan per node count."""
 
 
 def _scale_sizes(df) -> list[int]:
@@ -301,6 +317,8 @@ def _write_md(out, names, metas, headline, story, sections, tables, more):
                   _table_md(tables.model), ""]
     for name, table in tables.crossover.items():
         lines += [f"## Crossover: {name}", "", _table_md(table), ""]
+    for name, table in tables.plan.items():
+        lines += [f"## Training plan: {name} (per GPU per step; exposed in brackets)", "", _table_md(table), ""]
     for name, (sentence, suspects, nodes) in tables.doctor.items():
         lines += [f"## Slow nodes and links (doctor): {name}", "", sentence, ""]
         lines += [_table_md(suspects), ""] if not suspects.empty else []
@@ -353,6 +371,11 @@ def _write_html(out, names, metas, headline, story, sections, tables, more):
                   "</p>", _table_html(tables.model)]
     for name, table in tables.crossover.items():
         parts += [f"<h2>Crossover: {e(name)}</h2><p>Grey rows are extrapolated past the measured scale.</p>",
+                  _table_html(table, list(table["source"] == "extrapolated"))]
+    for name, table in tables.plan.items():
+        parts += [f"<h2>Training plan: {e(name)}</h2><p>Per GPU per step: compute, each communication with the part "
+                  "left exposed in brackets, the pipeline bubble, the step with its 95% interval, tokens/s and MFU. "
+                  "Grey rows are extrapolated past the measured scale.</p>",
                   _table_html(table, list(table["source"] == "extrapolated"))]
     for name, (sentence, suspects, nodes) in tables.doctor.items():
         parts += [f"<h2>Slow nodes and links (doctor): {e(name)}</h2><p>{e(sentence)} A node's capacity is the "

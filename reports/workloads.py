@@ -119,8 +119,11 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
     """A preset name, a kind (data_parallel or data-parallel, ...: its fields all from
     `overrides`), or a JSON/YAML file, with command-line overrides (None values ignored)."""
     kind_named = spec.strip().lower().replace("-", "_")
+    from .training import TRAINING_PRESETS
     if spec in PRESETS:
         data, name = dict(PRESETS[spec]), spec
+    elif spec in TRAINING_PRESETS:
+        data, name = {"kind": "llm"}, spec
     elif kind_named in KINDS and not Path(spec).is_file():
         data, name = {"kind": kind_named}, kind_named
     else:
@@ -133,6 +136,9 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
             raise WorkloadError(f"{path} must hold one mapping of workload fields: see docs/model.md (workloads)")
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
     kind = data.get("kind")
+    if kind == "llm":
+        raise WorkloadError(f"workload {name} is a training step (kind llm), priced per communication by "
+                            f"commscale plan: run commscale plan RUN --workload {spec}")
     if kind not in KINDS:
         raise WorkloadError(f"workload kind {kind!r} is unknown: choose from {', '.join(KINDS)}")
     fields = {}

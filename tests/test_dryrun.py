@@ -41,7 +41,10 @@ def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(tmp_path):
     assert "crossover_nodes" in crossing and "communication exceeds compute" in result.stdout
     report = out / "report" / "report.html"
     assert report.exists() and f"# report: {report}" in result.stdout
-    assert len(list((out / "report" / "figures").glob("*.png"))) == 7 * 3 + 2  # busbw, latency, scale; crossover
+    plan = json.loads((out / "plan.json").read_text())  # and the training plan of dryrun-llm
+    assert plan["workload"]["name"] == "dryrun-llm" and plan["gpus_per_node"] == 4 and "# plan: " in result.stdout
+    assert (out / "report" / "figures" / "plan_run.png").exists()
+    assert len(list((out / "report" / "figures").glob("*.png"))) == 7 * 3 + 3  # busbw, latency, scale; crossover; plan
 
 
 def test_every_dtype_op_and_placement_checks_out(tmp_path):

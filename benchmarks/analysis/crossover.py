@@ -2,7 +2,6 @@
 (reports/crossover.py), from runs' records and compute rates, written to crossover.json."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pandas as pd
 from reports.fit import BOOTSTRAP
 
 from ..errors import UsageError
-from ..outdirs import make_out_dir
+from ..outdirs import write_json
 from .fit import check_bootstrap
 from .records import load_records
 
@@ -90,11 +89,7 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     used = used[used["collective"] == workload.collective]
     result = crossover(workload, model, rate, opts.gpus_per_node, opts.limit, _top_nodes(used, opts.gpus_per_node),
                        int(used["nranks"].max()))
-    out = make_out_dir(opts.out or opts.runs[0])
-    try:
-        (out / CROSSOVER_FILE).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(out)!r} ({exc.strerror}): choose another --out") from None
+    path = write_json(opts.out or opts.runs[0], CROSSOVER_FILE, result)
     print(format_crossover(result))
-    print(f"# crossover: {out / CROSSOVER_FILE}")
+    print(f"# crossover: {path}")
     return result

@@ -13,6 +13,7 @@ from collectives.records import COMPUTE_FILE
 
 from ..analysis.after_run import fit_or_say_why, print_summary, write_report
 from ..analysis.crossover import CrossoverOptions, run_crossover
+from ..analysis.plan import PlanOptions, parse_nodes, run_plan
 from ..compute.measure import compute_options, run_compute
 from ..errors import UsageError
 from ..launch.command import rank_argv
@@ -23,6 +24,7 @@ from ..sweep.config import RunConfig
 from .options import add_resume, add_run_options, env_default, sweep_config
 
 DRYRUN_WORKLOAD = "dryrun-small"
+DRYRUN_TRAINING = "dryrun-llm"
 """The dry run's own workload: a small data-parallel model, CPU ranks standing for GPUs."""
 DRYRUN_GEMMS = dict(device="cpu", dtype="float32", shapes="256,512", warmup=2, iters=5)
 """The dry run's compute side: two small float32 GEMMs (and the copy), quickly."""
@@ -86,5 +88,14 @@ def _model(cfg: RunConfig, nproc: int) -> None:
         run_compute(compute_options(cfg.out, **DRYRUN_GEMMS))
     print("#", flush=True)
     crossover = CrossoverOptions(runs=(cfg.out,), workload=DRYRUN_WORKLOAD, gpus_per_node=nproc)
-    fits = fit_or_say_why(cfg.out, then=lambda fitted: run_crossover(crossover, fitted))
+    plan = PlanOptions(runs=(cfg.out,), workload=DRYRUN_TRAINING, gpus_per_node=nproc, nodes=parse_nodes("1-64"))
+
+    def then(fitted):
+        run_crossover(crossover, fitted)
+        print("#", flush=True)
+        try:
+            run_plan(plan, fitted)
+        except UsageError as exc:
+            print(f"# no training plan: {exc}", flush=True)
+    fits = fit_or_say_why(cfg.out, then=then)
     write_report(cfg.out, fits)
