@@ -304,5 +304,8 @@ def plan_breakdown(res: dict, path):
     right.set_ylabel("time per step per GPU (ms)")
     right.set_title("each communication vs its compute window", fontsize=10)
     right.grid(True, which="both", alpha=0.3)
-    right.legend(fontsize=6)
+    if kinds:
+        right.legend(fontsize=6)
+    else:
+        right.text(0.5, 0.5, "no communication at these scales", ha="center", transform=right.transAxes)
     return _save(fig, path)

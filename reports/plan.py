@@ -244,6 +244,8 @@ def plan_sentence(res: dict) -> str:
     name, first = res["workload"]["name"], res["first"]
     over = sorted((f["exceeds_window_nodes"], k) for k, f in first.items() if f["exceeds_window_nodes"])
     ok = [r for r in res["rows"] if "problem" not in r]
+    if not ok:
+        return f"training plan {name}: the layout fits none of the node counts asked for"
     lead = (f"{over[0][1]} communication is the first to outgrow the compute it can hide under, from "
             f"{over[0][0]} node(s)" if over else "no communication outgrows the compute it can hide under")
     return (f"training plan {name}: {lead}; MFU {ok[0]['mfu']:.0%} at {ok[0]['nnodes']} node(s), "

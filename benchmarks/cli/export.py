@@ -39,7 +39,7 @@ class ExportOptions:
 
     def __post_init__(self):
         if self.nodes is not None and self.nodes < 1:
-            raise UsageError(f"--nodes {self.nodes} must be at least 1")
+            raise UsageError(f"--nodes {self.nodes} must be at least 1: e.g. --nodes 4")
 
 
 def options(args) -> ExportOptions:
