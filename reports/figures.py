@@ -205,6 +205,23 @@ def _pooled_lines(ax, df, pooled, sizes_for, spec_factor, x_field, multi):
         ax.plot(xs[past], model[past], "--", color="black", lw=1.2, alpha=0.7)
 
 
+def _per_node(ax, gpus_per_node: int, ylabel: str) -> None:
+    """Log axes over node counts (powers of two, written plainly), as the crossover's and the
+    plan's figures draw them."""
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel(f"nodes ({gpus_per_node} GPUs each)")
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="both", alpha=0.3)
+
+
+def _extrapolated(ax, edge, end) -> None:
+    """Hatch the node counts past the largest measured one."""
+    ax.axvspan(edge, end, facecolor="none", hatch="//", edgecolor="0.8", lw=0,
+               label=f"extrapolated: past {edge} measured node(s)")
+
+
 def compute_vs_comm(crossing: dict, path):
     rows = crossing["rows"]
     x = np.array([r["nnodes"] for r in rows])
@@ -223,19 +240,13 @@ def compute_vs_comm(crossing: dict, path):
                     color="C1", label="communication, 95% interval")
     if (~measured).any():
         edge = crossing.get("measured_nodes") or x[measured].max(initial=x.min())
-        ax.axvspan(edge, x.max(), facecolor="none", hatch="//", edgecolor="0.8", lw=0,
-                   label=f"extrapolated: past {edge} measured node(s)")
+        _extrapolated(ax, edge, x.max())
         ax.axvline(edge, color="0.5", lw=1)
     if crossing.get("crossover_nodes"):
         ax.axvline(crossing["crossover_nodes"], color="k", ls="--", lw=1,
                    label=f"crossover: {crossing['crossover_nodes']} nodes")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel(f"nodes ({crossing['gpus_per_node']} GPUs each)")
-    ax.set_ylabel("time per step per GPU (ms)")
+    _per_node(ax, crossing["gpus_per_node"], "time per step per GPU (ms)")
     ax.set_title(_label(f"{crossing['workload']['name']}: compute vs communication"))
-    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -247,14 +258,9 @@ def roofline(crossing: dict, path):
     ax.plot(x, [r["needed_flops_per_byte"] for r in rows], "o-",
             label="FLOP per byte the fabric needs to stay compute-bound")
     ax.plot(x, [r["workload_flops_per_byte"] for r in rows], "s-", label="FLOP per byte the workload has")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel(f"nodes ({crossing['gpus_per_node']} GPUs each)")
-    ax.set_ylabel("arithmetic intensity (FLOP / communicated byte)")
+    _per_node(ax, crossing["gpus_per_node"], "arithmetic intensity (FLOP / communicated byte)")
     ax.set_title(_label(f"{crossing['workload']['name']}: communication roofline\n"
                         "(compute-bound while the workload's FLOP/byte is above the fabric's need)"), fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -295,15 +301,9 @@ def plan_breakdown(res: dict, path):
         right.plot(xs, [r["kinds"][k]["window_ms"] for r in mine], ":", color=PLAN_COLOURS[k],
                    label=f"{k}: compute it can hide under")
     if x.max() > edge:
-        right.axvspan(edge, x.max(), facecolor="none", hatch="//", edgecolor="0.8", lw=0,
-                      label=f"extrapolated: past {edge} measured node(s)")
-    right.set_xscale("log", base=2)
-    right.set_yscale("log")
-    right.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    right.set_xlabel(f"nodes ({res['gpus_per_node']} GPUs each)")
-    right.set_ylabel("time per step per GPU (ms)")
+        _extrapolated(right, edge, x.max())
+    _per_node(right, res["gpus_per_node"], "time per step per GPU (ms)")
     right.set_title("each communication vs its compute window", fontsize=10)
-    right.grid(True, which="both", alpha=0.3)
     if kinds:
         right.legend(fontsize=6)
     else:

@@ -131,16 +131,16 @@ def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops:
     b = bubble(w, lay)
 
     def step(comm):
+        """(step, exposed per kind, the pipeline's busy time: compute and the exposed tp, ep, pp)."""
         exposed = {k: np.maximum(0.0, comm[k] - w.overlap[k] * window_fraction(w, k, lay) * compute_s) for k in comm}
-        inner = sum((exposed[k] for k in exposed if k != "dp"), 0.0)
-        return (compute_s + inner) * (1 + b) + exposed.get("dp", 0.0), exposed
+        busy = compute_s + sum((exposed[k] for k in exposed if k != "dp"), 0.0)
+        return busy * (1 + b) + exposed.get("dp", 0.0), exposed, busy
 
-    step_s, exposed = step(kinds)
-    step_draws, _ = step(draws) if draws else (np.array([step_s]), None)
+    step_s, exposed, busy = step(kinds)
+    step_draws = step(draws)[0] if draws else np.array([step_s])
     tokens = w.global_batch * w.seq
     row.update({
-        "compute_ms": compute_s * 1e3, "bubble": b, "bubble_ms": (compute_s + sum(
-            v for k, v in exposed.items() if k != "dp")) * b * 1e3,
+        "compute_ms": compute_s * 1e3, "bubble": b, "bubble_ms": busy * b * 1e3,
         "step_ms": step_s * 1e3, "step_ms_ci": [v * 1e3 for v in _ci(step_draws)],
         "tokens_per_s": tokens / step_s, "tokens_per_s_ci": sorted(tokens / v for v in _ci(step_draws)),
         "tflops_per_gpu": flops["hardware"] / lay.ranks / step_s / 1e12,

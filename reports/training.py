@@ -59,7 +59,7 @@ window). Step = (compute + exposed tp, ep, pp) x (1 + bubble) + exposed dp.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 KINDS_ORDER = ("tp", "ep", "pp", "dp")
@@ -403,17 +403,10 @@ def load_training(spec: str, sets: dict | None = None) -> LLM:
         except WorkloadError as exc:
             raise TrainingError(str(exc)) from None
         if not isinstance(data, dict):
-            raise TrainingError(f"{path} must hold one mapping of workload fields: see docs/model.md (training plans)")
+            raise TrainingError(f"{path} must hold one mapping of workload fields: see docs/plan.md (the workload)")
         name = path.stem
     sets = dict(sets or {})
     if "overlap" in sets:
         sets["overlap"] = {**(data.get("overlap") or {}), **sets["overlap"]}
     data.update(sets)
     return training_from_dict(data, name)
-
-
-def with_layout(w: LLM, **changes) -> LLM:
-    """The same workload with other layout fields, checked."""
-    out = replace(w, **changes)
-    _check(out)
-    return out

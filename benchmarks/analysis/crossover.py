@@ -11,8 +11,7 @@ from reports.fit import BOOTSTRAP
 
 from ..errors import UsageError
 from ..outdirs import write_json
-from .fit import check_bootstrap
-from .records import load_records
+from .fit import check_bootstrap, fit_records
 
 CROSSOVER_FILE = "crossover.json"
 WORKLOAD_FIELDS = ("params", "bytes_per_param", "global_tokens", "tokens", "hidden", "top_k", "bytes_per_element",
@@ -60,7 +59,7 @@ def compute_rate(runs, dtype: str) -> float:
     return max(rates)
 
 
-def _top_nodes(used, gpus_per_node: int) -> int:
+def top_nodes(used, gpus_per_node: int) -> int:
     """The largest measured scale in nodes; where no record knows its node count (an
     imported log that does not say), the ranks measured over --gpus-per-node, not a guessed 1."""
     top = used["nnodes"].max()
@@ -71,23 +70,21 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     """Find, print and write the crossover. `fitted`: (fits, hierarchical fits) of these
     runs when the caller has them already."""
     from reports.crossover import CrossoverError, choose_model, crossover, format_crossover
-    from reports.fit import fit_frame, usable
-    from reports.tiers import fit_tiers
+    from reports.fit import usable
     from reports.workloads import WorkloadError, load_workload
     try:
         workload = load_workload(opts.workload, opts.overrides)
     except WorkloadError as exc:
         raise UsageError(str(exc)) from None
     rate = opts.gpu_tflops or compute_rate(opts.runs, workload.dtype)
-    df = load_records(opts.runs)
-    fits, hier = fitted or (fit_frame(df, opts.bootstrap), fit_tiers(df, opts.bootstrap))
+    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted)
     try:
         model = choose_model(fits, hier, workload.collective, opts.backend, workload.dtype)
     except CrossoverError as exc:
         raise UsageError(str(exc)) from None
     used = usable(df)
     used = used[used["collective"] == workload.collective]
-    result = crossover(workload, model, rate, opts.gpus_per_node, opts.limit, _top_nodes(used, opts.gpus_per_node),
+    result = crossover(workload, model, rate, opts.gpus_per_node, opts.limit, top_nodes(used, opts.gpus_per_node),
                        int(used["nranks"].max()))
     path = write_json(opts.out or opts.runs[0], CROSSOVER_FILE, result)
     print(format_crossover(result))

@@ -7,7 +7,7 @@ from ..errors import UsageError
 from .records import load_records, why_nothing
 
 MIN_BOOTSTRAP = 10
-__all__ = ["BOOTSTRAP", "check_bootstrap", "fit_runs"]
+__all__ = ["BOOTSTRAP", "check_bootstrap", "fit_records", "fit_runs"]
 
 
 def check_bootstrap(samples: int) -> int:
@@ -17,13 +17,20 @@ def check_bootstrap(samples: int) -> int:
     return samples
 
 
-def fit_runs(runs, out, samples: int = BOOTSTRAP):
-    """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
+def fit_records(runs, samples: int = BOOTSTRAP, fitted=None):
+    """(the runs' records, their fits, their hierarchical fits); `fitted`: (fits,
+    hierarchical fits) the caller has already, used instead of fitting again."""
     from reports.fit import fit_frame
     from reports.tiers import fit_tiers
-    from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
     df = load_records(runs)
-    fits, hier = fit_frame(df, samples), fit_tiers(df, samples)
+    fits, hier = fitted or (fit_frame(df, samples), fit_tiers(df, samples))
+    return df, fits, hier
+
+
+def fit_runs(runs, out, samples: int = BOOTSTRAP):
+    """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
+    from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
+    df, fits, hier = fit_records(runs, samples)
     if not fits:
         raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: {why_nothing(df)}")
     path = write_model(out, runs, fits, hier, samples)

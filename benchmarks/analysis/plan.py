@@ -8,9 +8,8 @@ from reports.fit import BOOTSTRAP
 
 from ..errors import UsageError
 from ..outdirs import write_json
-from .crossover import _top_nodes, compute_rate
-from .fit import check_bootstrap
-from .records import load_records
+from .crossover import compute_rate, top_nodes
+from .fit import check_bootstrap, fit_records
 
 PLAN_FILE = "plan.json"
 DEFAULT_NODES = tuple(2 ** i for i in range(13))
@@ -76,17 +75,15 @@ def measured_ranks_per_node(used) -> dict:
 def run_plan(opts: PlanOptions, fitted=None) -> dict:
     """Price, print and write the plan. `fitted`: (fits, hierarchical fits) if the caller has them."""
     from reports.crossover import CrossoverError
-    from reports.fit import fit_frame, usable
+    from reports.fit import usable
     from reports.plan import format_plan, needed_collectives, plan, pricing
-    from reports.tiers import fit_tiers
     from reports.training import TrainingError, load_training
     try:
         w = load_training(opts.workload, opts.sets)
     except TrainingError as exc:
         raise UsageError(str(exc)) from None
     rate = opts.gpu_tflops or compute_rate(opts.runs, w.dtype)
-    df = load_records(opts.runs)
-    fits, hier = fitted or (fit_frame(df, opts.bootstrap), fit_tiers(df, opts.bootstrap))
+    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted)
     wanted = needed_collectives(w, opts.nodes, opts.gpus_per_node)
     used = usable(df)
     try:
@@ -94,7 +91,7 @@ def run_plan(opts: PlanOptions, fitted=None) -> dict:
     except CrossoverError as exc:
         raise UsageError(str(exc)) from None
     result = plan(w, priced, rate, opts.peak_tflops or rate, opts.gpus_per_node, opts.nodes,
-                  _top_nodes(used, opts.gpus_per_node), opts.rails)
+                  top_nodes(used, opts.gpus_per_node), opts.rails)
     if all("problem" in r for r in result["rows"]):
         raise UsageError(f"workload {w.name} fits none of --nodes {','.join(map(str, opts.nodes))} at "
                          f"{opts.gpus_per_node} GPUs per node ({result['rows'][0]['problem']}): change --nodes, "

@@ -80,10 +80,9 @@ def check(run: dict, hw: dict) -> dict:
     row = plan_row(w, run["gpus"] // G, G, priced, hw["peak_tflops"], hw["peak_tflops"], 0)
     if "problem" in row:
         raise ValueError(f"{run['row']}: {row['problem']}")
-    mfu_source = run["source"] != "narayanan2021"
-    flops = w.step_flops()["model" if mfu_source else "hardware"]
-    predicted = flops / run["gpus"] / (row["step_ms"] * 1e-3) / 1e12
-    compute_only = flops / run["gpus"] / (row["compute_ms"] * 1e-3) / 1e12
+    # SC'21 counts the recomputation (eq. 3: the plan's tflops_per_gpu); Llama 3 model FLOPs (MFU x peak)
+    predicted = row["tflops_per_gpu"] if run["source"] == "narayanan2021" else row["mfu"] * hw["peak_tflops"]
+    compute_only = predicted * row["step_ms"] / row["compute_ms"]
     comm = {k: v["exposed_ms"] / row["step_ms"] for k, v in row["kinds"].items()}
     return {"source": run["source"], "row": run["row"], "gpus": run["gpus"], "layout": f"{w.tp}/{w.pp}/{row['dp']}",
             "m": row["microbatches"], "published": run["published_tflops_per_gpu"], "predicted": predicted,
