@@ -179,7 +179,7 @@ def test_an_emulation_in_two_racks_recovers_the_node_link_and_the_uplink(tmp_pat
     node link's, the uplink's): the smaller case of the issue's 8-node acceptance run."""
     out = tmp_path / "emu"
     result = commscale("emulate", "--emulated-nodes", "4", "--racks", "2", "--rate", "400mbit", "--uplink", "100mbit",
-                       "--collectives", "all_reduce", "-b", "1M", "-e", "8M", "-n", "4", "-w", "1", "--out", out,
+                       "--collectives", "all_reduce", "-b", "1M", "-e", "8M", "-n", "8", "-w", "1", "--out", out,
                        timeout=300)
     assert result.returncode == 0, result.stderr
     assert "in 2 racks" in result.stdout and "per rack uplink" in result.stdout
