@@ -18,12 +18,12 @@ import time
 import traceback
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, report_usage_error
-from . import compare, compute, crossover, doctor, dryrun, emulate, export, fit, imports, plan, report, run, slurm
+from . import compare, compute, crossover, doctor, dryrun, emulate, export, fit, imports, plan, predict, report, run, slurm
 
 USAGE_ERROR_GRACE_S = 2.0
 
 VERBS = {"run": run, "dryrun": dryrun, "emulate": emulate, "doctor": doctor, "compute": compute, "fit": fit,
-         "export": export,
+         "predict": predict, "export": export,
          "crossover": crossover, "plan": plan, "import": imports, "compare": compare, "report": report, "slurm": slurm}
 """Verb name -> its module, in the order --help lists them."""
 

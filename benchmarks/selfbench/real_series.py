@@ -28,16 +28,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from collectives.domains import for_node_count
 from collectives.records import FIELDS, make_record
 from collectives.registry import get_collective
 from collectives.sizes import format_size
-from reports.fit import TIME_FIELD, fit_frame, usable
-from reports.tiers import fit_tiers
+from reports.fit import usable
 from reports.importers import parse
+from reports.predict import LEVEL, PRIOR_FILE, PredictError, key_model, predict, scales_of
 
 REAL = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real"
 MANIFEST = REAL / "series" / "series.json"
-SAMPLES = 200
 
 
 def load_series(entry: dict, root: Path = REAL) -> pd.DataFrame:
@@ -48,7 +48,8 @@ def load_series(entry: dict, root: Path = REAL) -> pd.DataFrame:
         for run in parse(path, entry["format"], dict(item.get("flags", {}))):
             if run["collective"] != entry["collective"]:
                 continue
-            records = [make_record(run_id=path.stem, timestamp="", **p) for p in run["points"]]
+            records = [make_record(run_id=path.stem, timestamp="", **_domains(p, entry.get("domain_size")))
+                       for p in run["points"]]
             frames.append(pd.DataFrame(records, columns=list(FIELDS)))
     if not frames:
         raise ValueError(f"series {entry['id']}: no {entry['collective']} run in its files")
@@ -62,6 +63,14 @@ def _busbw(factor, p, n, t_us):
         return factor(p) * n / (np.asarray(t_us) * 1e3)
 
 
+def _domains(point: dict, size: int | None) -> dict:
+    """A point's domain fields where the series names its domain size (as import --domain-size)."""
+    if size is None or point.get("nnodes") is None:
+        return point
+    ndomains, per = for_node_count(int(point["nnodes"]), size)
+    return {**point, "ndomains": ndomains, "nodes_per_domain": per, "domain_size_nodes": size}
+
+
 def _scales(df: pd.DataFrame) -> str:
     """'1,2,4 nodes (4-16 ranks)'."""
     nodes = sorted({int(x) for x in df["nnodes"].dropna()})
@@ -71,26 +80,9 @@ def _scales(df: pd.DataFrame) -> str:
     return f"{where}({span} ranks)"
 
 
-def _model(rest: pd.DataFrame, held: pd.DataFrame):
-    """The model `crossover` would use, fitted on `rest` for the scale of `held`:
-    (name, predict(n) -> time_us, samples(n) -> bootstrap times), or None. Hierarchical
-    (intra- and inter-node tiers) where `rest` has one node and several, else flat."""
-    nnodes, nranks = held["nnodes"].iloc[0], int(held["nranks"].iloc[0])
-    hier = fit_tiers(rest, samples=SAMPLES) if pd.notna(nnodes) and nnodes > 1 else []
-    if hier:
-        h, g = hier[0], int(held["ranks_per_node"].iloc[0])
-        return (f"hierarchical ({'B(N)' if h.inter == 'nodes' else 'B(NG)'})",
-                lambda n: float(h.predict(n, int(nnodes), g)[0]), lambda n: h.predict_samples(n, int(nnodes), g))
-    fits = fit_frame(rest, samples=SAMPLES)
-    if not fits:
-        return None
-    fit = fits[0]
-    return "flat", lambda n: fit.predict(n, nranks), lambda n: fit.predict_samples(n, nranks)
-
-
-def predict_largest(entry: dict, df: pd.DataFrame) -> list[dict]:
-    """One row per placement: the fit of the smaller scales predicting the largest one."""
-    spec = get_collective(entry["collective"])
+def predict_largest(entry: dict, df: pd.DataFrame, level: float = LEVEL, prior=None) -> list[dict]:
+    """One row per placement: the smaller scales predicting the largest one at its largest
+    size through reports.predict, the corpus prior without this series (leave one out)."""
     rows = []
     for place, part in usable(df).groupby("in_place", dropna=False):
         ranks = sorted(part["nranks"].unique())
@@ -105,74 +97,139 @@ def predict_largest(entry: dict, df: pd.DataFrame) -> list[dict]:
         row.update(used=_scales(rest), predicted=_scales(held))
         n = float(held["size_bytes"].max())
         measured = float(held.loc[held["size_bytes"] == n, "busbw_gbps"].mean())
-        model = _model(rest, held)
-        if model is None:
-            row["outcome"] = "no fit of the smaller scales (fit says why: commscale fit)"
+        key = {"collective": entry["collective"], "in_place": None if pd.isna(place) else bool(place)}
+        try:
+            pred = predict(key_model(key, rest), int(held["nnodes"].iloc[0]), n,
+                           int(held["ranks_per_node"].iloc[0]), level, exclude=entry["id"], prior=prior)
+        except PredictError as exc:
+            row["outcome"] = f"no prediction: {exc}"
             continue
-        row["model"], predict, samples = model
-        t_pred, t_boot = predict(n), samples(n)
-        lo, hi = np.percentile(_busbw(spec.busbw_factor, top, n, t_boot), [2.5, 97.5])
-        below = rest[rest["nranks"] == ranks[-2]]
-        carry = below.loc[below["size_bytes"] == n, "busbw_gbps"].mean()
-        times = np.array([predict(x) for x in held["size_bytes"]])
-        row.update(size_bytes=int(n), predicted_busbw_gbps=_busbw(spec.busbw_factor, top, n, t_pred),
-                   predicted_busbw_ci=[float(lo), float(hi)], measured_busbw_gbps=measured,
-                   carry_busbw_gbps=None if pd.isna(carry) else float(carry),
-                   heldout_mape_pct=float(np.mean(np.abs(times - held[TIME_FIELD]) / held[TIME_FIELD]) * 100))
-        row["error_pct"] = (row["predicted_busbw_gbps"] / measured - 1) * 100
-        row["carry_error_pct"] = None if row["carry_busbw_gbps"] is None else (row["carry_busbw_gbps"] / measured - 1) * 100
+        below = [s for s in scales_of(rest, None) if s.nnodes < int(held["nnodes"].iloc[0])]
+        carry = None
+        if below:
+            t, inside = below[-1].time_at(n)
+            if inside:
+                carry = get_collective(entry["collective"]).busbw_factor(below[-1].nranks) * n / (t * 1e3)
+        lo, hi = pred.busbw_interval_gbps
+        row.update(size_bytes=int(n), model=pred.method, extrapolation=pred.extrapolation, tier=pred.tier,
+                   warning=pred.warning, crossed=pred.unmeasured_tier,
+                   predicted_busbw_gbps=pred.busbw_gbps, interval=[lo, hi], interval_from=pred.interval_from,
+                   measured_busbw_gbps=measured, carry_busbw_gbps=carry,
+                   inside=bool(lo <= measured <= (math.inf if hi is None else hi)),
+                   error_pct=(pred.busbw_gbps / measured - 1) * 100,
+                   carry_error_pct=None if carry is None else (carry / measured - 1) * 100,
+                   log_error=abs(math.log(pred.busbw_gbps / measured)))
     return rows
+
+
+def prior_rows(rows: list[dict]) -> list[dict]:
+    """The corpus prior's rows (reports/data/predict_prior.json) from a validation run."""
+    return [{"series": r["series"], "place": r["place"], "extrapolation": r["extrapolation"],
+             "crossed": r["crossed"], "error": round(r["log_error"], 6)} for r in rows if "outcome" not in r]
+
+
+def _f(x, fmt="{:.3g}"):
+    return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
 
 
 def table(rows: list[dict]) -> str:
     """The rows as a Markdown table (the README's)."""
-    def f(x, fmt="{:.3g}"):
-        return "-" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
-    out = ["| cluster | collective | place | scales used | scale predicted | model | size | predicted busbw GB/s [95%] "
-           "| measured | error % | carry % | held-out MAPE % | note |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = ["| cluster | collective | place | scales used | scale predicted | x | size | predicted busbw GB/s "
+           "[90%] | measured | in | error % | carry % | interval from | note |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "outcome" in r:
             out.append(f"| {r['cluster']} | {r['collective']} | {r['place']} | {r.get('used', '-')} | "
-                       f"{r.get('predicted', '-')} | - | - | {r['outcome']} | - | - | - | - | {r['note']} |")
+                       f"{r.get('predicted', '-')} | - | - | {r['outcome']} | - | - | - | - | - | {r['note']} |")
             continue
-        ci = r["predicted_busbw_ci"]
-        out.append(f"| {r['cluster']} | {r['collective']} | {r['place']} | {r['used']} | {r['predicted']} | {r['model']} | "
-                   f"{format_size(r['size_bytes'])} | {f(r['predicted_busbw_gbps'])} [{f(ci[0])}, {f(ci[1])}] | "
-                   f"{f(r['measured_busbw_gbps'])} | {f(r['error_pct'], '{:+.1f}')} | "
-                   f"{f(r['carry_error_pct'], '{:+.1f}')} | {f(r['heldout_mape_pct'], '{:.1f}')} | {r['note']} |")
+        lo, hi = r["interval"]
+        ci = f"[{_f(lo)}, {_f(hi) if hi is not None else 'unbounded'}]"
+        warn = " (crosses an unmeasured tier)" if r["crossed"] else ""
+        out.append(f"| {r['cluster']} | {r['collective']} | {r['place']} | {r['used']} | {r['predicted']}{warn} | "
+                   f"{r['extrapolation']:.3g} | {format_size(r['size_bytes'])} | {_f(r['predicted_busbw_gbps'])} {ci} | "
+                   f"{_f(r['measured_busbw_gbps'])} | {'yes' if r['inside'] else 'no'} | {_f(r['error_pct'], '{:+.1f}')} | "
+                   f"{_f(r['carry_error_pct'], '{:+.1f}')} | {r['interval_from'].split(' (')[0]} | {r['note']} |")
+    return "\n".join(out)
+
+
+def _stats(rows: list[dict]) -> dict:
+    """Coverage, width, error and the carry-forward comparison of some rows."""
+    bounded = [r for r in rows if r["interval"][1] is not None and r["interval"][0] > 0]
+    plain = [r for r in rows if not r["crossed"]]
+    paired = [r for r in plain if r["carry_error_pct"] is not None]
+    return {"n": len(rows), "inside": sum(r["inside"] for r in rows),
+            "width": float(np.median([r["interval"][1] / r["interval"][0] for r in bounded])) if bounded else None,
+            "unbounded": len(rows) - len(bounded),
+            "error": float(np.median([abs(r["error_pct"]) for r in plain])) if plain else None,
+            "carry": float(np.median([abs(r["carry_error_pct"]) for r in paired])) if paired else None,
+            "wins": sum(abs(r["error_pct"]) < abs(r["carry_error_pct"]) for r in paired), "paired": len(paired)}
+
+
+def _line(name: str, s: dict) -> str:
+    pct = f"{100 * s['inside'] / s['n']:.0f}%" if s["n"] else "-"
+    return (f"| {name} | {s['n']} | {s['inside']} ({pct}) | {_f(s['width'], '{:.2f}')} | {s['unbounded']} | "
+            f"{_f(s['error'], '{:.1f}')} | {s['wins']} of {s['paired']} | {_f(s['carry'], '{:.1f}')} |")
+
+
+def by_group(rows: list[dict]) -> str:
+    """The second table: coverage and error by extrapolation factor and tier crossing."""
+    done = [r for r in rows if "outcome" not in r]
+    out = ["| predictions | n | inside the 90% interval | median hi/lo (bounded) | unbounded | median abs error % "
+           "(no unmeasured tier) | closer than carry-forward | carry-forward median abs error % |",
+           "|---|---|---|---|---|---|---|---|", _line("all", _stats(done))]
+    for name, test in (("up to 2x", lambda f: f <= 2.0001), ("2-4x", lambda f: 2.0001 < f <= 4.0001),
+                       ("over 4x", lambda f: f > 4.0001)):
+        out.append(_line(f"extrapolation {name}", _stats([r for r in done if test(r["extrapolation"])])))
+    out.append(_line("crosses an unmeasured tier", _stats([r for r in done if r["crossed"]])))
+    out.append(_line("stays in measured tiers", _stats([r for r in done if not r["crossed"]])))
     return "\n".join(out)
 
 
 def summary(rows: list[dict]) -> str:
-    """One line under the table: the model's and the naive reference's errors side by side."""
-    done = [r for r in rows if "outcome" not in r]
-    model = np.array([abs(r["error_pct"]) for r in done])
-    paired = [r for r in done if r["carry_error_pct"] is not None]
-    carry = np.array([abs(r["carry_error_pct"]) for r in paired])
-    inside = sum(r["predicted_busbw_ci"][0] <= r["measured_busbw_gbps"] <= r["predicted_busbw_ci"][1] for r in done)
-    wins = sum(abs(r["error_pct"]) < abs(r["carry_error_pct"]) for r in paired)
-    return (f"{len(done)} predictions ({len(rows) - len(done)} rows with nothing to predict): model |error| median "
-            f"{np.median(model):.1f}%, within 10% in {int((model <= 10).sum())}, within 25% in {int((model <= 25).sum())}; "
-            f"where the next smaller scale measured the same size ({len(paired)}): model |error| median "
-            f"{np.median(model[[done.index(r) for r in paired]]):.1f}% vs carry-forward {np.median(carry):.1f}%, "
-            f"model closer in {wins}; measured busbw inside the model's 95% interval in {inside} of {len(done)}")
+    """One line under the tables."""
+    s = _stats([r for r in rows if "outcome" not in r])
+    return (f"{s['n']} predictions: measured busbw inside the 90% interval in {s['inside']} of {s['n']}; "
+            f"bounded intervals' median hi/lo {_f(s['width'], '{:.2f}')} ({s['unbounded']} unbounded, each crossing "
+            f"a tier no smaller scale measured); without that warning: median |error| {_f(s['error'], '{:.1f}')}%, "
+            f"closer than carry-forward in {s['wins']} of {s['paired']} (carry-forward median "
+            f"{_f(s['carry'], '{:.1f}')}%)")
 
 
-def run(manifest: Path = MANIFEST) -> list[dict]:
-    rows = []
-    for entry in json.loads(Path(manifest).read_text(encoding="utf-8")):
-        rows += predict_largest(entry, load_series(entry, Path(manifest).parent.parent))
-    return rows
+def run(manifest: Path = MANIFEST, level: float = LEVEL) -> tuple[list[dict], list[dict]]:
+    """(the validation rows, the corpus prior's rows). The prior is the point model's
+    errors, which no interval takes part in; each row's interval is calibrated on the
+    prior without its own series."""
+    entries = json.loads(Path(manifest).read_text(encoding="utf-8"))
+    frames = [(e, load_series(e, Path(manifest).parent.parent)) for e in entries]
+    first = [r for e, df in frames for r in predict_largest(e, df, level, prior=())]
+    prior = prior_rows(first)
+    return [r for e, df in frames for r in predict_largest(e, df, level, prior=prior)], prior
+
+
+def write_prior(prior: list[dict], path: Path = PRIOR_FILE) -> Path:
+    """reports/data/predict_prior.json: the rows and where they come from."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"about": "errors of reports/predict.py's point model predicting the largest scale of each real "
+                    "node-count series in tests/fixtures/real/series from its smaller scales (error: "
+                    "|ln(predicted / measured busbw)| at the largest size; extrapolation: nodes predicted / "
+                    "largest nodes used in the same tier; crossed: the target crossed a tier no smaller scale "
+                    "measured). Sources: tests/fixtures/real/series/SOURCES.md",
+           "generated_by": "python -m benchmarks.real_series --write-prior", "errors": prior}
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real_series", description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="series.json (default: the real fixtures')")
-    parser.add_argument("--json", action="store_true", help="the rows as JSON instead of the table")
+    parser.add_argument("--json", action="store_true", help="the rows as JSON instead of the tables")
+    parser.add_argument("--write-prior", action="store_true",
+                        help=f"also write the corpus prior the predictions ship with ({PRIOR_FILE.name})")
     args = parser.parse_args(argv)
-    rows = run(args.manifest)
-    print(json.dumps(rows, indent=1) if args.json else f"{table(rows)}\n\n{summary(rows)}")
+    rows, prior = run(args.manifest)
+    if args.write_prior:
+        print(f"# wrote {write_prior(prior)}")
+    print(json.dumps(rows, indent=1) if args.json else f"{table(rows)}\n\n{by_group(rows)}\n\n{summary(rows)}")
     return 0
 
 
