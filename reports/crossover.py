@@ -13,7 +13,11 @@ For N = 1 .. limit nodes of G GPUs (p = N G ranks), per GPU per step (reports/wo
 - hidden_crossover_nodes: the smallest N with comm_s > overlap x compute_s (communication
   can no longer hide under the part of compute it overlaps with).
 - Intervals: the same computed for each bootstrap sample of the fit (2.5 and 97.5
-  percentiles); an upper bound past the limit is reported as null.
+  percentiles), each sample also carrying the model's own error where it extrapolates
+  (with_model_error: the predictive half-width of reports/predict.py at that node count's
+  extrapolation factor, wide where no run measured its tier); an upper bound past the
+  limit is reported as null. Each row says its extrapolation factor (nodes over the
+  largest measured) and the model error added there (model_error_pct).
 - Roofline: a step stays compute-bound while its FLOPs per communicated byte (per GPU) are
   at least rate x comm_s / bytes, the intensity the fabric demands at that scale.
 Points at or below the largest measured node and rank counts are "fit, measured range";
@@ -22,7 +26,7 @@ beyond, "extrapolated".
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -52,6 +56,38 @@ class CommModel:
     """nnodes -> the outermost tier a step at that scale crosses (intra_node, intra_domain,
     inter_domain; inter_node where the domains are unknown), None for a flat model"""
     domain_size_nodes: int | None = None
+    error_halfwidth: callable = None
+    """nnodes -> the half-width on log time the model's error adds there (with_model_error)"""
+    measured_nodes: int | None = None
+
+
+def with_model_error(model: CommModel, measured_nodes, level: float = 0.9) -> CommModel:
+    """The model whose samples also carry its error when it extrapolates (reports/predict.py:
+    error_halfwidth): each bootstrap sample's time times exp(z sigma), z one standard normal
+    per sample (the same at every node count, so the draws stay coherent across scales),
+    sigma the half-width at `level` over its normal quantile. Predictions are unchanged."""
+    from statistics import NormalDist
+
+    from .predict import error_halfwidth
+    tier_of = model.tier or (lambda N: "intra_node" if N <= 1 else "inter_node")
+    measured = {}
+    for k in sorted({int(v) for v in measured_nodes}):
+        measured[tier_of(k)] = k
+    z_level = NormalDist().inv_cdf((1 + level) / 2)
+    z_cache = {}
+
+    def halfwidth(N):
+        return error_halfwidth(int(N), tier_of(int(N)), measured, level)
+
+    def samples_us(n, N, G):
+        base = np.asarray(model.samples_us(n, N, G), dtype=float)
+        q = halfwidth(N)
+        if q <= 0:
+            return base
+        z = z_cache.setdefault(base.shape, np.random.default_rng(0).standard_normal(base.shape))
+        return base * np.exp(z * q / z_level)
+    return replace(model, samples_us=samples_us, error_halfwidth=halfwidth,
+                   measured_nodes=max(measured.values()) if measured else None)
 
 
 def boundary_words(tier: str | None, domain_size_nodes: int | None) -> str:
@@ -168,6 +204,8 @@ def crossover(workload: Workload, model: CommModel, rate_tflops: float, gpus_per
             "nnodes": k, "nranks": k * gpus_per_node, "fabric": model.fabric(k), "tier": tier_at(k),
             "source": "fit, measured range" if k <= measured_nodes and k * gpus_per_node <= measured_ranks
             else "extrapolated",
+            "extrapolation": k / measured_nodes,
+            "model_error_pct": (math.exp(model.error_halfwidth(k)) - 1) * 100 if model.error_halfwidth else None,
             "compute_ms": compute_s[i] * 1e3, "comm_ms": comm_s[i] * 1e3, "comm_ms_ci": [lo * 1e3, hi * 1e3],
             "comm_over_compute": comm_s[i] / compute_s[i], "bytes_per_message": nbytes[i], "messages": int(count[i]),
             "workload_flops_per_byte": flops[i] / comm_bytes if comm_bytes else None,
@@ -213,4 +251,8 @@ def format_crossover(res: dict) -> str:
              f"no crossover within {res['limit_nodes']} nodes, {res['limit_nodes'] / res['measured_nodes']:.1f} x past "
              f"the largest measured scale")
     lines.append(f"# {where}; {note} (the error to expect one step up in scale)")
+    errs = [(r["nnodes"], r["model_error_pct"]) for r in res["rows"] if r.get("model_error_pct")]
+    if errs:
+        lines.append("# intervals include the model's own error past the measured scale (90%): "
+                     + ", ".join(f"+-{e:.0f}% at {k}" for k, e in errs[:1] + errs[-1:]))
     return "\n".join(lines)

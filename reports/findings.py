@@ -73,11 +73,18 @@ def fit_errors(entries: list[dict], coverage: Coverage | None) -> tuple[float | 
     return mape, max(held, key=lambda e: e["heldout_mape_pct"]) if held else None
 
 
+def judged(mape: float | None, worst: dict | None) -> float | None:
+    """The error the fit-quality word is given: the worse of the in-sample MAPE and the
+    held-out error where there is one (a fit that only describes its points is not good)."""
+    held = worst["heldout_mape_pct"] if worst else None
+    return mape if held is None else held if mape is None else max(mape, held)
+
+
 def fit_note(entries: list[dict], coverage: Coverage | None) -> str:
     """One sentence on a fit (its model.json entries, one per regime), for beside its figure."""
     one = entries[0] if len(entries) == 1 else None
     mape, worst = fit_errors(entries, coverage)
-    words = [f"model fit {fit_quality(mape)}" + (f": MAPE {mape:.1f}%" if mape is not None else "")]
+    words = [f"model fit {fit_quality(judged(mape, worst))}" + (f": MAPE {mape:.1f}%" if mape is not None else "")]
     if len(entries) > 1:
         words[0] += f" over {len(entries)} regimes"
     if one and one.get("r2") is not None:
@@ -90,7 +97,7 @@ def fit_note(entries: list[dict], coverage: Coverage | None) -> str:
     if coverage and coverage.outside:
         text += (f"; {coverage.outside} of {coverage.points} measured points lie outside the 95% band of the fitted "
                  f"curve (most at {coverage.worst_ranks} ranks: {coverage.worst_outside} of {coverage.worst_points})")
-        text += (": the band is the curve's uncertainty, not the points' scatter" if fit_quality(mape) == "good"
+        text += (": the band is the curve's uncertainty, not the points' scatter" if fit_quality(judged(mape, worst)) == "good"
                  else ": the model's form does not describe them")
     elif coverage:
         text += f"; all {coverage.points} measured points lie inside the 95% band of the fitted curve"
@@ -143,7 +150,7 @@ def key_row(collective: str, run: str, key: dict, points: pd.DataFrame, entries:
             "dtype": key["dtype"], "peak busbw_gbps": None if best is None else float(best["busbw_gbps"]),
             "at size": "-" if best is None else format_size(int(best["size_bytes"])),
             "on ranks": None if best is None else int(best["nranks"]),
-            "model fit": fit_quality(mape), "MAPE %": mape, "held-out MAPE %": worst["heldout_mape_pct"] if worst else None,
+            "model fit": fit_quality(judged(mape, worst)), "MAPE %": mape, "held-out MAPE %": worst["heldout_mape_pct"] if worst else None,
             "outside 95% band": f"{coverage.outside} of {coverage.points}"}
 
 

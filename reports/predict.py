@@ -243,6 +243,28 @@ def prior_quantile(factor: float, level: float, exclude: str | None = None, prio
     return conformal(scores, weights, level, plus_one=False) * doublings(factor), len(per)
 
 
+def crossed_quantile(level: float, prior=None) -> float:
+    """The corpus' half-width on log time for a prediction across a tier no run measured
+    (its errors there: 25% to 14x), for the callers that need a finite draw (crossover,
+    plan); `predict` itself leaves such an interval unbounded."""
+    rows = [r for r in (load_prior() if prior is None else prior) if r["crossed"]]
+    if not rows:
+        return math.log(100.0)
+    per = pd.Series([r["series"] for r in rows]).value_counts()
+    return conformal([r["error"] for r in rows], [1.0 / per[r["series"]] for r in rows], level, plus_one=False)
+
+
+def error_halfwidth(nnodes: int, tier: str, measured: dict, level: float = LEVEL, prior=None) -> float:
+    """The half-width on log time the model's own error adds at `nnodes`: 0 inside the
+    measured node counts of its tier, the corpus prior at its extrapolation factor beyond
+    them, crossed_quantile where no run measured its tier. `measured`: tier -> the largest
+    node count measured there."""
+    if tier not in measured:
+        return crossed_quantile(level, prior)
+    factor = nnodes / measured[tier]
+    return 0.0 if factor <= 1 else prior_quantile(factor, level, prior=prior)[0]
+
+
 @dataclass(frozen=True)
 class Prediction:
     collective: str

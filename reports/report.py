@@ -21,9 +21,14 @@ from .fit import fit_frame
 from .load import load_run
 from .model import fit_entries
 from .plan import plan_sentence, plan_view
+from .series import series_view
 from .summary import summarize_run
 
 BOOTSTRAP = 200
+SERIES_TEXT = ("The runs taken together as one node-count series, with the model commscale predict uses "
+               "(docs/model.md#predictions): measured busbw by node count at the largest size every scale "
+               "measured, then predictions at 2x, 4x and 8x the largest with their predictive intervals. "
+               "The per-run fits below describe each run alone.")
 CSS = """body{font-family:sans-serif;margin:1.5em auto;max-width:1300px;padding:0 1em;color:#222}
 h2{margin-top:1.4em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:12px;margin:.6em 0;max-width:100%}
@@ -230,6 +235,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         figures.latency_vs_size(sub, collective, mine, path)
         more.append((f"{collective}: latency vs size with the model", path))
         sections.append(section)
+    series = [v for v in (series_view(df, c) for c in dict.fromkeys(ok["collective"])) if v is not None]
     story = _story(out / "figures", crossings, plans)  # the crossover and plan figures lead
     summary = pd.concat([summarize_run(f).assign(run=n) for f, n in zip(frames, names)], ignore_index=True)
     summary = summary[["run"] + [c for c in summary.columns if c != "run"]]
@@ -240,10 +246,11 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
                 else findings.points_sentence(findings.point_counts(f)) for f, name in zip(frames, names)]
         + [s for s in [findings.unplotted_sentence(df)] if s],
         crossovers=[findings.crossover_sentence(c) for c in crossings.values()]
-        + [plan_sentence(p) for p in plans.values()], keys=pd.DataFrame(key_rows))
+        + [plan_sentence(p) for p in plans.values()], keys=pd.DataFrame(key_rows),
+        series=[v.sentence for v in series])
     tables = Tables(summary_view(summary), model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
                     {name: crossover_view(c) for name, c in crossings.items()}, timing_view(ok), doctors,
-                    {name: plan_view(p) for name, p in plans.items()})
+                    {name: plan_view(p) for name, p in plans.items()}, series)
     _write_md(out, names, metas, headline, story, sections, tables, more)
     _write_html(out, names, metas, headline, story, sections, tables, more)
     made = story + [f for s in sections for f in s.figures] + more
@@ -258,6 +265,8 @@ class Headline:
     crossovers: list
     keys: pd.DataFrame
     """One row per fitted key (findings.key_row)."""
+    series: list = ()
+    """One sentence per collective measured at several node counts (reports/series.py)."""
 
 
 @dataclass
@@ -271,6 +280,8 @@ class Tables:
     """run name -> doctor_views(doctor.json): the doctor's sentence, suspects and nodes."""
     plan: dict = field(default_factory=dict)
     """run name -> plan_view(plan.json): the training plan per node count."""
+    series: list = field(default_factory=list)
+    """SeriesView per collective measured at several node counts."""
 
 
 def _scale_sizes(df) -> list[int]:
@@ -305,8 +316,12 @@ def _write_md(out, names, metas, headline, story, sections, tables, more):
     lines += ["", "## Findings", ""]
     lines += [f"> **Note:** {headline.cpu}", ""] if headline.cpu else []
     lines += [f"- {t}" for t in headline.points]
+    lines += [f"- **Scaling** {t}" for t in headline.series]
     lines += [f"- **Crossover** {t}" for t in headline.crossovers]
     lines += ["", _table_md(headline.keys)] if not headline.keys.empty else []
+    for v in tables.series:
+        lines += ["", f"## Scaling across node counts: {v.collective}", "", SERIES_TEXT, "", _table_md(v.measured),
+                  "", _table_md(v.predicted)]
     lines += ["", "## Figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in story]
     for s in sections:
         lines += ["", f"### {s.collective}", ""] + [f"- {run}, {fabric}: {note}" for run, fabric, note, _ in s.notes]
@@ -346,13 +361,17 @@ def _write_html(out, names, metas, headline, story, sections, tables, more):
     if headline.cpu:
         parts.append(f"<p class=note><b>CPU ranks stand in for GPUs.</b> {e(headline.cpu)}</p>")
     parts.append("<ul>" + "".join(f"<li>{e(t)}</li>" for t in headline.points))
+    parts += [f"<li><b>Scaling</b> {e(t)}</li>" for t in headline.series]
     parts += [f"<li><b>Crossover</b> {e(t)}</li>" for t in headline.crossovers]
     parts.append("</ul>")
     if not headline.keys.empty:
         parts += ["<p>Per fitted collective: the peak busbw measured, and the model's fit in a word (good: MAPE up to "
-                  "10%, fair: up to 25%, poor: above), with how many measured points lie outside its 95% band.</p>",
+                  "10%, fair: up to 25%, poor: above; the held-out error where it is worse), with how many measured points lie outside its 95% band.</p>",
                   _table_html(headline.keys)]
     parts.append("</section>")
+    for v in tables.series:
+        parts += [f"<h2>Scaling across node counts: {e(v.collective)}</h2><p>{e(SERIES_TEXT)}</p>",
+                  _table_html(v.measured), _table_html(v.predicted)]
     if story:
         parts.append("<h2>Compute vs communication</h2><p>Solid lines and filled markers: the measured scale; "
                      "dashed lines, hollow markers and the hatched background: extrapolated by the model.</p>"

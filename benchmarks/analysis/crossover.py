@@ -69,7 +69,7 @@ def top_nodes(used, gpus_per_node: int) -> int:
 def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     """Find, print and write the crossover. `fitted`: (fits, hierarchical fits) of these
     runs when the caller has them already."""
-    from reports.crossover import CrossoverError, choose_model, crossover, format_crossover
+    from reports.crossover import CrossoverError, choose_model, crossover, format_crossover, with_model_error
     from reports.fit import usable
     from reports.workloads import WorkloadError, load_workload
     try:
@@ -84,6 +84,7 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
         raise UsageError(str(exc)) from None
     used = usable(df)
     used = used[used["collective"] == workload.collective]
+    model = with_model_error(model, used["nnodes"].dropna().unique())
     result = crossover(workload, model, rate, opts.gpus_per_node, opts.limit, top_nodes(used, opts.gpus_per_node),
                        int(used["nranks"].max()))
     path = write_json(opts.out or opts.runs[0], CROSSOVER_FILE, result)

@@ -1,7 +1,7 @@
 """A training plan (reports/plan.py) from runs' records and compute rates, written to plan.json."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from reports.fit import BOOTSTRAP
@@ -76,6 +76,7 @@ def run_plan(opts: PlanOptions, fitted=None) -> dict:
     """Price, print and write the plan. `fitted`: (fits, hierarchical fits) if the caller has them."""
     from reports.crossover import CrossoverError
     from reports.fit import usable
+    from reports.crossover import with_model_error
     from reports.plan import format_plan, needed_collectives, plan, pricing
     from reports.training import TrainingError, load_training
     try:
@@ -90,6 +91,9 @@ def run_plan(opts: PlanOptions, fitted=None) -> dict:
         priced = pricing(fits, hier, wanted, opts.backend, w.dtype, ranks_per_node=measured_ranks_per_node(used))
     except CrossoverError as exc:
         raise UsageError(str(exc)) from None
+    for name, pr in priced.items():
+        nodes = used.loc[used["collective"] == (pr.stand_in or name), "nnodes"].dropna().unique()
+        priced[name] = replace(pr, model=with_model_error(pr.model, nodes))
     result = plan(w, priced, rate, opts.peak_tflops or rate, opts.gpus_per_node, opts.nodes,
                   top_nodes(used, opts.gpus_per_node), opts.rails)
     if all("problem" in r for r in result["rows"]):
