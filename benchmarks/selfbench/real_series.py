@@ -185,6 +185,17 @@ def by_group(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def by_level(manifest: Path, levels: list[float]) -> str:
+    """Coverage and width at several levels: what a narrower interval would cost."""
+    out = ["| level | inside (all) | inside (no unmeasured tier) | median hi/lo (bounded) |", "|---|---|---|---|"]
+    for level in levels:
+        done = [r for r in run(manifest, level)[0] if "outcome" not in r]
+        s, plain = _stats(done), _stats([r for r in done if not r["crossed"]])
+        out.append(f"| {level:g} | {s['inside']} of {s['n']} | {plain['inside']} of {plain['n']} | "
+                   f"{_f(s['width'], '{:.2f}')} |")
+    return "\n".join(out)
+
+
 def summary(rows: list[dict]) -> str:
     """One line under the tables."""
     s = _stats([r for r in rows if "outcome" not in r])
@@ -223,10 +234,15 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.real_series", description=__doc__.split("\n")[0])
     parser.add_argument("--manifest", type=Path, default=MANIFEST, help="series.json (default: the real fixtures')")
     parser.add_argument("--json", action="store_true", help="the rows as JSON instead of the tables")
+    parser.add_argument("--level", type=float, default=LEVEL, help=f"the intervals' level [{LEVEL}]")
+    parser.add_argument("--levels", help="instead: coverage and width at each of these levels (0.5,0.8,0.9)")
     parser.add_argument("--write-prior", action="store_true",
                         help=f"also write the corpus prior the predictions ship with ({PRIOR_FILE.name})")
     args = parser.parse_args(argv)
-    rows, prior = run(args.manifest)
+    if args.levels:
+        print(by_level(args.manifest, [float(x) for x in args.levels.split(",")]))
+        return 0
+    rows, prior = run(args.manifest, args.level)
     if args.write_prior:
         print(f"# wrote {write_prior(prior)}")
     print(json.dumps(rows, indent=1) if args.json else f"{table(rows)}\n\n{by_group(rows)}\n\n{summary(rows)}")
