@@ -108,7 +108,7 @@ def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops:
     """One node count's step: every figure of the module docstring (seconds as ms)."""
     lay = layout_at(w, nnodes, gpus_per_node)
     row = {"nnodes": nnodes, "nranks": lay.ranks, "dp": lay.dp, "microbatches": lay.microbatches,
-           "extrapolation": nnodes / measured_nodes}
+           "extrapolation": nnodes / measured_nodes if measured_nodes else None}
     if lay.problem:
         return {**row, "problem": lay.problem}
     flops = w.step_flops()

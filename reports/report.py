@@ -32,7 +32,7 @@ SERIES_TEXT = ("The runs taken together as one node-count series, with the model
 CSS = """body{font-family:sans-serif;margin:1.5em auto;max-width:1300px;padding:0 1em;color:#222}
 h2{margin-top:1.4em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:12px;margin:.6em 0;max-width:100%}
-td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee}td.l,th.l{text-align:left}
+td,th{border:1px solid #ccc;padding:2px 6px;text-align:right}th{background:#eee;overflow-wrap:anywhere}td.l,th.l{text-align:left}
 tr.x td{color:#777;font-style:italic}
 img{max-width:100%;border:1px solid #ddd}
 .headline{background:#f4f8ff;border:1px solid #c9d9f2;padding:.4em 1.2em;margin:1em 0}
@@ -320,8 +320,8 @@ def _write_md(out, names, metas, headline, story, sections, tables, more):
     lines += [f"- **Crossover** {t}" for t in headline.crossovers]
     lines += ["", _table_md(headline.keys)] if not headline.keys.empty else []
     for v in tables.series:
-        lines += ["", f"## Scaling across node counts: {v.collective}", "", SERIES_TEXT, "", _table_md(v.measured),
-                  "", _table_md(v.predicted)]
+        lines += ["", f"## Scaling across node counts: {v.collective}", "", SERIES_TEXT, "", v.model, "",
+                  _table_md(v.measured), "", _table_md(v.predicted)]
     lines += ["", "## Figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in story]
     for s in sections:
         lines += ["", f"### {s.collective}", ""] + [f"- {run}, {fabric}: {note}" for run, fabric, note, _ in s.notes]
@@ -370,7 +370,7 @@ def _write_html(out, names, metas, headline, story, sections, tables, more):
                   _table_html(headline.keys)]
     parts.append("</section>")
     for v in tables.series:
-        parts += [f"<h2>Scaling across node counts: {e(v.collective)}</h2><p>{e(SERIES_TEXT)}</p>",
+        parts += [f"<h2>Scaling across node counts: {e(v.collective)}</h2><p>{e(SERIES_TEXT)}</p><p>{e(v.model)}</p>",
                   _table_html(v.measured), _table_html(v.predicted)]
     if story:
         parts.append("<h2>Compute vs communication</h2><p>Solid lines and filled markers: the measured scale; "

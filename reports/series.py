@@ -23,6 +23,8 @@ class SeriesView:
     """busbw by node count at the largest size every scale measured"""
     predicted: pd.DataFrame
     heldout_error_pct: float | None
+    model: str = ""
+    """the model in words: its trend, the scales it rests on, where its interval comes from"""
 
 
 def _common_size(rows: pd.DataFrame) -> int | None:
@@ -78,7 +80,9 @@ def series_view(df: pd.DataFrame, collective: str, level: float = LEVEL) -> Seri
                 + (f"; leave-one-scale-out error on this series {held:.0f}% (predicting {top} nodes from the fewer)"
                    if held is not None else "; no held-out error: one scale in this tier")
                 + (f"; {first.warning}" if first.warning else ""))
-    return SeriesView(collective, sentence, pd.DataFrame(measured), table, held)
+    model_words = (f"Model ({'in' if model.key['in_place'] else 'out of'} place, {format_size(n)}): {first.method}, "
+                   f"over {first.basis}; at {first.nodes} nodes the interval comes from {first.interval_from}.")
+    return SeriesView(collective, sentence, pd.DataFrame(measured), table, held, model_words)
 
 
 def _busbw(collective, nranks, n, t_us):

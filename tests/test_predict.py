@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +184,31 @@ def test_predict_on_a_dry_run(tmp_path):
     two = [p for p in preds if p["nodes"] == 2]
     assert one and all(p["tier"] == "intra_node" and p["extrapolation"] == 2 and p["warning"] is None for p in one)
     assert two and all(p["warning"] and p["busbw_interval_gbps"][1] is None for p in two)
+
+
+def test_report_on_an_imported_node_count_series_shows_the_pooled_model(abci, tmp_path):
+    """ABCI V100, 1 to 32 nodes: the report has the series section (busbw by node count,
+    predictions at 2x/4x/8x with intervals) and a headline whose held-out error is the one
+    `predict --json` gives; at 1400 px nothing scrolls sideways (headless Chromium)."""
+    runs = sorted(abci.iterdir())
+    r = commscale("report", *runs, "--out", tmp_path / "rep")
+    assert r.returncode == 0, r.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    section = md[md.index("## Scaling across node counts: all_reduce"):]
+    for nodes in (1, 2, 4, 8, 16, 32):
+        assert f"\n| {nodes} | {4 * nodes} | 32 MiB |" in section
+    for nodes in (64, 128, 256):
+        assert f"\n| {nodes} | {4 * nodes} | 32 MiB |" in section
+    head = next(line for line in md.splitlines() if line.startswith("- **Scaling** all_reduce at 64 nodes"))
+    pred = json.loads(commscale("predict", *runs, "--nodes", "64", "--size", "32M", "--place", "out", "--json").stdout)
+    assert f"error on this series {pred[0]['heldout_error_pct']:.0f}%" in head
+    lo, hi = pred[0]["busbw_interval_gbps"]
+    assert f"{pred[0]['busbw_gbps']:.3g} GB/s busbw [{lo:.3g}, {hi:.3g}], 90%" in head
+    if shutil.which("chromium"):
+        from test_report import PROBE
+        probe = tmp_path / "probe.html"
+        probe.write_text((tmp_path / "rep" / "report.html").read_text().replace("</body>", PROBE + "</body>"))
+        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                              "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+        title = re.search(r"<title>probe (\d+) (\d+) (\d+) ?([^<]*)</title>", dom)
+        assert title and title[1] == title[2] and title[3] == "0", dom[:300]

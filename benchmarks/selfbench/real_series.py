@@ -1,22 +1,24 @@
-"""The model on real node-count series: fit the smaller scales, predict the largest.
+"""The model on real node-count series: the smaller scales predict the largest.
 
 For each series in tests/fixtures/real/series/series.json (real nccl-tests or OSU logs
 others published of one cluster and one collective at several node counts, each with its
 source URL in SOURCES*.md there), and for each placement (in, out of place): the logs are
-read by commscale's importer, the records at every scale but the largest are fitted by
-commscale's fit (reports.fit.fit_frame: family, regime cuts and count chosen without the
-largest scale), and that fit predicts the largest scale. Printed per row:
+read by commscale's importer, and reports.predict (what `commscale predict` runs) predicts
+the largest scale at its largest size from the others, its interval calibrated without
+this series (leave one series out of the corpus prior). Printed per row:
 
-- the scales used and the one predicted (nodes, ranks);
-- at the largest size measured there: the predicted busbw with its 95% bootstrap interval,
-  the measured busbw, and the error (predicted / measured - 1);
+- the scales used and the one predicted (nodes, ranks), and `x`, the extrapolation factor;
+- the predicted busbw with its 90% interval ("unbounded" where the target crosses a tier
+  no smaller scale measured), the measured busbw, whether it is inside, the error
+  (predicted / measured - 1), and where the interval came from;
 - `carry %`: the same error for the naive reference, "busbw stays what the next smaller
   scale measured at that size" (what reading an nccl-tests log at one scale assumes);
-- `held-out MAPE %`: the error on time over every size at the predicted scale;
-- the series' note: what the model cannot know (a run that crosses into a second rack
-  meets a different network).
+- the series' note: what the model cannot know.
+Then coverage, width and error by extrapolation factor and tier crossing.
 
-    python -m benchmarks.real_series             # the table, as in the README
+    python -m benchmarks.real_series                  # the tables, as in the README
+    python -m benchmarks.real_series --levels 0.5,0.8,0.9   # coverage and width by level
+    python -m benchmarks.real_series --write-prior    # also rewrite reports/data/predict_prior.json
 """
 from __future__ import annotations
 
