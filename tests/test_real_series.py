@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.selfbench import real_series
+from reports.predict import load_prior
 
 ROOT = Path(__file__).resolve().parent.parent
 SERIES = json.loads(real_series.MANIFEST.read_text(encoding="utf-8"))
@@ -45,7 +46,7 @@ def test_the_largest_scale_takes_no_part_in_its_own_prediction():
     what was predicted (the fit, its family, cuts and tiers come from the smaller scales)."""
     entry = next(e for e in SERIES if e["id"] == "nccl-abci-v100-allreduce")
     df = real_series.load_series(entry)
-    prior = real_series.load_prior()
+    prior = load_prior()
     before = real_series.predict_largest(entry, df, prior=prior)
     top = df["nranks"] == df["nranks"].max()
     slowed = df.copy()

@@ -36,7 +36,7 @@ from collectives.registry import get_collective
 from collectives.sizes import format_size
 from reports.fit import usable
 from reports.importers import parse
-from reports.predict import LEVEL, PRIOR_FILE, PredictError, key_model, load_prior, predict, scales_of
+from reports.predict import LEVEL, PRIOR_FILE, PredictError, key_model, predict, scales_of
 
 REAL = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real"
 MANIFEST = REAL / "series" / "series.json"
