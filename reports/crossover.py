@@ -253,6 +253,7 @@ def format_crossover(res: dict) -> str:
     lines.append(f"# {where}; {note} (the error to expect one step up in scale)")
     errs = [(r["nnodes"], r["model_error_pct"]) for r in res["rows"] if r.get("model_error_pct")]
     if errs:
-        lines.append("# intervals include the model's own error past the measured scale (90%): "
-                     + ", ".join(f"+-{e:.0f}% at {k}" for k, e in errs[:1] + errs[-1:]))
+        lines.append("# intervals include the model's own error past the measured scale (90% of predictions within "
+                     + ", ".join(f"x{1 + e / 100:.3g} either way at {k} node(s)" for k, e in errs[:1] + errs[-1:])
+                     + "; docs/model.md#predictions)")
     return "\n".join(lines)

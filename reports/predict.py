@@ -294,7 +294,7 @@ class Prediction:
 
 
 def _words(scales: list[Scale]) -> str:
-    nodes = ",".join(str(s.nnodes) for s in scales)
+    nodes = ",".join(str(k) for k in dict.fromkeys(s.nnodes for s in scales))
     ranks = sorted({s.nranks for s in scales})
     span = str(ranks[0]) if len(ranks) == 1 else f"{ranks[0]}-{ranks[-1]}"
     return f"{nodes} node{'s' if nodes != '1' else ''} ({span} ranks)"

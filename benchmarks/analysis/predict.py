@@ -50,7 +50,8 @@ def key_models(opts: PredictOptions) -> list:
         df = df[df["in_place"] == (opts.place == "in")]
     df = df[df["nnodes"].notna()]
     if df.empty:
-        what = f"{opts.collective} " if opts.collective else ""
+        what = (f"{opts.collective} " if opts.collective else "") + (f"{opts.place}-of-place " if opts.place == "out"
+                                                                     else "in-place " if opts.place else "")
         raise UsageError(f"no usable {what}records with a known node count in {', '.join(opts.runs)}: "
                          f"measure or import them (import --nnodes N), or choose another --collective/--place")
     out = []
