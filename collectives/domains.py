@@ -125,6 +125,17 @@ def for_node_count(nnodes: int, size: int) -> tuple[int, int | None]:
     return ndomains, (min(nnodes, size) if nnodes % size == 0 or nnodes <= size else None)
 
 
+def domain_fields(fields: dict, size: int | None) -> dict:
+    """A point's record fields with its domain fields added: its nodes fill domains of
+    `size` nodes in order; unchanged (unknown, null) without a size or where the node
+    count is unknown (import --domain-size, a real series that names its domain size)."""
+    nnodes = fields.get("nnodes")
+    if size is None or nnodes is None:
+        return fields
+    ndomains, per = for_node_count(int(nnodes), size)
+    return {**fields, "ndomains": ndomains, "nodes_per_domain": per, "domain_size_nodes": size}
+
+
 def tier_of(nnodes, ndomains) -> str:
     """The outermost tier a group crosses: intra_node, intra_domain, inter_domain, or
     inter_node where the domains are unknown."""

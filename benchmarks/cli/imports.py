@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from collectives.domains import for_node_count
+from collectives.domains import domain_fields
 from collectives.records import SCHEMA_VERSION, RecordWriter, make_record, now_utc, write_meta
 
 from ..errors import EXIT_OK, UsageError
@@ -86,16 +86,6 @@ def options(args) -> ImportOptions:
                          domain_size=args.domain_size)
 
 
-def _domains(fields: dict, size: int | None) -> dict:
-    """A point's domain fields: its nodes fill domains of `size` nodes in order; unknown
-    (null) without --domain-size or where the node count is unknown."""
-    nnodes = fields.get("nnodes")
-    if size is None or nnodes is None:
-        return fields
-    ndomains, per = for_node_count(int(nnodes), size)
-    return {**fields, "ndomains": ndomains, "nodes_per_domain": per, "domain_size_nodes": size}
-
-
 def _parse(path: Path, fmt: str, given: tuple) -> list[dict]:
     """The runs in one file; what the parser cannot read is a usage error naming the file."""
     from reports.importers import ImportFailure, parse
@@ -134,7 +124,7 @@ def _write(path: Path, r: dict, out: Path, now: str, domain_size: int | None = N
     run_id = f"import-{r['meta']['sha256'][:12]}" + ("" if r["meta"]["runs_in_file"] == 1 else f"-{r['label']}")
     with RecordWriter(out) as writer:
         for fields in r["points"]:
-            writer.write(make_record(run_id=run_id, timestamp=now, **_domains(fields, domain_size)))
+            writer.write(make_record(run_id=run_id, timestamp=now, **domain_fields(fields, domain_size)))
     domains = {} if domain_size is None else {"domains": {"source": f"--domain-size {domain_size}",
                                                           "domain_size_nodes": domain_size}}
     write_meta(out, {"schema_version": SCHEMA_VERSION, "run_id": run_id, "status": "complete", "started_at": now,

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from collectives.domains import for_node_count
+from collectives.domains import domain_fields
 from collectives.records import FIELDS, make_record
 from collectives.registry import get_collective
 from collectives.sizes import format_size
@@ -50,7 +50,7 @@ def load_series(entry: dict, root: Path = REAL) -> pd.DataFrame:
         for run in parse(path, entry["format"], dict(item.get("flags", {}))):
             if run["collective"] != entry["collective"]:
                 continue
-            records = [make_record(run_id=path.stem, timestamp="", **_domains(p, entry.get("domain_size")))
+            records = [make_record(run_id=path.stem, timestamp="", **domain_fields(p, entry.get("domain_size")))
                        for p in run["points"]]
             frames.append(pd.DataFrame(records, columns=list(FIELDS)))
     if not frames:
@@ -63,14 +63,6 @@ def _busbw(factor, p, n, t_us):
     gives inf, which the interval's percentiles take as unbounded."""
     with np.errstate(divide="ignore"):
         return factor(p) * n / (np.asarray(t_us) * 1e3)
-
-
-def _domains(point: dict, size: int | None) -> dict:
-    """A point's domain fields where the series names its domain size (as import --domain-size)."""
-    if size is None or point.get("nnodes") is None:
-        return point
-    ndomains, per = for_node_count(int(point["nnodes"]), size)
-    return {**point, "ndomains": ndomains, "nodes_per_domain": per, "domain_size_nodes": size}
 
 
 def _scales(df: pd.DataFrame) -> str:
