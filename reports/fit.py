@@ -421,12 +421,17 @@ def usable(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def key_of(values) -> dict:
+    """A groupby's KEY values as a plain dict (None for a missing value, Python scalars)."""
+    return {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in zip(KEY, values)}
+
+
 def fit_frame(df: pd.DataFrame, samples=BOOTSTRAP) -> list[KeyFit]:
     """One KeyFit per KEY (collective, backend, device, fabric, dtype, in_place, timing) with
     enough sizes."""
     fits = []
     for values, group in usable(df).groupby(list(KEY), sort=True, dropna=False):
-        key = {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in zip(KEY, values)}
+        key = key_of(values)
         spec = get_collective(key["collective"])
         fit = fit_points(spec.families, group["nranks"], group["size_bytes"], group[TIME_FIELD], key, samples,
                          factor=spec.busbw_factor)

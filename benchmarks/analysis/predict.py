@@ -40,8 +40,7 @@ class PredictOptions:
 
 def key_models(opts: PredictOptions) -> list:
     """reports.predict.KeyModel per key of the runs, filtered by collective and placement."""
-    import pandas as pd
-    from reports.fit import KEY, usable
+    from reports.fit import KEY, key_of, usable
     from reports.predict import key_model
     df = usable(load_records(opts.runs))
     if opts.collective:
@@ -56,8 +55,7 @@ def key_models(opts: PredictOptions) -> list:
                          f"measure or import them (import --nnodes N), or choose another --collective/--place")
     out = []
     for values, rows in df.groupby(list(KEY), sort=True, dropna=False):
-        key = {k: (None if pd.isna(v) else v.item() if hasattr(v, "item") else v) for k, v in zip(KEY, values)}
-        out.append(key_model(key, rows))
+        out.append(key_model(key_of(values), rows))
     return out
 
 
