@@ -58,7 +58,6 @@ class CommModel:
     domain_size_nodes: int | None = None
     error_halfwidth: callable = None
     """nnodes -> the half-width on log time the model's error adds there (with_model_error)"""
-    measured_nodes: int | None = None
 
 
 def with_model_error(model: CommModel, measured_nodes, level: float = 0.9) -> CommModel:
@@ -86,8 +85,7 @@ def with_model_error(model: CommModel, measured_nodes, level: float = 0.9) -> Co
             return base
         z = z_cache.setdefault(base.shape, np.random.default_rng(0).standard_normal(base.shape))
         return base * np.exp(z * q / z_level)
-    return replace(model, samples_us=samples_us, error_halfwidth=halfwidth,
-                   measured_nodes=max(measured.values()) if measured else None)
+    return replace(model, samples_us=samples_us, error_halfwidth=halfwidth)
 
 
 def boundary_words(tier: str | None, domain_size_nodes: int | None) -> str:

@@ -43,7 +43,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -226,6 +226,14 @@ def load_prior(path: str = str(PRIOR_FILE)) -> tuple:
     return tuple(json.loads(p.read_text(encoding="utf-8"))["errors"])
 
 
+def _weighted_by_series(rows, scores, level: float) -> float:
+    """The weighted quantile (no +1) of one score per corpus row, each series weighing 1
+    whatever its placements."""
+    per = pd.Series([r["series"] for r in rows]).value_counts()
+    weights = [1.0 / per[r["series"]] for r in rows]
+    return conformal(scores, weights, level, plus_one=False)
+
+
 def prior_quantile(factor: float, level: float, exclude: str | None = None, prior=None) -> tuple[float, int]:
     """(the corpus' half-width on log time at this extrapolation factor, series counted):
     the weighted quantile of the corpus' errors, each divided by max(1, log2 f) of its own
@@ -237,10 +245,8 @@ def prior_quantile(factor: float, level: float, exclude: str | None = None, prio
             if not r["crossed"] and r["series"] != exclude]
     if not rows:
         return math.inf, 0
-    per = pd.Series([r["series"] for r in rows]).value_counts()
-    scores = np.array([r["error"] / doublings(r["extrapolation"]) for r in rows])
-    weights = np.array([1.0 / per[r["series"]] for r in rows])
-    return conformal(scores, weights, level, plus_one=False) * doublings(factor), len(per)
+    scores = [r["error"] / doublings(r["extrapolation"]) for r in rows]
+    return _weighted_by_series(rows, scores, level) * doublings(factor), len({r["series"] for r in rows})
 
 
 def crossed_quantile(level: float, prior=None) -> float:
@@ -250,8 +256,7 @@ def crossed_quantile(level: float, prior=None) -> float:
     rows = [r for r in (load_prior() if prior is None else prior) if r["crossed"]]
     if not rows:
         return math.log(100.0)
-    per = pd.Series([r["series"] for r in rows]).value_counts()
-    return conformal([r["error"] for r in rows], [1.0 / per[r["series"]] for r in rows], level, plus_one=False)
+    return _weighted_by_series(rows, [r["error"] for r in rows], level)
 
 
 def error_halfwidth(nnodes: int, tier: str, measured: dict, level: float = LEVEL, prior=None) -> float:
@@ -300,9 +305,8 @@ def _words(scales: list[Scale]) -> str:
     return f"{nodes} node{'s' if nodes != '1' else ''} ({span} ranks)"
 
 
-def _busbw(collective, nranks, n, t_us):
-    if t_us is None:
-        return None
+def busbw_gbps(collective: str, nranks: int, n: float, t_us: float) -> float:
+    """nccl-tests' busbw of n bytes in t_us on nranks (inf for a time of 0)."""
     if t_us <= 0:
         return math.inf
     return float(get_collective(collective).busbw_factor(int(nranks)) * n / (t_us * 1e3))
@@ -321,16 +325,24 @@ class KeyModel:
     def collective(self) -> str:
         return self.key["collective"]
 
+    @cached_property
+    def _pooled_fit(self):
+        """("tiers", HierFit), ("flat", KeyFit) or None: the model `fit` gives these records,
+        fitted once for every prediction that needs it."""
+        if self.rows["nnodes"].fillna(1).gt(1).any():
+            hier = fit_tiers(self.rows, samples=0)
+            if hier:
+                return "tiers", hier[0]
+        fits = fit_frame(self.rows, samples=0)
+        return ("flat", fits[0]) if fits else None
+
     def pooled(self, n: float, nnodes: int, g: int) -> float | None:
         """The time the model `fit` gives these records (tiered where they span tiers,
         else flat) at n bytes on nnodes x g; None where it fits nothing."""
-        rows = self.rows
-        if rows["nnodes"].fillna(1).gt(1).any():
-            hier = fit_tiers(rows, samples=0)
-            if hier:
-                return float(hier[0].predict(n, nnodes, g)[0])
-        fits = fit_frame(rows, samples=0)
-        return fits[0].predict(n, nnodes * g) if fits else None
+        if self._pooled_fit is None:
+            return None
+        kind, fit = self._pooled_fit
+        return float(fit.predict(n, nnodes, g)[0]) if kind == "tiers" else fit.predict(n, nnodes * g)
 
 
 def key_model(key: dict, rows: pd.DataFrame) -> KeyModel:
@@ -384,10 +396,10 @@ def predict(model: KeyModel, nodes: int, size: float, ranks_per_node: int | None
         source, q, bounded = "none: unmeasured tier", math.inf, False
     q = max(q, NOISE_FLOOR)
     lo_t, hi_t = (t * math.exp(-q), t * math.exp(q)) if bounded and math.isfinite(q) else (0.0, None)
-    bw = _busbw(coll, P, n, t)
+    bw = busbw_gbps(coll, P, n, t)
     return Prediction(coll, model.key.get("in_place"), int(nodes), int(g), int(P), int(n), float(t),
                       [float(lo_t), None if hi_t is None else float(hi_t)], bw,
-                      [_busbw(coll, P, n, hi_t) if hi_t is not None else 0.0,
-                       None if lo_t <= 0 else _busbw(coll, P, n, lo_t)],
+                      [busbw_gbps(coll, P, n, hi_t) if hi_t is not None else 0.0,
+                       None if lo_t <= 0 else busbw_gbps(coll, P, n, lo_t)],
                       level, round(factor, 4), tier, _words(same or scales), warning, method, source, heldout,
                       not bounded)

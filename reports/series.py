@@ -10,7 +10,7 @@ import pandas as pd
 from collectives.sizes import format_size
 
 from .fit import usable
-from .predict import LEVEL, PredictError, key_model, predict
+from .predict import LEVEL, PredictError, busbw_gbps, key_model, predict
 
 FACTORS = (2, 4, 8)
 
@@ -22,7 +22,6 @@ class SeriesView:
     measured: pd.DataFrame
     """busbw by node count at the largest size every scale measured"""
     predicted: pd.DataFrame
-    heldout_error_pct: float | None
     model: str = ""
     """the model in words: its trend, the scales it rests on, where its interval comes from"""
 
@@ -59,7 +58,7 @@ def series_view(df: pd.DataFrame, collective: str, level: float = LEVEL) -> Seri
         return None
     model = key_model({"collective": collective, "in_place": bool(rows["in_place"].iloc[0])}, rows)
     measured = [{"nodes": s.nnodes, "ranks": s.nranks, "size": format_size(n),
-                 "busbw_gbps": round(float(_busbw(collective, s.nranks, n, s.time_at(n)[0])), 4)}
+                 "busbw_gbps": round(busbw_gbps(collective, s.nranks, n, s.time_at(n)[0]), 4)}
                 for s in model.scales]
     top = max(s.nnodes for s in model.scales)
     preds = []
@@ -82,12 +81,7 @@ def series_view(df: pd.DataFrame, collective: str, level: float = LEVEL) -> Seri
                 + (f"; {first.warning}" if first.warning else ""))
     model_words = (f"Model ({'in' if model.key['in_place'] else 'out of'} place, {format_size(n)}): {first.method}, "
                    f"over {first.basis}; at {first.nodes} nodes the interval comes from {first.interval_from}.")
-    return SeriesView(collective, sentence, pd.DataFrame(measured), table, held, model_words)
-
-
-def _busbw(collective, nranks, n, t_us):
-    from collectives.registry import get_collective
-    return get_collective(collective).busbw_factor(int(nranks)) * n / (t_us * 1e3)
+    return SeriesView(collective, sentence, pd.DataFrame(measured), table, model_words)
 
 
 def _interval(iv) -> str:

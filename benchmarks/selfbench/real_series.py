@@ -32,11 +32,10 @@ import pandas as pd
 
 from collectives.domains import domain_fields
 from collectives.records import FIELDS, make_record
-from collectives.registry import get_collective
 from collectives.sizes import format_size
 from reports.fit import usable
 from reports.importers import parse
-from reports.predict import LEVEL, PRIOR_FILE, PredictError, key_model, predict, scales_of
+from reports.predict import LEVEL, PRIOR_FILE, PredictError, busbw_gbps, key_model, predict, scales_of
 
 REAL = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real"
 MANIFEST = REAL / "series" / "series.json"
@@ -56,13 +55,6 @@ def load_series(entry: dict, root: Path = REAL) -> pd.DataFrame:
     if not frames:
         raise ValueError(f"series {entry['id']}: no {entry['collective']} run in its files")
     return pd.concat(frames, ignore_index=True)
-
-
-def _busbw(factor, p, n, t_us):
-    """busbw from a time; a bootstrap sample that predicts no time (a tier it left out)
-    gives inf, which the interval's percentiles take as unbounded."""
-    with np.errstate(divide="ignore"):
-        return factor(p) * n / (np.asarray(t_us) * 1e3)
 
 
 def _scales(df: pd.DataFrame) -> str:
@@ -103,7 +95,7 @@ def predict_largest(entry: dict, df: pd.DataFrame, level: float = LEVEL, prior=N
         if below:
             t, inside = below[-1].time_at(n)
             if inside:
-                carry = get_collective(entry["collective"]).busbw_factor(below[-1].nranks) * n / (t * 1e3)
+                carry = busbw_gbps(entry["collective"], below[-1].nranks, n, t)
         lo, hi = pred.busbw_interval_gbps
         row.update(size_bytes=int(n), model=pred.method, extrapolation=pred.extrapolation, tier=pred.tier,
                    warning=pred.warning, crossed=pred.unmeasured_tier,
