@@ -67,8 +67,9 @@ def with_model_error(model: CommModel, measured_nodes, level: float = 0.9) -> Co
     sigma the half-width at `level` over its normal quantile. Predictions are unchanged."""
     from statistics import NormalDist
 
-    from .predict import error_halfwidth
-    tier_of = model.tier or (lambda N: "intra_node" if N <= 1 else "inter_node")
+    from .predict import error_halfwidth, tier_name, tier_of as tier_index
+    size = model.domain_size_nodes
+    tier_of = model.tier or (lambda N: tier_name(tier_index(N, size), size))
     measured = {}
     for k in sorted({int(v) for v in measured_nodes}):
         measured[tier_of(k)] = k
