@@ -3,7 +3,7 @@
 n is the nccl-tests size in bytes (`size_bytes`), p the ranks taking part, alpha the
 per-step latency and bandwidth the per-link rate (the Hockney model: beta = 1/bandwidth).
 Each family is an algorithm a library may use; a collective's spec lists its candidates
-(`CollectiveSpec.families`) and the fit (reports/fit.py) picks among them.
+(`CollectiveSpec.families`) and the fit (reports/model/fit.py) picks among them.
 
 Sources for the step counts A(p) and data factors B(p):
 - R. Thakur, R. Rabenseifner, W. Gropp, "Optimization of Collective Communication

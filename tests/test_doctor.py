@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.doctor.schedule import ALL_PAIRS_UP_TO, all_rounds, plan_rounds
 from conftest import REPO
-from reports.doctor import Method, analyse, confirm, run_confirmation
+from reports.doctor.stats import Method, analyse, confirm, run_confirmation
 
 FAST = 0.0478  # GB/s: TCP payload of a 400 Mbit/s link
 
@@ -230,7 +230,7 @@ def test_a_rank_lost_mid_run_keeps_what_was_measured(tmp_path):
 
 
 def test_tests_are_pooled_in_all_reduce_busbw_whichever_pairs_are_slow():
-    from reports.doctor import pool_tests
+    from reports.doctor.stats import pool_tests
     all_reduce = {(0, 1): [1.0, 1.0], (0, 2): [0.25, 0.25], (1, 2): [0.25, 0.25]}
     sendrecv = {p: [v * 0.9 for v in vs] for p, vs in all_reduce.items()}  # made up: sendrecv 10% lower
     pooled, factors = pool_tests({"sendrecv": sendrecv, "all_reduce": all_reduce})

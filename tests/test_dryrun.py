@@ -6,7 +6,7 @@ import pytest
 
 from conftest import commscale, read_records
 from record_checks import check_record
-from reports.load import load_run
+from reports.runs.load import load_run
 
 COLLECTIVES = {"all_reduce", "all_to_all", "all_gather", "reduce_scatter", "broadcast", "reduce", "sendrecv"}
 

@@ -1,4 +1,4 @@
-"""`commscale export` (reports/exports.py, benchmarks/cli/export.py): each target's file parses
+"""`commscale export` (reports/exports/targets.py, benchmarks/cli/export.py): each target's file parses
 back with the keys and shapes its reader takes (the readers' rules are quoted from their
 repositories in docs/exports.md), and carries model.json's numbers with the units converted;
 on a three-tier fit of records of known parameters, a one-node flat fit, hand-made model
@@ -13,7 +13,7 @@ import yaml
 from collectives.cost import RING_ALL_REDUCE, RING_GATHER
 from collectives.records import RecordWriter, make_record
 from conftest import commscale
-from reports.exports import (SIDE_SUFFIX, ExportError, astra_sim, calculon, export, network, read_model,
+from reports.exports.targets import (SIDE_SUFFIX, ExportError, astra_sim, calculon, export, network, read_model,
                              simai)
 from synthetic import family_time_us, flat_points, write_run
 

@@ -84,8 +84,8 @@ def test_real_dryrun_records_get_an_honest_heldout_error(tmp_path):
     of a fit made on the 2-rank points alone, recomputed here from the run's own records,
     and not the error the full fit (which saw the 4-rank points) makes on them."""
     from collectives.registry import get_collective
-    from reports.fit import KEY, TIME_FIELD, fit_points, usable
-    from reports.load import load_run
+    from reports.model.fit import KEY, TIME_FIELD, fit_points, usable
+    from reports.runs.load import load_run
     out = tmp_path / "run"
     result = commscale("dryrun", "--nproc", "4", "--collectives", "all_reduce,all_gather", "-b", "1K", "-e", "1M",
                        "-n", "5", "--out", out)
@@ -134,7 +134,7 @@ def test_the_heldout_error_is_out_of_sample(tmp_path):
     the family (or the cuts) would differ from a fit made on 2 and 4 alone."""
     from collectives.cost import RECURSIVE_DOUBLING_ALL_REDUCE
     from collectives.registry import get_collective
-    from reports.fit import design, fit_points, nnls
+    from reports.model.fit import design, fit_points, nnls
     spec = get_collective("all_reduce")
     sizes = [2 ** k for k in range(10, 28, 2)]
 
@@ -166,8 +166,8 @@ def test_the_hierarchical_heldout_error_is_out_of_sample():
     a fit made on 1, 2 and 4 nodes alone."""
     import pandas as pd
     from collectives.records import FIELDS, make_record
-    from reports.fit import nnls
-    from reports.tiers import fit_tiers, hier_design
+    from reports.model.fit import nnls
+    from reports.model.tiers import fit_tiers, hier_design
     g, theta = 8, np.array([2.0, 1e-3 / 150, 8.0, 1e-3 / 12])
 
     def rec(nodes, p, n, inter):

@@ -10,7 +10,7 @@ import pytest
 
 from collectives.records import FIELDS, make_record
 from conftest import commscale
-from reports.fit import fit_frame
+from reports.model.fit import fit_frame
 from reports.importers import parse
 from test_import_real import REAL, REAL_LOGS, _fmt
 

@@ -1,4 +1,4 @@
-"""reports/predict.py: the point model, the intervals and their calibration, on hand-made
+"""reports/model/predict.py: the point model, the intervals and their calibration, on hand-made
 (labelled) and synthetic points; `commscale predict` on real imported logs and a dry run."""
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from collectives.cost import RING_ALL_REDUCE
 from collectives.records import FIELDS, make_record
 from conftest import commscale
-from reports.fit import usable
-from reports.predict import (Scale, conformal, fit_trend, key_model, phi, predict, prior_quantile)
+from reports.model.fit import usable
+from reports.model.predict import (Scale, conformal, fit_trend, key_model, phi, predict, prior_quantile)
 from synthetic import family_time_us
 
 REAL = Path(__file__).resolve().parent / "fixtures" / "real" / "series"

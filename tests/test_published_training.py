@@ -40,7 +40,7 @@ def test_the_sc21_rows_follow_eq3():
     the prediction is the peak exactly."""
     run = next(r for r in DATA["runs"] if r["source"] == "narayanan2021" and r["row"] == "1.7B")
     fields, _ = pt.workload(run)
-    from reports.training import megatron_eq3_flops, training_from_dict
+    from reports.planning.llm import megatron_eq3_flops, training_from_dict
     w = training_from_dict(fields, "1.7B")
     assert w.step_flops()["hardware"] == pytest.approx(
         megatron_eq3_flops(run["global_batch_sequences"], run["seq"], run["layers"], run["hidden"], run["vocab"]))

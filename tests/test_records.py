@@ -4,7 +4,7 @@ import pytest
 
 from collectives.records import (FIELDS, RECORDS_FILE, RecordWriter, allowed_env, bandwidths,
                                  make_record, normalize, read_records, write_meta)
-from reports.load import load_run
+from reports.runs.load import load_run
 
 
 def test_bandwidths_are_bytes_per_time_in_gb_per_s():

@@ -10,7 +10,7 @@ import pytest
 
 from collectives.cost import RING_ALL_REDUCE
 from conftest import commscale
-from reports import figures
+from reports.present import figures
 from synthetic import flat_points, write_run
 
 
@@ -38,8 +38,8 @@ def test_busbw_figure_has_units_one_series_per_run_and_group_and_the_data_extent
 
 def test_latency_figure_draws_the_model_and_its_band(tmp_path):
     run = write_run(tmp_path / "run", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4)), noise=0.02)
-    from reports.fit import fit_frame
-    from reports.load import load_run
+    from reports.model.fit import fit_frame
+    from reports.runs.load import load_run
     df = load_run(run).assign(run="run")
     df["time_us"] = df["time_us_median"]
     (fit,) = fit_frame(df, 50)
@@ -108,7 +108,7 @@ def _crossing(measured_nodes, cross, limit=64, held=12.5):
 
 
 def test_the_crossover_sentence_says_measured_or_how_far_extrapolated():
-    from reports.findings import crossover_sentence
+    from reports.present.findings import crossover_sentence
     assert crossover_sentence(_crossing(16, 10)) == (
         "wl: communication exceeds compute from 10 nodes (95% interval 9 to 11), measured: within the measured "
         "scale; the fit's held-out error was 12.5%")
@@ -119,9 +119,9 @@ def test_the_crossover_sentence_says_measured_or_how_far_extrapolated():
 
 
 def test_fit_quality_words_and_the_band_count_can_fail():
-    from reports.findings import band_coverage, fit_note, fit_quality
-    from reports.fit import fit_frame
-    from reports.load import load_run
+    from reports.present.findings import band_coverage, fit_note, fit_quality
+    from reports.model.fit import fit_frame
+    from reports.runs.load import load_run
     assert [fit_quality(v) for v in (3.0, 10.0, 10.1, 25.0, 40.0, None)] == \
         ["good", "good", "fair", "fair", "poor", "unknown"]
     import tempfile
@@ -137,7 +137,7 @@ def test_fit_quality_words_and_the_band_count_can_fail():
     assert inside.points == outside.points == 28
     assert outside.outside >= 14 and outside.worst_ranks == 4 and outside.worst_points == 14
     assert outside.outside > inside.outside and 30 < outside.mape_pct < 37  # |t - 3t| / 3t on half the points
-    from reports.model import fit_entries
+    from reports.model.store import fit_entries
     entries = fit_entries([fit])
     note = fit_note(entries, outside)
     assert note.startswith("model fit good: MAPE ") and f"{outside.outside} of 28 measured points lie outside" in note
@@ -162,8 +162,8 @@ def test_the_crossover_figure_draws_extrapolation_apart_even_from_one_measured_n
 
 def test_busbw_figure_draws_the_model_and_the_scale_figure_splits_measured_from_extrapolated(tmp_path):
     from collectives.registry import get_collective
-    from reports.fit import fit_frame
-    from reports.load import load_run
+    from reports.model.fit import fit_frame
+    from reports.runs.load import load_run
     run = write_run(tmp_path / "run", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4)), noise=0.02)
     df = load_run(run).assign(run="run")
     df["time_us"] = df["time_us_median"]
@@ -188,8 +188,8 @@ def test_several_runs_draw_one_model_fitted_to_all_and_no_run_past_its_own_scale
     stays on its own scales; the model fitted to all of them spans them and goes on dashed."""
     import pandas as pd
     from collectives.registry import get_collective
-    from reports.fit import fit_frame
-    from reports.load import load_run
+    from reports.model.fit import fit_frame
+    from reports.runs.load import load_run
     a = load_run(write_run(tmp_path / "a", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4)), noise=0.01))
     b = load_run(write_run(tmp_path / "b", flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(8, 16)), noise=0.01))
     df = pd.concat([a.assign(run="a"), b.assign(run="b")], ignore_index=True)

@@ -1,4 +1,4 @@
-"""The tiered model (reports/tiers.py): node, domain and network tiers, each hierarchical or
+"""The tiered model (reports/model/tiers.py): node, domain and network tiers, each hierarchical or
 flat, on synthetic points of known parameters (the test's own arithmetic) and on a real
 GB300 NVL72 all-to-all series whose fall at 32 nodes is the rack boundary."""
 import json
@@ -48,7 +48,7 @@ def _three_tier_frame(kind: str) -> pd.DataFrame:
 
 @pytest.mark.parametrize("kind", ["nodes", "ranks"])
 def test_three_tiers_of_known_parameters_are_recovered(kind):
-    from reports.tiers import fit_tiers
+    from reports.model.tiers import fit_tiers
     (h,) = fit_tiers(_three_tier_frame(kind), samples=50)
     assert [t.name for t in h.tiers] == ["intra_node", "intra_domain", "inter_domain"]
     assert [t.scope for t in h.tiers[1:]] == [kind, kind] and h.family.name == "ring"
@@ -68,7 +68,7 @@ def test_three_tiers_of_known_parameters_are_recovered(kind):
 def test_a_flat_outer_tier_adds_no_inner_terms():
     """The design by hand: a flat ring over 32 ranks across domains costs the outer tier's
     A(32), B(32) n and nothing else; hierarchical, each tier its own members."""
-    from reports.tiers import DOMAIN as D, NETWORK as N, NODE as G, Shapes, tier_design
+    from reports.model.tiers import DOMAIN as D, NETWORK as N, NODE as G, Shapes, tier_design
     s = Shapes(*(np.array([v]) for v in (4, 4, 2, 32, N)))
     flat = tier_design(RING_ALL_REDUCE, [1000.0], s, (G, D, N), {D: "ranks", N: "ranks"})[0]
     assert flat.tolist() == pytest.approx([0, 0, 0, 0, 62, 62 / 32 * 1000])
@@ -79,7 +79,7 @@ def test_a_flat_outer_tier_adds_no_inner_terms():
 
 
 def test_without_domains_the_model_keeps_two_tiers():
-    from reports.tiers import fit_tiers
+    from reports.model.tiers import fit_tiers
     df = _three_tier_frame("nodes")
     df[["ndomains", "nodes_per_domain", "domain_size_nodes"]] = None
     (h,) = fit_tiers(df, samples=20)
@@ -142,7 +142,7 @@ def test_import_domain_size_must_be_positive(tmp_path):
 def test_pairwise_all_to_all_across_domains_uses_the_outer_rate():
     """Flat all-to-all: 1-4 nodes inside a domain at 50 GB/s, 8 and 16 nodes across at 5
     (two scales across: at one, a flat and a tier-by-tier outer tier fit alike)."""
-    from reports.tiers import fit_tiers
+    from reports.model.tiers import fit_tiers
     rows = []
     for nodes in (1, 2, 4, 8, 16):
         d = max(1, nodes // 4)
@@ -159,8 +159,8 @@ def test_pairwise_all_to_all_across_domains_uses_the_outer_rate():
 
 
 def test_the_scale_figure_marks_the_tier_boundaries(gb300, tmp_path):
-    from reports.figures import tier_boundaries
-    from reports.load import load_run
+    from reports.present.figures import tier_boundaries
+    from reports.runs.load import load_run
     runs = sorted(p for p in gb300.iterdir() if p.is_dir())
     df = pd.concat([load_run(r).assign(run=r.name) for r in runs])
     marks = tier_boundaries(df)  # x in ranks (each run is one node count): edges at 4 and 18 x 4 ranks

@@ -1,12 +1,12 @@
-"""The training-step model (reports/training.py) and its plan (reports/plan.py), checked
+"""The training-step model (reports/planning/llm.py) and its plan (reports/planning/training_plan.py), checked
 against cases worked by hand here: a model small enough that every term is on paper."""
 import json
 
 import pytest
 
-from reports.plan import Priced, format_plan, plan, plan_row, pricing
-from reports.rates import rates_model
-from reports.training import (TRAINING_PRESETS, TrainingError, bubble, communications, group_shape, layout_at,
+from reports.planning.training_plan import Priced, format_plan, plan, plan_row, pricing
+from reports.planning.stated_rates import rates_model
+from reports.planning.llm import (TRAINING_PRESETS, TrainingError, bubble, communications, group_shape, layout_at,
                               load_training, megatron_eq3_flops, parse_sets, training_from_dict)
 
 # layers 2, hidden 4, heads 2, seq 8, vocab 16:
@@ -168,7 +168,7 @@ def test_bubble_and_pipeline_by_hand():
 
 
 def test_stand_ins_price_what_was_not_measured():
-    from reports.crossover import CrossoverError
+    from reports.planning.crossover import CrossoverError
     only = {"all_reduce": rates_model("all_reduce", 1e-3, 1e-3)}
 
     def choose(fits, hier, name, backend, dtype):

@@ -11,8 +11,8 @@ from .fit import BOOTSTRAP, fit_runs
 
 
 def print_summary(out: Path, df) -> None:
-    """The run at a glance (reports/summary.py), after its table."""
-    from reports.summary import format_summary, summarize_run
+    """The run at a glance (reports/runs/summary.py), after its table."""
+    from reports.runs.summary import format_summary, summarize_run
     print(f"#\n# summary of {out}\n" + format_summary(summarize_run(df)), flush=True)
 
 
@@ -34,6 +34,6 @@ def fit_or_say_why(out: Path, then: Callable | None = None) -> dict | None:
 
 def write_report(out: Path, fits: dict | None) -> None:
     """OUT/report from the run and the fit above (not a second one)."""
-    from reports.report import build_report
+    from reports.present.report import build_report
     made = build_report([out], out / "report", fits=fits)
     print(f"#\n# report: {made['html']} ({len(made['figures'])} figures), {made['md']}", flush=True)

@@ -1,5 +1,5 @@
 """The node count where communication overtakes compute for a workload
-(reports/crossover.py), from runs' records and compute rates, written to crossover.json."""
+(reports/planning/crossover.py), from runs' records and compute rates, written to crossover.json."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from reports.fit import BOOTSTRAP
+from reports.model.fit import BOOTSTRAP
 
 from ..errors import UsageError
 from ..outdirs import write_json
@@ -24,7 +24,7 @@ class CrossoverOptions:
     runs: tuple[str, ...]
     """Run directories: records (fitted here unless given) and compute.jsonl."""
     workload: str
-    """A preset name, a kind, or a JSON/YAML file (reports/workloads.py)."""
+    """A preset name, a kind, or a JSON/YAML file (reports/planning/workloads.py)."""
     overrides: dict = field(default_factory=dict)
     """WORKLOAD_FIELDS over the workload's own values (None values ignored)."""
     gpu_tflops: float | None = None
@@ -51,7 +51,7 @@ class CrossoverOptions:
 
 def compute_rate(runs, dtype: str) -> float:
     """Best measured GEMM TFLOP/s of `dtype` in the runs' compute.jsonl."""
-    from reports.load import load_compute
+    from reports.runs.load import load_compute
     rates = [r["tflops"] for run in runs for r in load_compute(run) if r["kind"] == "gemm" and r["dtype"] == dtype]
     if not rates:
         raise UsageError(f"no GEMM rate for {dtype} in {', '.join(map(str, runs))}: run 'commscale compute -d {dtype} "
@@ -69,9 +69,9 @@ def top_nodes(used, gpus_per_node: int) -> int:
 def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     """Find, print and write the crossover. `fitted`: (fits, hierarchical fits) of these
     runs when the caller has them already."""
-    from reports.crossover import CrossoverError, choose_model, crossover, format_crossover, with_model_error
-    from reports.fit import usable
-    from reports.workloads import WorkloadError, load_workload
+    from reports.planning.crossover import CrossoverError, choose_model, crossover, format_crossover, with_model_error
+    from reports.model.fit import usable
+    from reports.planning.workloads import WorkloadError, load_workload
     try:
         workload = load_workload(opts.workload, opts.overrides)
     except WorkloadError as exc:

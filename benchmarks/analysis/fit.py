@@ -1,7 +1,7 @@
-"""Fit runs' records (reports/fit.py), write model.json and print the tables."""
+"""Fit runs' records (reports/model/fit.py), write model.json and print the tables."""
 from __future__ import annotations
 
-from reports.fit import BOOTSTRAP
+from reports.model.fit import BOOTSTRAP
 
 from ..errors import UsageError
 from .records import load_records, why_nothing
@@ -20,8 +20,8 @@ def check_bootstrap(samples: int) -> int:
 def fit_records(runs, samples: int = BOOTSTRAP, fitted=None):
     """(the runs' records, their fits, their hierarchical fits); `fitted`: (fits,
     hierarchical fits) the caller has already, used instead of fitting again."""
-    from reports.fit import fit_frame
-    from reports.tiers import fit_tiers
+    from reports.model.fit import fit_frame
+    from reports.model.tiers import fit_tiers
     df = load_records(runs)
     fits, hier = fitted or (fit_frame(df, samples), fit_tiers(df, samples))
     return df, fits, hier
@@ -29,7 +29,7 @@ def fit_records(runs, samples: int = BOOTSTRAP, fitted=None):
 
 def fit_runs(runs, out, samples: int = BOOTSTRAP):
     """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
-    from reports.model import fit_entries, format_fits, format_hier, hier_entries, write_model
+    from reports.model.store import fit_entries, format_fits, format_hier, hier_entries, write_model
     df, fits, hier = fit_records(runs, samples)
     if not fits:
         raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: {why_nothing(df)}")

@@ -1,10 +1,10 @@
-"""A training plan (reports/plan.py) from runs' records and compute rates, written to plan.json."""
+"""A training plan (reports/planning/training_plan.py) from runs' records and compute rates, written to plan.json."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from reports.fit import BOOTSTRAP
+from reports.model.fit import BOOTSTRAP
 
 from ..errors import UsageError
 from ..outdirs import write_json
@@ -21,7 +21,7 @@ class PlanOptions:
     runs: tuple[str, ...]
     """Run directories: records (fitted here) and compute.jsonl."""
     workload: str
-    """A training preset or a JSON/YAML file of kind llm (reports/training.py)."""
+    """A training preset or a JSON/YAML file of kind llm (reports/planning/llm.py)."""
     sets: dict = field(default_factory=dict)
     """Workload fields over the preset's or the file's (reports/training.parse_sets)."""
     nodes: tuple[int, ...] = DEFAULT_NODES
@@ -74,11 +74,11 @@ def measured_ranks_per_node(used) -> dict:
 
 def run_plan(opts: PlanOptions, fitted=None) -> dict:
     """Price, print and write the plan. `fitted`: (fits, hierarchical fits) if the caller has them."""
-    from reports.crossover import CrossoverError
-    from reports.fit import usable
-    from reports.crossover import with_model_error
-    from reports.plan import format_plan, needed_collectives, plan, pricing
-    from reports.training import TrainingError, load_training
+    from reports.planning.crossover import CrossoverError
+    from reports.model.fit import usable
+    from reports.planning.crossover import with_model_error
+    from reports.planning.training_plan import format_plan, needed_collectives, plan, pricing
+    from reports.planning.llm import TrainingError, load_training
     try:
         w = load_training(opts.workload, opts.sets)
     except TrainingError as exc:

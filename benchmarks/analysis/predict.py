@@ -1,5 +1,5 @@
 """`commscale predict`: the runs' records per key, predicted at the asked node counts and
-sizes by reports/predict.py, printed as a table or JSON."""
+sizes by reports/model/predict.py, printed as a table or JSON."""
 from __future__ import annotations
 
 import json
@@ -39,9 +39,9 @@ class PredictOptions:
 
 
 def key_models(opts: PredictOptions) -> list:
-    """reports.predict.KeyModel per key of the runs, filtered by collective and placement."""
-    from reports.fit import KEY, key_of, usable
-    from reports.predict import key_model
+    """reports.model.predict.KeyModel per key of the runs, filtered by collective and placement."""
+    from reports.model.fit import KEY, key_of, usable
+    from reports.model.predict import key_model
     df = usable(load_records(opts.runs))
     if opts.collective:
         df = df[df["collective"] == opts.collective]
@@ -60,7 +60,7 @@ def key_models(opts: PredictOptions) -> list:
 
 
 def predictions(opts: PredictOptions) -> list:
-    from reports.predict import PredictError, predict
+    from reports.model.predict import PredictError, predict
     out = []
     for model in key_models(opts):
         for size in opts.sizes or (model.largest_size,):

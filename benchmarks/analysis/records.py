@@ -10,7 +10,7 @@ from ..errors import UsageError
 
 def load_records(runs):
     """Records of these runs as one DataFrame; bad directories are usage errors."""
-    from reports.load import load_runs
+    from reports.runs.load import load_runs
     for run in runs:
         if not (Path(run) / RECORDS_FILE).is_file():
             raise UsageError(f"{run!r} holds no records.jsonl: give a run directory written by commscale run or dryrun")

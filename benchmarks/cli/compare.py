@@ -1,5 +1,5 @@
 """`commscale compare BASE NEW [NEW ...]`: ratios per aligned point, flagged beyond noise;
-`--fail-on METRIC:THRESHOLD%` exits 1 on a regression (reports/compare.py)."""
+`--fail-on METRIC:THRESHOLD%` exits 1 on a regression (reports/runs/compare.py)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,7 +31,7 @@ def add_parser(sub):
 
 
 def _default_match():
-    from reports.compare import DEFAULT_MATCH
+    from reports.runs.compare import DEFAULT_MATCH
     return DEFAULT_MATCH
 
 
@@ -42,7 +42,7 @@ class CompareOptions:
     fail_on: tuple[str, ...]
     """--fail-on rules as typed (the closing line repeats them)."""
     rules: tuple
-    """The same, parsed (reports.compare.parse_rule)."""
+    """The same, parsed (reports.runs.compare.parse_rule)."""
     match: tuple[str, ...]
     """Record fields that align points."""
     noise_floor_pct: float
@@ -52,7 +52,7 @@ class CompareOptions:
 
 def options(args) -> CompareOptions:
     from collectives.records import FIELDS
-    from reports.compare import CompareError, parse_rule
+    from reports.runs.compare import CompareError, parse_rule
     try:
         rules = tuple(parse_rule(r) for r in args.fail_on)
     except CompareError as exc:
@@ -79,7 +79,7 @@ def run(args) -> int:
 
 def _compare_one(opts: CompareOptions, base, new_run: str) -> int:
     """Compare one NEW run with BASE, print it (and write its CSV); the points that fail."""
-    from reports.compare import CompareError, compare, describe_keys, failures, one_sided
+    from reports.runs.compare import CompareError, compare, describe_keys, failures, one_sided
     match = opts.match
     new = load_records([new_run])
     try:

@@ -10,7 +10,7 @@ from ..errors import EXIT_OK
 
 
 def add_parser(sub):
-    from reports.workloads import PRESETS
+    from reports.planning.workloads import PRESETS
     p = sub.add_parser("crossover", help="the node count where communication overtakes compute for a workload",
                        description="Predict compute and communication time per step from 1 node up to --limit "
                                    "and find where communication exceeds compute.")

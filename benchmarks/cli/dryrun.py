@@ -71,7 +71,7 @@ def dryrun(cfg: RunConfig, opts: DryrunOptions) -> int:
     if code not in (0, 1, 2):
         return launch_failed(cfg.out, code, f"commscale dryrun --nproc {opts.nproc}")
     if code != 2:
-        from reports.load import load_run
+        from reports.runs.load import load_run
         print_summary(cfg.out, load_run(cfg.out))
         _model(cfg, opts.nproc)
     return code

@@ -1,5 +1,5 @@
 """`commscale emulate`: a multi-node run on one machine over an emulated network of known
-bandwidth (benchmarks/netemu/), then the fit, the link check (reports/linkcheck.py) and
+bandwidth (benchmarks/netemu/), then the fit, the link check (reports/model/linkcheck.py) and
 the report. Also a rehearsal of a multi-node plan before it meets a cluster."""
 from __future__ import annotations
 
@@ -99,9 +99,9 @@ def run(args) -> int:
 
 def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
     """Summary, fit, link check and report, all into the run directory."""
-    from reports.linkcheck import expected_tier_rates, format_link_check, format_tier_check, link_check, tier_check
-    from reports.load import load_run
-    from reports.model import MODEL_FILE
+    from reports.model.linkcheck import expected_tier_rates, format_link_check, format_tier_check, link_check, tier_check
+    from reports.runs.load import load_run
+    from reports.model.store import MODEL_FILE
     df = load_run(cfg.out)
     print_summary(cfg.out, df)
     fits = fit_or_say_why(cfg.out)
@@ -127,7 +127,7 @@ def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
 def _doctor(args, cfg: RunConfig, net: EmulatedNetwork, opts) -> int:
     """The doctor's ranks in the emulated nodes; then its suspects against the faults built
     (--link, --pair-link): each found or not, its measured rate against the emulated one."""
-    from reports.doctor import DOCTOR_FILE, check_faults, format_fault_check
+    from reports.doctor.stats import DOCTOR_FILE, check_faults, format_fault_check
     if cfg.resume:
         raise UsageError("emulate --doctor starts afresh: drop --resume")
     doctor = doctor_options(args, cfg.backend, cfg.device, str(cfg.out), layout="inter")

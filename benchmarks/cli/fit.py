@@ -1,4 +1,4 @@
-"""`commscale fit RUN [RUN ...]`: fit the scaling model (reports/fit.py) and write model.json."""
+"""`commscale fit RUN [RUN ...]`: fit the scaling model (reports/model/fit.py) and write model.json."""
 from __future__ import annotations
 
 from dataclasses import dataclass

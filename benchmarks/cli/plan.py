@@ -11,7 +11,7 @@ from ..errors import EXIT_OK, UsageError
 
 
 def add_parser(sub):
-    from reports.training import TRAINING_PRESETS
+    from reports.planning.llm import TRAINING_PRESETS
     p = sub.add_parser("plan", help="a training step's compute and each communication, per node count",
                        description="Price a training step (tp, pp, dp/ZeRO, ep) with the fitted models of the "
                                    "collectives it calls, from 1 node up: compute, each communication exposed "
@@ -36,7 +36,7 @@ def add_parser(sub):
 
 
 def options(args) -> PlanOptions:
-    from reports.training import TrainingError, parse_sets
+    from reports.planning.llm import TrainingError, parse_sets
     try:
         sets = parse_sets(args.sets)
     except TrainingError as exc:

@@ -1,5 +1,5 @@
 """`commscale predict RUN... --nodes N[,N...]`: time and busbw at node counts (and sizes)
-not measured, with predictive intervals (reports/predict.py)."""
+not measured, with predictive intervals (reports/model/predict.py)."""
 from __future__ import annotations
 
 from ..analysis.predict import PredictOptions, run_predict

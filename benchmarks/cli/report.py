@@ -35,7 +35,7 @@ def options(args) -> ReportOptions:
 
 
 def run(args) -> int:
-    from reports.report import build_report
+    from reports.present.report import build_report
     load_records(args.runs)  # every RUN must be a readable run: one-line errors otherwise
     opts = options(args)
     made = build_report(list(opts.runs), make_out_dir(opts.out), list(opts.scale_sizes) if opts.scale_sizes else None)

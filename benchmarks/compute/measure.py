@@ -191,7 +191,7 @@ def _cell(value, fmt: str) -> str:
 def _check_not_measured(out: Path, device: str, dtypes: list[str]) -> None:
     """compute.jsonl may grow (a dry run's float32, then bfloat16 for a workload's dtype);
     a dtype already measured on this device is refused rather than measured twice."""
-    from reports.load import load_compute
+    from reports.runs.load import load_compute
     if not (out / COMPUTE_FILE).exists():
         return
     have = {r["dtype"] for r in load_compute(out) if r.get("kind") == "gemm" and r.get("device") == device}

@@ -1,5 +1,5 @@
 """The doctor on every rank of a launch: pair rounds, the statistics (rank 0,
-reports/doctor.py), the confirmation, doctor.json and the table. Rank 0 writes; every rank
+reports/doctor/stats.py), the confirmation, doctor.json and the table. Rank 0 writes; every rank
 meets every other after each round and each confirmation step.
 
 doctor.json is rewritten after every round (status "running"), so a failure mid-run keeps
@@ -19,7 +19,7 @@ import numpy as np
 from collectives.clocks import no_beat
 from collectives.launch import LaunchEnv
 from collectives.records import RecordWriter, make_record, now_utc
-from reports.doctor import (DOCTOR_FILE, Method, analyse, confirm, format_doctor, pool_tests, rerank,
+from reports.doctor.stats import (DOCTOR_FILE, Method, analyse, confirm, format_doctor, pool_tests, rerank,
                             run_confirmation)
 
 from ..errors import EXIT_LOST, EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 
-from reports.doctor import THRESHOLD
+from reports.doctor.stats import THRESHOLD
 
 from ..errors import UsageError
 from ..sweep.config import RunConfig

@@ -1,6 +1,6 @@
 """A multi-node run on one machine over an emulated network of known bandwidth
 (netemu/netns.py): `commscale emulate` (cli/emulate.py) validates, runs this, then fits
-and checks the link (reports/linkcheck.py).
+and checks the link (reports/model/linkcheck.py).
 
 Each node's ranks run `python -m benchmarks run` inside the node's namespace with the
 variables torchrun would set, gloo bound to the node's veth (GLOO_SOCKET_IFNAME), the node

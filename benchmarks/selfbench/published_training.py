@@ -1,4 +1,4 @@
-"""The training-step model (reports/training.py, reports/plan.py) against published runs.
+"""The training-step model (reports/planning/llm.py, reports/planning/training_plan.py) against published runs.
 
 benchmarks/published/training_runs.json holds large-model training runs as their papers
 report them (configuration and achieved TFLOP/s per GPU, each number with its source) and
@@ -8,7 +8,7 @@ published rates in place of measurements:
 
 - compute: the GPU's dense BF16/FP16 peak (a GEMM never reaches it: the model's
   predictions are upper bounds on compute);
-- communication (reports/rates.py): inside a node the all-reduce busbw NCCL's maintainers
+- communication (reports/planning/stated_rates.py): inside a node the all-reduce busbw NCCL's maintainers
   state for that node (230 GB/s DGX A100, 370 GB/s H100 ring), across nodes the per-GPU
   network rate (DGX A100: 192 GB/s measured per node over 8 NICs, 24 per GPU; H100 RoCE:
   the 400 Gb/s line rate, 50 GB/s per GPU), no latency.
@@ -29,9 +29,9 @@ import json
 import statistics
 from pathlib import Path
 
-from reports.plan import Priced, plan_row
-from reports.rates import rates_model
-from reports.training import training_from_dict
+from reports.planning.training_plan import Priced, plan_row
+from reports.planning.stated_rates import rates_model
+from reports.planning.llm import training_from_dict
 
 DATA = Path(__file__).resolve().parents[1] / "published" / "training_runs.json"
 COLLECTIVES = ("all_reduce", "reduce_scatter", "all_gather", "sendrecv", "all_to_all")

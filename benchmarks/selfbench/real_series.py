@@ -3,7 +3,7 @@
 For each series in tests/fixtures/real/series/series.json (real nccl-tests or OSU logs
 others published of one cluster and one collective at several node counts, each with its
 source URL in SOURCES*.md there), and for each placement (in, out of place): the logs are
-read by commscale's importer, and reports.predict (what `commscale predict` runs) predicts
+read by commscale's importer, and reports.model.predict (what `commscale predict` runs) predicts
 the largest scale at its largest size from the others, its interval calibrated without
 this series (leave one series out of the corpus prior). Printed per row:
 
@@ -18,7 +18,7 @@ Then coverage, width and error by extrapolation factor and tier crossing.
 
     python -m benchmarks.real_series                  # the tables, as in the README
     python -m benchmarks.real_series --levels 0.5,0.8,0.9   # coverage and width by level
-    python -m benchmarks.real_series --write-prior    # also rewrite reports/data/predict_prior.json
+    python -m benchmarks.real_series --write-prior    # also rewrite reports/model/data/predict_prior.json
 """
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ import pandas as pd
 from collectives.domains import domain_fields
 from collectives.records import FIELDS, make_record
 from collectives.sizes import format_size
-from reports.fit import usable
+from reports.model.fit import usable
 from reports.importers import parse
-from reports.predict import LEVEL, PRIOR_FILE, PredictError, busbw_gbps, key_model, predict, scales_of
+from reports.model.predict import LEVEL, PRIOR_FILE, PredictError, busbw_gbps, key_model, predict, scales_of
 
 REAL = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real"
 MANIFEST = REAL / "series" / "series.json"
@@ -68,7 +68,7 @@ def _scales(df: pd.DataFrame) -> str:
 
 def predict_largest(entry: dict, df: pd.DataFrame, level: float = LEVEL, prior=None) -> list[dict]:
     """One row per placement: the smaller scales predicting the largest one at its largest
-    size through reports.predict, the corpus prior without this series (leave one out)."""
+    size through reports.model.predict, the corpus prior without this series (leave one out)."""
     rows = []
     for place, part in usable(df).groupby("in_place", dropna=False):
         ranks = sorted(part["nranks"].unique())
@@ -109,7 +109,7 @@ def predict_largest(entry: dict, df: pd.DataFrame, level: float = LEVEL, prior=N
 
 
 def prior_rows(rows: list[dict]) -> list[dict]:
-    """The corpus prior's rows (reports/data/predict_prior.json) from a validation run."""
+    """The corpus prior's rows (reports/model/data/predict_prior.json) from a validation run."""
     return [{"series": r["series"], "place": r["place"], "extrapolation": r["extrapolation"],
              "crossed": r["crossed"], "error": round(r["log_error"], 6)} for r in rows if "outcome" not in r]
 
@@ -204,9 +204,9 @@ def run(manifest: Path = MANIFEST, level: float = LEVEL) -> tuple[list[dict], li
 
 
 def write_prior(prior: list[dict], path: Path = PRIOR_FILE) -> Path:
-    """reports/data/predict_prior.json: the rows and where they come from."""
+    """reports/model/data/predict_prior.json: the rows and where they come from."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    doc = {"about": "errors of reports/predict.py's point model predicting the largest scale of each real "
+    doc = {"about": "errors of reports/model/predict.py's point model predicting the largest scale of each real "
                     "node-count series in tests/fixtures/real/series from its smaller scales (error: "
                     "|ln(predicted / measured busbw)| at the largest size; extrapolation: nodes predicted / "
                     "largest nodes used in the same tier; crossed: the target crossed a tier no smaller scale "

@@ -85,7 +85,7 @@ def soak_run(out: Path, nproc: int, iters: int):
     codes = [proc.wait() for proc in procs]
     if any(codes) or len(samples) < 3:
         raise RuntimeError(f"a rank failed or ended too soon (exit statuses {codes}): {log_path.read_text()[-2000:]}")
-    from reports.load import load_run
+    from reports.runs.load import load_run
     df = load_run(out)
     calls = int((df["warmup"] + df["iters"]).where(df["status"] == "ok", 0).sum())
     return len(df), calls, elapsed, np.array([s[0] for s in samples], float), np.array([s[1] for s in samples])

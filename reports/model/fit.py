@@ -34,7 +34,7 @@ above 0 bytes and at least 2 ranks (one rank crosses no link):
   MAPE, for the key and per regime. This is the error to expect when extrapolating one
   step in scale; None with a single rank count.
 - **Tiers.** Where a key has points on one node and on several, or inside one domain
-  (NVLink domain, rack) and across domains, reports/tiers.py fits one alpha and bandwidth
+  (NVLink domain, rack) and across domains, reports/model/tiers.py fits one alpha and bandwidth
   per tier together.
 """
 from __future__ import annotations

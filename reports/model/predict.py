@@ -21,7 +21,7 @@ across domains or nodes) take part. Over those scales (N_i nodes, P_i ranks):
   scales or more, the one that predicts the largest of them better from the others is
   kept; with two, log2 N (the milder); with one, a = 0: busbw carried forward.
 Where no scale measured the target's tier (one-node runs predicting several nodes; a
-second domain), the pooled tiered fit (reports/tiers.py, else reports/fit.py) gives the
+second domain), the pooled tiered fit (reports/model/tiers.py, else reports/model/fit.py) gives the
 point, with a warning, and the interval is unbounded.
 
 **Interval** at level L (split conformal on the error the model makes when it
@@ -32,7 +32,7 @@ and weighted calibration), on the log of the time, symmetric:
   the scales at least f times smaller (f: the target's extrapolation factor) with at
   least 9 errors (sizes within 8x below the target's): the conformal quantile of those
   |log(predicted / measured)|;
-- otherwise the corpus prior (reports/data/predict_prior.json, written by
+- otherwise the corpus prior (reports/model/data/predict_prior.json, written by
   `python -m benchmarks.real_series --write-prior`): the same point model's errors on
   real node-count series others published, each series weighted equally, the scores
   divided by max(1, log2 f) of their own extrapolation and multiplied by the target's;
@@ -53,8 +53,8 @@ from collectives.domains import INTER_NODE, TIER_NAMES
 from collectives.registry import get_collective
 from collectives.sizes import format_size
 
-from .fit import TIME_FIELD, fit_frame
-from .tiers import DOMAIN, NETWORK, NODE, fit_tiers
+from reports.model.fit import TIME_FIELD, fit_frame
+from reports.model.tiers import DOMAIN, NETWORK, NODE, fit_tiers
 
 PRIOR_FILE = Path(__file__).resolve().parent / "data" / "predict_prior.json"
 LEVEL = 0.9

@@ -18,7 +18,7 @@ import numpy as np
 
 from collectives.registry import get_collective
 
-from .crossover import CommModel
+from reports.planning.crossover import CommModel
 
 _STEPS = {"all_reduce": lambda p: 2 * (p - 1), "sendrecv": lambda p: 1}
 

@@ -1,9 +1,9 @@
 """Where communication overtakes compute: the crossover node count of a workload.
 
-For N = 1 .. limit nodes of G GPUs (p = N G ranks), per GPU per step (reports/workloads.py):
+For N = 1 .. limit nodes of G GPUs (p = N G ranks), per GPU per step (reports/planning/workloads.py):
     compute_s = FLOPs / (rate_tflops x 1e12)
-    comm_s    = messages x T(bytes, N, G) x 1e-6, T from the fitted model (reports/fit.py):
-                the tiered fit (reports/tiers.py) where the runs span tiers, else the flat
+    comm_s    = messages x T(bytes, N, G) x 1e-6, T from the fitted model (reports/model/fit.py):
+                the tiered fit (reports/model/tiers.py) where the runs span tiers, else the flat
                 fit at p ranks
 - crossover_tier / crossover_boundary: the outermost tier a step crosses at the crossover
   (intra_node, intra_domain, inter_domain; inter_node where the domains are unknown) and
@@ -14,7 +14,7 @@ For N = 1 .. limit nodes of G GPUs (p = N G ranks), per GPU per step (reports/wo
   can no longer hide under the part of compute it overlaps with).
 - Intervals: the same computed for each bootstrap sample of the fit (2.5 and 97.5
   percentiles), each sample also carrying the model's own error where it extrapolates
-  (with_model_error: the predictive half-width of reports/predict.py at that node count's
+  (with_model_error: the predictive half-width of reports/model/predict.py at that node count's
   extrapolation factor, wide where no run measured its tier); an upper bound past the
   limit is reported as null. Each row says its extrapolation factor (nodes over the
   largest measured) and the model error added there (model_error_pct).
@@ -30,9 +30,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .fit import KeyFit
-from .tiers import HierFit
-from .workloads import Workload
+from reports.model.fit import KeyFit
+from reports.model.tiers import HierFit
+from reports.planning.workloads import Workload
 
 
 class CrossoverError(ValueError):
@@ -61,13 +61,13 @@ class CommModel:
 
 
 def with_model_error(model: CommModel, measured_nodes, level: float = 0.9) -> CommModel:
-    """The model whose samples also carry its error when it extrapolates (reports/predict.py:
+    """The model whose samples also carry its error when it extrapolates (reports/model/predict.py:
     error_halfwidth): each bootstrap sample's time times exp(z sigma), z one standard normal
     per sample (the same at every node count, so the draws stay coherent across scales),
     sigma the half-width at `level` over its normal quantile. Predictions are unchanged."""
     from statistics import NormalDist
 
-    from .predict import error_halfwidth, tier_name, tier_of as tier_index
+    from reports.model.predict import error_halfwidth, tier_name, tier_of as tier_index
     size = model.domain_size_nodes
     tier_of = model.tier or (lambda N: tier_name(tier_index(N, size), size))
     measured = {}

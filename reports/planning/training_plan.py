@@ -1,10 +1,10 @@
-"""A training plan: the step of an `llm` workload (reports/training.py) priced by the fitted
+"""A training plan: the step of an `llm` workload (reports/planning/llm.py) priced by the fitted
 models of the collectives it calls, at each node count asked for.
 
 Each communication runs over its own group (tensor ranks inside a node, data and pipeline
 ranks across nodes, ranks ordered as Megatron-LM does); its time is the fitted model of
 that collective at that group's shape (nodes x ranks per node): the tiered fit where the
-runs span tiers, else the flat fit (reports/crossover.py: choose_model). A collective the
+runs span tiers, else the flat fit (reports/planning/crossover.py: choose_model). A collective the
 runs did not measure is priced from one they did, and the plan says so:
 reduce_scatter and all_gather as half an all_reduce of the same size (a ring all-reduce is
 one of each), all_to_all as an all_gather (each rank sends (q-1)/q of the buffer either
@@ -15,7 +15,7 @@ whole network: with one NIC per GPU (DGX and HGX nodes: `rails` = GPUs per node,
 default), a group with g < G ranks per node crosses the network through only g of them.
 Such a group is priced as if its bytes were min(G, rails) / min(g, rails) times larger
 (the call's `network_share` says by how much); a node with one NIC (rails 1) shares it
-whatever g is. A model from stated rates (reports/rates.py) does this itself.
+whatever g is. A model from stated rates (reports/planning/stated_rates.py) does this itself.
 
 Per node count, per GPU per step: compute_ms (hardware FLOPs / rate), for each kind (tp,
 ep, pp, dp) comm_ms, its window, exposed_ms and hidden_ms, the bubble, step_ms with a 95%
@@ -31,8 +31,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from .crossover import CommModel, CrossoverError, choose_model
-from .training import KINDS_ORDER, LLM, bubble, communications, group_shape, layout_at, window_fraction
+from reports.planning.crossover import CommModel, CrossoverError, choose_model
+from reports.planning.llm import KINDS_ORDER, LLM, bubble, communications, group_shape, layout_at, window_fraction
 
 STAND_INS = {
     "reduce_scatter": (("all_reduce", 0.5),),

@@ -37,7 +37,7 @@ model.json:
                                  from (null, []: a single rank count, nothing held out)
         points, nranks           points used and the rank counts among them
     hierarchical     one entry per (collective, backend, device, dtype, timing) whose points cross
-                     two tiers or more (reports/tiers.py): family, ranks_per_node,
+                     two tiers or more (reports/model/tiers.py): family, ranks_per_node,
                      domain_size_nodes (null: domains unknown); size_bytes_min/max, family
                      and tiers of the regime of the largest sizes (the bandwidths), and
                      size_regimes (every size regime, smallest first: size_bytes_min/max,
@@ -62,8 +62,8 @@ import numpy as np
 
 from collectives.sizes import format_size
 
-from .fit import BOOTSTRAP, REACHED, TIME_FIELD, KeyFit, bandwidth_gbps, ci95
-from .tiers import HierFit
+from reports.model.fit import BOOTSTRAP, REACHED, TIME_FIELD, KeyFit, bandwidth_gbps, ci95
+from reports.model.tiers import HierFit
 
 MODEL_FILE = "model.json"
 SCHEMA_VERSION = 1
@@ -106,7 +106,7 @@ def fit_entries(fits: list[KeyFit]) -> list[dict]:
 
 
 def tier_entries(r, alpha_identified: bool = True) -> list[dict]:
-    """model.json's `tiers` of one regime of a tiered fit (reports/tiers.py), innermost first."""
+    """model.json's `tiers` of one regime of a tiered fit (reports/model/tiers.py), innermost first."""
     out = []
     for j, tier in enumerate(r.tiers):
         alpha, beta = r.theta[2 * j], r.theta[2 * j + 1]

@@ -22,7 +22,7 @@ Each tier beyond the node is one of two kinds, chosen by the fit ("scales with")
   links it is not (the sum would read the uplink 33% fast at 400 vs 100 Mbit/s).
 
 A tier's parameters are fitted together with the others (one family for all, non-negative
-least squares on relative error, as reports/fit.py); every family and every choice of
+least squares on relative error, as reports/model/fit.py); every family and every choice of
 kind per tier is tried and the smallest residual wins. A tier needs points whose
 outermost tier it is; inner tiers without such points (one rank per node: no intra-node
 points) are left out. Under 3 sizes the latency terms are not fitted (bandwidth only).
@@ -42,7 +42,7 @@ import pandas as pd
 from collectives.domains import INTER_NODE, TIER_NAMES, for_node_count
 from collectives.registry import get_collective
 
-from .fit import (BOOTSTRAP, HIER_KEY, MAX_REGIMES, MIN_SIZES_PER_REGIME, TIME_FIELD, _bootstrap, _seed, _stats,
+from reports.model.fit import (BOOTSTRAP, HIER_KEY, MAX_REGIMES, MIN_SIZES_PER_REGIME, TIME_FIELD, _bootstrap, _seed, _stats,
                   _vec, heldout_errors, nnls, segment, usable)
 
 SCOPES = ("nodes", "ranks")
@@ -306,7 +306,7 @@ class _Points:
 
 def _cuts(families, pts: _Points, tiers, bw_only) -> list[tuple]:
     """[(lo, hi, (family, scopes))]: the sizes cut into regimes by BIC as the flat fit does
-    (reports/fit.py: segment), each with its own family and kinds; one regime under 3 sizes."""
+    (reports/model/fit.py: segment), each with its own family and kinds; one regime under 3 sizes."""
     if bw_only:
         family, scopes, _, _ = _choose(families, pts.n, pts.s, pts.t, tiers, bw_only)
         return [(pts.n.min(), pts.n.max(), (family, scopes))]

@@ -1,5 +1,5 @@
 """The report's view of a node-count series: where runs of one key span several node
-counts, the model `commscale predict` uses (reports/predict.py) read as a table of busbw
+counts, the model `commscale predict` uses (reports/model/predict.py) read as a table of busbw
 by node count, predictions at 2x, 4x and 8x the largest, and one headline sentence."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 
 from collectives.sizes import format_size
 
-from .fit import usable
-from .predict import LEVEL, PredictError, busbw_gbps, key_model, predict
+from reports.model.fit import usable
+from reports.model.predict import LEVEL, PredictError, busbw_gbps, key_model, predict
 
 FACTORS = (2, 4, 8)
 

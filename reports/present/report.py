@@ -15,14 +15,14 @@ from collectives.records import load_meta
 from collectives.registry import COLLECTIVES, get_collective
 from collectives.sizes import format_size
 
-from . import figures, findings
-from .doctor import DOCTOR_FILE, doctor_views
-from .fit import fit_frame
-from .load import load_run
-from .model import fit_entries
-from .plan import plan_sentence, plan_view
-from .series import series_view
-from .summary import summarize_run
+from reports.present import figures, findings
+from reports.doctor.stats import DOCTOR_FILE, doctor_views
+from reports.model.fit import fit_frame
+from reports.runs.load import load_run
+from reports.model.store import fit_entries
+from reports.planning.training_plan import plan_sentence, plan_view
+from reports.present.series import series_view
+from reports.runs.summary import summarize_run
 
 BOOTSTRAP = 200
 SERIES_TEXT = ("The runs taken together as one node-count series, with the model commscale predict uses "
@@ -147,7 +147,7 @@ def busbw_factor(collective: str):
     """busbw / algbw for p ranks: commscale's collectives, and those only imported (scatter, ...)."""
     if collective in COLLECTIVES:
         return get_collective(collective).busbw_factor
-    from .importers.kinds import KINDS
+    from reports.importers.kinds import KINDS
     return KINDS[collective].factor
 
 @dataclass
@@ -266,7 +266,7 @@ class Headline:
     keys: pd.DataFrame
     """One row per fitted key (findings.key_row)."""
     series: list = ()
-    """One sentence per collective measured at several node counts (reports/series.py)."""
+    """One sentence per collective measured at several node counts (reports/present/series.py)."""
 
 
 @dataclass

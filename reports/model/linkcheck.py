@@ -18,8 +18,8 @@ import pandas as pd
 
 from collectives.registry import get_collective
 
-from .fit import BOOTSTRAP, bandwidth_gbps, fit_points, usable
-from .model import bandwidth_ci
+from reports.model.fit import BOOTSTRAP, bandwidth_gbps, fit_points, usable
+from reports.model.store import bandwidth_ci
 
 MIN_SIZE_BYTES = 2 << 20
 TOLERANCE = 0.05

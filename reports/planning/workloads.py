@@ -119,7 +119,7 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
     """A preset name, a kind (data_parallel or data-parallel, ...: its fields all from
     `overrides`), or a JSON/YAML file, with command-line overrides (None values ignored)."""
     kind_named = spec.strip().lower().replace("-", "_")
-    from .training import TRAINING_PRESETS
+    from reports.planning.llm import TRAINING_PRESETS
     if spec in PRESETS:
         data, name = dict(PRESETS[spec]), spec
     elif spec in TRAINING_PRESETS:

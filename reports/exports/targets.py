@@ -1,17 +1,17 @@
 """model.json's measured network as input files of planning tools: ASTRA-sim, SimAI, Calculon.
 
-Pure conversion: functions take the model.json dict (reports/model.py) and return text or
+Pure conversion: functions take the model.json dict (reports/model/store.py) and return text or
 dicts; `commscale export` (benchmarks/cli/export.py) reads and writes the files. Every
 export also returns a side document (written as FILE + ".commscale.json") with what the
 target has no key for: the 95% intervals, the model entry used, the unit factors, the
 notes (a flat fit standing in for tiers, a dimension left out, an extrapolation).
 
 The network is a list of dimensions, innermost first. From a hierarchical entry
-(model.json "hierarchical", reports/tiers.py): one per tier a group of N nodes crosses
+(model.json "hierarchical", reports/model/tiers.py): one per tier a group of N nodes crosses
 (--nodes N, default the largest node count measured), each with the tier's alpha_us and
 bandwidth_gbps and its member count at N nodes: ranks_per_node inside the node, the nodes
 per domain inside a domain, the domains across them (N where the domains are unknown:
-`inter_node`), the shape `reports.tiers.shape_at` predicts with. A dimension of one member
+`inter_node`), the shape `reports.model.tiers.shape_at` predicts with. A dimension of one member
 is left out (ASTRA-sim refuses npus_count 1). Without a hierarchical entry (one node: a dry
 run has only "fits"), one dimension from the flat fit's regime of the largest sizes.
 
@@ -40,7 +40,7 @@ ASTRA-sim (analytical network YAML). One entry per dimension in `topology` (Ring
 collective takes the fitted time: ASTRA-sim runs it dimension by dimension (reduce-scatter
 inward-out, all-gather back), so dimension k carries 1 / (the members of the dimensions
 inside it) of the buffer, where commscale's hierarchical tiers each carry all of it
-(reports/tiers.py). bandwidth_k = bandwidth_gbps_k x ring B(npus) / (B_k(q) x the inner
+(reports/model/tiers.py). bandwidth_k = bandwidth_gbps_k x ring B(npus) / (B_k(q) x the inner
 members) (a ring-family tier: its bandwidth_gbps over the inner members), converted from
 commscale's GB/s (1e9 B/s, as nccl-tests) to ASTRA-sim's (2^30 B/s): x 1e9 / 2^30 = 0.9313.
 A flat tier (one ring over every rank under it, the inner tiers adding nothing) gets what
@@ -91,7 +91,7 @@ from pathlib import Path
 
 from collectives.registry import COLLECTIVES
 
-from .tiers import shape_at
+from reports.model.tiers import shape_at
 
 TARGETS = ("astra-sim", "simai", "calculon")
 SIDE_SUFFIX = ".commscale.json"
@@ -217,7 +217,7 @@ def data(collective: str, family: str, q: int) -> float:
 
 def _path(dims, k: int) -> list:
     """The dimensions a group spanning dims[:k + 1] crosses, outermost first: a flat ("ranks")
-    tier's one ring over every rank under it stops the descent (reports/tiers.py)."""
+    tier's one ring over every rank under it stops the descent (reports/model/tiers.py)."""
     out = []
     for d in reversed(dims[:k + 1]):
         out.append(d)

@@ -390,7 +390,7 @@ def parse_sets(pairs) -> dict:
 
 def load_training(spec: str, sets: dict | None = None) -> LLM:
     """A preset name or a JSON/YAML file of kind llm, with `sets` (parse_sets) over its fields."""
-    from .workloads import WorkloadError, _read
+    from reports.planning.workloads import WorkloadError, _read
     if spec in TRAINING_PRESETS:
         data, name = dict(TRAINING_PRESETS[spec]), spec
     else:
