@@ -11,7 +11,7 @@ Where a run learns them (benchmarks/sweep/sweep.py; the first found wins, in thi
 - NVML's fabric information of each rank's GPU (cluster UUID and clique id: the GPUs of
   one NVLink domain share both; collectives/topology.py);
 - Slurm's topology (`scontrol show topology`: the lowest switch, or the block, that
-  lists the host; benchmarks/launch/slurm_topology.py);
+  lists the host; benchmarks/host/slurm_topology.py);
 - otherwise unknown: the model then knows two tiers, inside a node and across nodes.
 
 A group of ranks is described in its records by `ndomains` (the domains its nodes span),

@@ -1,5 +1,5 @@
 """What a backend needs to know about the launch it runs in: its place in the world and
-where rank 0 listens. benchmarks/launch/detect.py reads it from the launcher's variables."""
+where rank 0 listens. benchmarks/host/detect.py reads it from the launcher's variables."""
 from __future__ import annotations
 
 from dataclasses import dataclass

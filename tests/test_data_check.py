@@ -4,7 +4,7 @@ import subprocess
 import sys
 import textwrap
 
-from benchmarks.launch.detect import free_port
+from benchmarks.host.detect import free_port
 from conftest import REPO, read_records
 
 # Runs the real CLI in each rank after wrapping the torch backend's all_reduce so that,

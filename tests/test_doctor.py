@@ -146,7 +146,7 @@ def test_too_few_nodes_to_confirm_says_why():
 def _launch(out, nodes=3, extra=()):
     """`commscale doctor` on `nodes` local ranks, each a node (COMMSCALE_NODE_NAME), as
     torchrun would start them."""
-    from benchmarks.launch.detect import free_port
+    from benchmarks.host.detect import free_port
     port = free_port()
     procs = []
     for rank in range(nodes):
@@ -195,7 +195,7 @@ def test_one_node_is_a_one_line_error(tmp_path, run_cli):
 def test_a_rank_lost_mid_run_keeps_what_was_measured(tmp_path):
     """SIGKILL one rank after the first rounds: the others end with status 5 and one line
     each, and doctor.json keeps every measurement made, marked incomplete."""
-    from benchmarks.launch.detect import free_port
+    from benchmarks.host.detect import free_port
     out, port, procs = tmp_path / "lost", free_port(), []
     try:
         for rank in range(3):

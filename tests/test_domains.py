@@ -1,4 +1,4 @@
-"""Domains (collectives/domains.py, benchmarks/launch/domains.py): where each host's
+"""Domains (collectives/domains.py, benchmarks/host/domains.py): where each host's
 NVLink domain or rack comes from, the layouts that isolate each tier, and what the records
 and meta.json say. The multi-node groups are planned from host lists; the emulated racks
 (tests/test_emulate_racks.py) and the real Slurm topology (tests/test_slurm_topology.py)
@@ -10,7 +10,7 @@ import types
 import pytest
 
 from benchmarks.errors import UsageError
-from benchmarks.launch.domains import resolve
+from benchmarks.host.domains import resolve
 from benchmarks.sweep.plan import plan_groups
 from collectives.domains import DomainError, by_size, for_node_count, group_domains, read_domain_file, tier_of
 from conftest import commscale

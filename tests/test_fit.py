@@ -134,7 +134,8 @@ def test_the_heldout_error_is_out_of_sample(tmp_path):
     the family (or the cuts) would differ from a fit made on 2 and 4 alone."""
     from collectives.cost import RECURSIVE_DOUBLING_ALL_REDUCE
     from collectives.registry import get_collective
-    from reports.model.fit import design, fit_points, nnls
+    from reports.model.fit import design, fit_points
+    from reports.model.stats import nnls
     spec = get_collective("all_reduce")
     sizes = [2 ** k for k in range(10, 28, 2)]
 
@@ -166,7 +167,7 @@ def test_the_hierarchical_heldout_error_is_out_of_sample():
     a fit made on 1, 2 and 4 nodes alone."""
     import pandas as pd
     from collectives.records import FIELDS, make_record
-    from reports.model.fit import nnls
+    from reports.model.stats import nnls
     from reports.model.tiers import fit_tiers, hier_design
     g, theta = 8, np.array([2.0, 1e-3 / 150, 8.0, 1e-3 / 12])
 

@@ -1,7 +1,7 @@
 import pytest
 
 from benchmarks.errors import UsageError
-from benchmarks.launch.detect import detect, expand_hostlist
+from benchmarks.host.detect import detect, expand_hostlist
 from benchmarks.sweep.plan import plan_groups
 
 

@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 
-from benchmarks.launch.detect import free_port
+from benchmarks.host.detect import free_port
 from conftest import REPO, read_records
 from record_checks import check_record
 

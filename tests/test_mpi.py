@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks.launch.local import find_mpiexec
 from benchmarks.errors import UsageError
-from benchmarks.launch.detect import free_port
+from benchmarks.host.detect import free_port
 from conftest import REPO, commscale, read_records
 from record_checks import check_record
 
@@ -192,7 +192,7 @@ def test_not_cuda_aware_gpu_buffers_are_skipped_with_the_fix(tmp_path):
         from collectives.dtypes import get_dtype
         from collectives.registry import get_collective
         from benchmarks.sweep.harness import Point, Timing, measure_point
-        from benchmarks.launch.detect import detect
+        from benchmarks.host.detect import detect
         b = mpi.MpiBackend(detect(os.environ), BackendOptions(timeout_s=60, device="cpu"))
         b.device, b._cuda_problem = "cuda", mpi.cuda_problem(mpi.cuda_aware())  # the fake
         rec = measure_point(b, b.new_group([0]), 0, 1, Point(get_collective("all_reduce"), get_dtype("float32"),

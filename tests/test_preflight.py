@@ -1,4 +1,4 @@
-"""The preflight (benchmarks/launch/preflight.py): a launch that cannot work ends with one
+"""The preflight (benchmarks/host/preflight.py): a launch that cannot work ends with one
 line and status 2 within seconds. The comparisons on gathered data, then real launches:
 ranks started by hand with RANK/WORLD_SIZE/MASTER_* (and ended as commscale's own local
 launcher ends them: the others stop when one fails), a real Slurm's srun
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.launch.detect import free_port
+from benchmarks.host.detect import free_port
 from benchmarks.launch.local import stop_ranks, wait_ranks
-from benchmarks.launch.preflight import (CLOCK_SKEW_BOUND_S, clock_offsets, clock_problem, gpu_problem,
+from benchmarks.host.preflight import (CLOCK_SKEW_BOUND_S, clock_offsets, clock_problem, gpu_problem,
                                          source_hash, version_problem, world_problem)
 from conftest import REPO
 
@@ -205,7 +205,7 @@ def test_a_master_addr_of_another_host_is_rank_0s_one_line(tmp_path):
 
 TIMED = """\
 import os, sys, time
-from benchmarks.launch import preflight
+from benchmarks.host import preflight
 def timed(name, fn):
     def wrapper(*args, **kwargs):
         start = time.perf_counter()
@@ -266,7 +266,7 @@ MISMATCH = ("runs commscale {v} (source {theirs}) but rank 0 on host {h0} runs c
 
 
 def _mismatch_line(stderr: str, host1: str, host0: str) -> str:
-    from benchmarks.launch.preflight import commscale_version
+    from benchmarks.host.preflight import commscale_version
     lines = [line for line in stderr.splitlines() if line.startswith("commscale: error:")]
     assert len(lines) == 1, stderr
     assert lines[0].startswith(f"commscale: error: rank 1 on host {host1} runs commscale "), lines[0]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from benchmarks.launch.detect import free_port
+from benchmarks.host.detect import free_port
 from conftest import REPO, commscale, read_records
 from record_checks import check_record
 

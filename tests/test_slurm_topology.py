@@ -1,4 +1,4 @@
-"""Slurm's topology as domains (benchmarks/launch/slurm_topology.py): the hostlist syntax,
+"""Slurm's topology as domains (benchmarks/host/slurm_topology.py): the hostlist syntax,
 `scontrol show topology` output (published, captured from Slurm 22.05.8, and hand-made
 text in HANDMADE_* strings), and the real thing: a 4-node Slurm (tests/slurm_cluster.py)
 with topology/tree, asked from the login side and from inside a job step, and without a
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.launch import slurm_topology
-from benchmarks.launch.slurm_topology import expand_hostlist, host_domains, parse_topology, read_slurm_domains
+from benchmarks.host import slurm_topology
+from benchmarks.host.slurm_topology import expand_hostlist, host_domains, parse_topology, read_slurm_domains
 from conftest import REPO
 
 REAL = Path(REPO) / "tests/fixtures/real/slurm_topology"
@@ -235,7 +235,7 @@ def test_real_slurm_prints_the_captured_tree_and_gives_each_node_its_leaf_switch
 def test_real_slurm_inside_a_job_step_each_rank_finds_its_node(tree_slurm):
     """Where a rank would ask: each task of a 4-node step asks for its own node
     (SLURMD_NODENAME), with the environment the step gave it."""
-    code = ("import json, os; from benchmarks.launch.slurm_topology import read_slurm_domains; "
+    code = ("import json, os; from benchmarks.host.slurm_topology import read_slurm_domains; "
             "node = os.environ['SLURMD_NODENAME']; "
             "print(json.dumps([node, *read_slurm_domains([node])]))")
     step = tree_slurm.run(["srun", "-N", "4", "-n", "4", "--ntasks-per-node", "1", sys.executable, "-c", code],

@@ -6,8 +6,8 @@ from __future__ import annotations
 import os
 
 from ..doctor.options import DoctorOptions
-from ..launch.detect import detect
-from ..launch.machine import probe
+from ..host.detect import detect
+from ..host.machine import probe
 from ..outdirs import default_out
 from ..sweep.config import RunFlags, config_from_flags
 from .options import env_default

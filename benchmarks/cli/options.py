@@ -9,7 +9,7 @@ import os
 from dataclasses import replace
 
 from ..errors import UsageError
-from ..launch.machine import probe
+from ..host.machine import probe
 from ..outdirs import default_out
 from ..sweep.config import RunConfig, RunFlags, config_from_flags
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from ..launch.detect import detect
+from ..host.detect import detect
 from .options import add_resume, add_run_options, sweep_config
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import EXIT_FAILED, EXIT_OK, UsageError
 from ..launch.command import config_to_argv
-from ..launch.machine import probe
+from ..host.machine import probe
 from ..sweep.config import config_from_flags, positive_ints
 from .options import add_run_options, env_default, run_flags
 

@@ -23,8 +23,8 @@ from reports.doctor.stats import (DOCTOR_FILE, Method, analyse, confirm, format_
                             run_confirmation)
 
 from ..errors import EXIT_LOST, EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError
-from ..launch import preflight
-from ..launch.detect import node_name
+from ..host import preflight
+from ..host.detect import node_name
 from ..outdirs import check_out_dir
 from ..sweep.harness import Timing
 from ..sweep.meta import RunMeta, new_meta

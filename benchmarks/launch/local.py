@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from ..errors import UsageError
-from .detect import free_port
+from ..host.detect import free_port
 
 _GRACE_S = 5.0
 

@@ -21,7 +21,7 @@ from collectives.records import read_meta, write_meta
 
 from ..errors import UsageError
 from ..launch.command import rank_argv
-from ..launch.detect import DEFAULT_PORT
+from ..host.detect import DEFAULT_PORT
 from ..launch.local import clean_env, stop_ranks, wait_ranks
 from ..sweep.config import RunConfig
 from ..sweep.transports import EMULATED_FABRIC_VAR

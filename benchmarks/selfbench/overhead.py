@@ -48,7 +48,7 @@ def start_backend(name: str, device: str | None = None):
     from collectives.backends import create_backend
     from collectives.backends.base import BackendOptions
 
-    from ..launch.detect import detect
+    from ..host.detect import detect
     return create_backend(name, detect(os.environ), BackendOptions(timeout_s=300, device=device))
 
 

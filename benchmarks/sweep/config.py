@@ -3,7 +3,7 @@
 
 `config_from_flags` turns the flags into a `RunConfig` and raises UsageError (one line:
 the problem and the fix) for every bad value. It reads nothing itself: what the machine
-offers (GPUs, mpi4py) comes in a `Machine` (benchmarks/launch/machine.py), and the run
+offers (GPUs, mpi4py) comes in a `Machine` (benchmarks/host/machine.py), and the run
 directory is checked where it is written (sweep/rundir.py). Checks that need the launch
 (more ranks than exist, nodes than hosts) happen in the sweep once the world is known.
 """
@@ -22,7 +22,7 @@ from collectives.sizes import parse_size, size_series
 from collectives.spec import REDUCE_OPS
 
 from ..errors import UsageError
-from ..launch.machine import Machine
+from ..host.machine import Machine
 from .plan import LAYOUTS
 
 PLACEMENTS = {"out": (False,), "in": (True,), "both": (False, True)}

@@ -25,9 +25,9 @@ from collectives.sizes import format_size
 from collectives.topology import detect as detect_topology
 
 from ..errors import EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_WRONG_DATA, UsageError, report_usage_error
-from ..launch import preflight
-from ..launch.detect import node_name
-from ..launch.domains import rank_view, resolve
+from ..host import preflight
+from ..host.detect import node_name
+from ..host.domains import rank_view, resolve
 from ..outdirs import check_out_dir
 from ..reliability.board import Board
 from ..reliability.stop import StopRequest, signal_name

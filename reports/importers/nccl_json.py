@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from .evidence import ImportFailure
-from .nccl_text import Row, Segment, _version_from_code
+from .nccl_text import Row, Segment, version_from_code
 
 
 def _tok(value) -> str:
@@ -29,7 +29,7 @@ def segment(text: str, path) -> tuple[Segment, list[str]]:
         elif isinstance(d, dict):  # an older writer without "rank": in order
             seg.ranks[len(seg.ranks)] = (str(d.get("hostname")), str(d.get("device_info") or ""))
     if isinstance(doc.get("nccl_version"), int):
-        seg.versions["nccl"] = _version_from_code(doc["nccl_version"])
+        seg.versions["nccl"] = version_from_code(doc["nccl_version"])
     for entry in doc.get("env") or []:
         name, _, value = str(entry).partition("=")
         if name.startswith("NCCL_"):

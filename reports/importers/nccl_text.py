@@ -97,7 +97,7 @@ def _settings(line: str) -> dict:
     return out
 
 
-def _version_from_code(code: int) -> str:
+def version_from_code(code: int) -> str:
     if code >= 20900:  # NCCL_VERSION_CODE = major*10000 + minor*100 + patch since 2.9
         return f"{code // 10000}.{code // 100 % 100}.{code % 100}"
     return f"{code // 1000}.{code // 100 % 10}.{code % 100}"
@@ -191,7 +191,7 @@ def _facts_in(line: str, seg: Segment) -> None:
     if m:
         seg.versions["nccl_tests"] = m.group(1)
         if m.group(3):
-            seg.versions.setdefault("nccl", _version_from_code(int(m.group(3))))
+            seg.versions.setdefault("nccl", version_from_code(int(m.group(3))))
         return
     m = re.search(r"NCCL version (\d+\.\d+\.\d+\S*)", line)
     if m:

@@ -39,9 +39,7 @@ above 0 bytes and at least 2 ranks (one rank crosses no link):
 """
 from __future__ import annotations
 
-import itertools
 import math
-import zlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -49,6 +47,8 @@ import pandas as pd
 
 from collectives.cost import CostFamily
 from collectives.registry import COLLECTIVES, get_collective
+
+from .stats import bootstrap, fit_stats, nnls, per_rank_count, seed_of
 
 TIME_FIELD = "time_us_median"
 MIN_SIZES_PER_REGIME = 3
@@ -65,54 +65,9 @@ includes the launch cost a batch hides (`timing`)."""
 HIER_KEY = ("collective", "backend", "device", "dtype", "timing")
 
 
-def _vec(fn, p) -> np.ndarray:
-    """A(p) or B(p) at each point's rank count (evaluated once per distinct p)."""
-    p = np.asarray(p, dtype=int)
-    values = {q: float(fn(int(q))) for q in np.unique(p)}
-    return np.array([values[q] for q in p], dtype=float)
-
-
-def nnls(X: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, float]:
-    """min sum(((t - X theta) / t)^2) subject to theta >= 0, by trying every subset of
-    columns (X has at most 4). Returns (theta, relative RSS)."""
-    Xw, y = X / t[:, None], np.ones_like(t)
-    sol, *_ = np.linalg.lstsq(Xw, y, rcond=None)
-    if np.all(sol >= 0):  # the unconstrained optimum is feasible: no subset does better
-        return sol, float(np.sum((y - Xw @ sol) ** 2))
-    best, best_rss = np.zeros(X.shape[1]), float(np.sum(y ** 2))
-    for k in range(X.shape[1], 0, -1):
-        for cols in itertools.combinations(range(X.shape[1]), k):
-            sol, *_ = np.linalg.lstsq(Xw[:, cols], y, rcond=None)
-            if np.any(sol < 0):
-                continue
-            theta = np.zeros(X.shape[1])
-            theta[list(cols)] = sol
-            rss = float(np.sum((y - Xw @ theta) ** 2))
-            if rss < best_rss - 1e-15:
-                best, best_rss = theta, rss
-    return best, best_rss
-
-
 def design(family: CostFamily, p, n) -> np.ndarray:
     """Columns [A(p), B(p) * n] of T = alpha * A + beta * B n."""
-    return np.column_stack([_vec(family.steps, p), _vec(family.data, p) * np.asarray(n, dtype=float)])
-
-
-def bandwidth_gbps(beta: float) -> float:
-    """1 / beta in GB/s (beta in us per byte); inf for a latency-only fit (beta 0)."""
-    return 1e-3 / beta if beta > 0 else math.inf
-
-
-def _stats(t, pred) -> tuple[float, float]:
-    """(R^2 on time, MAPE %)."""
-    ss_tot = float(np.sum((t - t.mean()) ** 2))
-    r2 = 1 - float(np.sum((t - pred) ** 2)) / ss_tot if ss_tot > 0 else math.nan
-    return r2, float(np.mean(np.abs(t - pred) / t) * 100)
-
-
-def ci95(samples: np.ndarray) -> list[float]:
-    lo, hi = np.percentile(samples, [2.5, 97.5])
-    return [float(lo), float(hi)]
+    return np.column_stack([per_rank_count(family.steps, p), per_rank_count(family.data, p) * np.asarray(n, dtype=float)])
 
 
 @dataclass(frozen=True)
@@ -267,19 +222,6 @@ def _segment(families, p, n, t, max_regimes=MAX_REGIMES, factor=None):
     return segment(n, cost, max_regimes, params_per_regime=2)
 
 
-def _bootstrap(X, t, rng, samples) -> np.ndarray:
-    """Parameters refitted on `samples` case resamples of the rows of (X, t)."""
-    out = np.empty((samples, X.shape[1]))
-    for b in range(samples):
-        idx = rng.integers(0, len(t), len(t))
-        out[b], _ = nnls(X[idx], t[idx])
-    return out
-
-
-def _seed(key: dict) -> int:
-    return zlib.crc32(repr(sorted(key.items())).encode())
-
-
 IDENTIFY_SAMPLES = 200
 IDENTIFY_SHARE = 0.95
 
@@ -321,7 +263,7 @@ def fit_points(families, p, n, t, key=None, samples=BOOTSTRAP, max_regimes=MAX_R
     p, n, t = (np.asarray(a, dtype=float) for a in (p, n, t))
     factor = factor or (lambda q: 1.0)
     key = key or {}
-    rng = np.random.default_rng(_seed(key))
+    rng = np.random.default_rng(seed_of(key))
     if len(np.unique(n)) < MIN_SIZES_PER_REGIME:
         if len(np.unique(p)) < 2:
             return None
@@ -350,8 +292,8 @@ def _regime(family, size_lo, size_hi, p, n, t, X, rng, samples, factor, **fields
     alone), the fit statistics and the peak busbw, all computed before the Regime is built.
     `fields`: the rest of Regime's fields (identified, alpha_identified)."""
     theta, _ = nnls(X, t)
-    boot = _bootstrap(X, t, rng, samples) if samples else theta[None, :]
-    r2, mape_pct = _stats(t, design(family, p, n) @ theta)  # what Regime.predict gives at the points
+    boot = bootstrap(X, t, rng, samples) if samples else theta[None, :]
+    r2, mape_pct = fit_stats(t, design(family, p, n) @ theta)  # what Regime.predict gives at the points
     peak_busbw, peak_at = _peak_busbw(p, n, t, factor)
     return Regime(family, size_lo, size_hi, theta, boot=boot, r2=r2, mape_pct=mape_pct, points=len(t),
                   nranks=tuple(int(q) for q in np.unique(p)), factor=factor, peak_busbw=peak_busbw, peak_at=peak_at,

@@ -18,7 +18,8 @@ import pandas as pd
 
 from collectives.registry import get_collective
 
-from reports.model.fit import BOOTSTRAP, bandwidth_gbps, fit_points, usable
+from .fit import BOOTSTRAP, fit_points, usable
+from .stats import bandwidth_gbps
 from reports.model.store import bandwidth_ci
 
 MIN_SIZE_BYTES = 2 << 20

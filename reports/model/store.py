@@ -62,7 +62,8 @@ import numpy as np
 
 from collectives.sizes import format_size
 
-from reports.model.fit import BOOTSTRAP, REACHED, TIME_FIELD, KeyFit, bandwidth_gbps, ci95
+from .fit import BOOTSTRAP, REACHED, TIME_FIELD, KeyFit
+from .stats import bandwidth_gbps, ci95
 from reports.model.tiers import HierFit
 
 MODEL_FILE = "model.json"

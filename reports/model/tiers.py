@@ -42,8 +42,8 @@ import pandas as pd
 from collectives.domains import INTER_NODE, TIER_NAMES, for_node_count
 from collectives.registry import get_collective
 
-from reports.model.fit import (BOOTSTRAP, HIER_KEY, MAX_REGIMES, MIN_SIZES_PER_REGIME, TIME_FIELD, _bootstrap, _seed, _stats,
-                  _vec, heldout_errors, nnls, segment, usable)
+from .fit import BOOTSTRAP, HIER_KEY, MAX_REGIMES, MIN_SIZES_PER_REGIME, TIME_FIELD, heldout_errors, segment, usable
+from .stats import bootstrap, fit_stats, nnls, per_rank_count, seed_of
 
 SCOPES = ("nodes", "ranks")
 """A tier's kind: "nodes" hierarchical (B(q) n with q its own members), "ranks" flat
@@ -94,8 +94,8 @@ def tier_design(family, n, s: Shapes, tiers: tuple[int, ...], scopes: dict, band
             q = s.d if k == NETWORK else s.m
         if k in tiers and on_path.any():
             j = tiers.index(k)
-            X[on_path, 2 * j] = _vec(family.steps, q[on_path])
-            X[on_path, 2 * j + 1] = _vec(family.data, q[on_path]) * n[on_path]
+            X[on_path, 2 * j] = per_rank_count(family.steps, q[on_path])
+            X[on_path, 2 * j + 1] = per_rank_count(family.data, q[on_path]) * n[on_path]
         if k != NODE and scopes.get(k) == "ranks":
             below &= s.o < k  # a flat tier stops the descent of the points that reach it
     if bandwidth_only:
@@ -324,8 +324,8 @@ def _regimes(families, pts: _Points, tiers, bw_only, known, samples, rng) -> tup
         r = pts.take((pts.n >= lo) & (pts.n <= hi))
         X = tier_design(family, r.n, r.s, tiers, scopes, bw_only)
         theta, _ = nnls(X, r.t)
-        boot = _bootstrap(X, r.t, rng, samples) if samples else theta[None, :]
-        r2, mape_pct = _stats(r.t, X @ theta)
+        boot = bootstrap(X, r.t, rng, samples) if samples else theta[None, :]
+        r2, mape_pct = fit_stats(r.t, X @ theta)
         out.append(TierRegime(int(lo), int(hi), family, scopes, theta, boot, _tier_info(r, tiers, scopes, known),
                               r2, mape_pct, len(r.t)))
     return tuple(out)
@@ -357,8 +357,8 @@ def _fit_key(key: dict, rows: pd.DataFrame, known: bool, samples: int) -> HierFi
     tiers = tuple(sorted(set(int(k) for k in s.o)))
     families = get_collective(key["collective"]).families
     bw_only = len(np.unique(pts.n)) < MIN_SIZES_PER_REGIME
-    regimes = _regimes(families, pts, tiers, bw_only, known, samples, np.random.default_rng(_seed(key)))
-    r2, mape_pct = _stats(pts.t, _predict(regimes, pts, bw_only))
+    regimes = _regimes(families, pts, tiers, bw_only, known, samples, np.random.default_rng(seed_of(key)))
+    r2, mape_pct = fit_stats(pts.t, _predict(regimes, pts, bw_only))
     held = _held_out(families, pts, tiers, bw_only, known)
     g_multi = int(rows.loc[rows["nnodes"] > 1, "ranks_per_node"].max())
     return HierFit(key, g_multi, regimes, domain_size_nodes=_domain_size(rows, s) if known else None,

@@ -62,6 +62,8 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .files import SpecError, read_spec
+
 KINDS_ORDER = ("tp", "ep", "pp", "dp")
 """Communication kinds, innermost first."""
 DEFAULT_OVERLAP = {"tp": 0.0, "ep": 0.0, "pp": 0.0, "dp": 1.0}
@@ -88,7 +90,7 @@ TRAINING_PRESETS = {
 }
 
 
-class TrainingError(ValueError):
+class TrainingError(SpecError):
     """A workload that cannot be used; the message names the problem and the fix."""
 
 
@@ -390,7 +392,6 @@ def parse_sets(pairs) -> dict:
 
 def load_training(spec: str, sets: dict | None = None) -> LLM:
     """A preset name or a JSON/YAML file of kind llm, with `sets` (parse_sets) over its fields."""
-    from reports.planning.workloads import WorkloadError, _read
     if spec in TRAINING_PRESETS:
         data, name = dict(TRAINING_PRESETS[spec]), spec
     else:
@@ -399,8 +400,8 @@ def load_training(spec: str, sets: dict | None = None) -> LLM:
             raise TrainingError(f"workload {spec!r} is neither a training preset ({', '.join(TRAINING_PRESETS)}) "
                                 f"nor a file: name one, or a JSON/YAML file with \"kind\": \"llm\"")
         try:
-            data = _read(path)
-        except WorkloadError as exc:
+            data = read_spec(path)
+        except SpecError as exc:
             raise TrainingError(str(exc)) from None
         if not isinstance(data, dict):
             raise TrainingError(f"{path} must hold one mapping of workload fields: see docs/plan.md (the workload)")

@@ -36,9 +36,11 @@ Per GPU per step, with p = nodes x GPUs per node:
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from .files import SpecError, read_spec
+from .llm import TRAINING_PRESETS
 
 KINDS = {
     "data_parallel": ("all_reduce", ("params", "bytes_per_param", "global_tokens"), 2 / 3),
@@ -58,7 +60,7 @@ PRESETS = {
 }
 
 
-class WorkloadError(ValueError):
+class WorkloadError(SpecError):
     """A workload that cannot be used; the message names the problem and the fix."""
 
 
@@ -88,23 +90,6 @@ class Workload:
                 f["tokens"] * f["hidden"] * f["bytes_per_element"])
 
 
-def _read(path: Path) -> dict:
-    text = path.read_text(encoding="utf-8")
-    if path.suffix in (".yaml", ".yml"):
-        try:
-            import yaml
-        except ImportError:
-            raise WorkloadError(f"{path} is YAML and PyYAML is not installed: pip install pyyaml, or write it as JSON")
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise WorkloadError(f"{path} is not valid YAML ({str(exc).splitlines()[0]}): fix the file") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise WorkloadError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}): fix the file") from None
-
-
 def _number(value):
     """PyYAML (YAML 1.1) reads 1e6 and 1.0e6 as strings: take them as the numbers meant."""
     if isinstance(value, str):
@@ -119,7 +104,6 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
     """A preset name, a kind (data_parallel or data-parallel, ...: its fields all from
     `overrides`), or a JSON/YAML file, with command-line overrides (None values ignored)."""
     kind_named = spec.strip().lower().replace("-", "_")
-    from reports.planning.llm import TRAINING_PRESETS
     if spec in PRESETS:
         data, name = dict(PRESETS[spec]), spec
     elif spec in TRAINING_PRESETS:
@@ -131,7 +115,10 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
         if not path.is_file():
             raise WorkloadError(f"workload {spec!r} is neither a preset ({', '.join(PRESETS)}), a kind "
                                 f"({', '.join(KINDS)}) nor a file: name one, or a JSON/YAML file")
-        data, name = _read(path), path.stem
+        try:
+            data, name = read_spec(path), path.stem
+        except SpecError as exc:
+            raise WorkloadError(str(exc)) from None
         if not isinstance(data, dict):
             raise WorkloadError(f"{path} must hold one mapping of workload fields: see docs/model.md (workloads)")
     data.update({k: v for k, v in (overrides or {}).items() if v is not None})
