@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from collectives.cost import RING_ALL_REDUCE
-from conftest import commscale
+from conftest import commscale_here
 from reports.present import figures
 from synthetic import flat_points, write_run
 
@@ -54,10 +54,10 @@ def test_latency_figure_draws_the_model_and_its_band(tmp_path):
 
 def _report(tmp_path, name):
     run = write_run(tmp_path / name, flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4, 8)), noise=0.02)
-    assert commscale("crossover", run, "--workload", "gpt2-small-dp", "--gpu-tflops", "100", "--limit", "64",
-                     "--bootstrap", "20").returncode == 0
+    assert commscale_here("crossover", run, "--workload", "gpt2-small-dp", "--gpu-tflops", "100", "--limit", "64",
+                          "--bootstrap", "20").returncode == 0
     out = tmp_path / "report"
-    result = commscale("report", run, "--out", out)
+    result = commscale_here("report", run, "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -79,6 +79,7 @@ def test_html_is_self_contained_and_escapes_labels(tmp_path):
     assert list(summary["nranks"]) == [2, 4, 8] and (summary["points_ok"] == 14).all()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium (apt-get install chromium)")
 def test_a_headless_browser_shows_the_report_with_its_figures(tmp_path):
     out = _report(tmp_path, "run")
@@ -96,15 +97,23 @@ def test_a_headless_browser_shows_the_report_with_its_figures(tmp_path):
     assert blue > 500 and orange > 500
 
 
+from reports.planning.results import CrossoverResult  # noqa: E402
+
+
 def _crossing(measured_nodes, cross, limit=64, held=12.5):
     rows = [{"nnodes": n, "nranks": n, "fabric": "net", "compute_ms": 100 / n, "comm_ms": 1.0 * n,
              "comm_ms_ci": [0.9 * n, 1.1 * n], "comm_over_compute": n * n / 100, "bytes_per_message": 1e6,
              "messages": 1, "workload_flops_per_byte": 1e3 / n, "needed_flops_per_byte": 10.0 * n,
              "source": "fit, measured range" if n <= measured_nodes else "extrapolated"}
             for n in (1, 2, 4, 8, 16, 32, 64) if n <= limit]
-    return {"workload": {"name": "wl"}, "rows": rows, "measured_nodes": measured_nodes, "limit_nodes": limit,
-            "crossover_nodes": cross, "crossover_nodes_ci": [cross and cross - 1, cross and cross + 1],
-            "heldout_mape_pct": held, "gpus_per_node": 1}
+    rows = [{**r, "tier": None, "extrapolation": r["nnodes"] / measured_nodes, "model_error_pct": None} for r in rows]
+    return CrossoverResult.from_json({
+        "workload": {"name": "wl"}, "collective": "all_reduce", "model": "hand-made", "heldout_mape_pct": held,
+        "heldout_note": None, "compute_tflops": 1.0, "gpus_per_node": 1, "overlap": 0.0, "limit_nodes": limit,
+        "measured_nodes": measured_nodes, "measured_ranks": measured_nodes, "crossover_nodes": cross,
+        "crossover_nodes_ci": [cross and cross - 1, cross and cross + 1], "hidden_crossover_nodes": None,
+        "hidden_crossover_nodes_ci": [None, None], "domain_size_nodes": None, "crossover_tier": None,
+        "crossover_boundary": None, "rows": rows})
 
 
 def test_the_crossover_sentence_says_measured_or_how_far_extrapolated():
@@ -137,7 +146,7 @@ def test_fit_quality_words_and_the_band_count_can_fail():
     assert inside.points == outside.points == 28
     assert outside.outside >= 14 and outside.worst_ranks == 4 and outside.worst_points == 14
     assert outside.outside > inside.outside and 30 < outside.mape_pct < 37  # |t - 3t| / 3t on half the points
-    from reports.model.store import fit_entries
+    from reports.model.entries import fit_entries
     entries = fit_entries([fit])
     note = fit_note(entries, outside)
     assert note.startswith("model fit good: MAPE ") and f"{outside.outside} of 28 measured points lie outside" in note
@@ -232,6 +241,7 @@ getComputedStyle(e).overflowX!='visible')||e.getBoundingClientRect().right>d.cli
 document.title='probe '+d.scrollWidth+' '+d.clientWidth+' '+wide.length+' '+wide.slice(0,5).join(',');});</script>"""
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium (apt-get install chromium)")
 def test_at_1400_px_nothing_is_clipped_and_nothing_scrolls_sideways(tmp_path):
     """A copy of the page with a measuring script (the report itself has none): the page's

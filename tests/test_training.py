@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from reports.planning.training_plan import Priced, format_plan, plan, plan_row, pricing
+from reports.planning.training_plan import Priced, plan, plan_row, pricing
+from reports.present.plan_text import format_plan
 from reports.planning.stated_rates import rates_model
 from reports.planning.llm import (TRAINING_PRESETS, TrainingError, bubble, communications, group_shape, layout_at,
                               load_training, megatron_eq3_flops, parse_sets, training_from_dict)
@@ -117,29 +118,29 @@ def stated(intra_gbps, inter_gbps):
 def test_dp_exceeds_its_window_first():
     priced = stated(1e-3, 0.6e-3)  # 1 MB/s inside the node, 0.6 MB/s across
     res = plan(tiny(), priced, RATE, RATE, 2, [1, 2, 4, 8], 1)
-    r2 = res["rows"][1]
-    assert r2["compute_ms"] == pytest.approx(4.0)
-    assert r2["kinds"]["tp"]["comm_ms"] == pytest.approx(2.048)  # 4096 / (2 x 1e6) s
-    assert r2["kinds"]["dp"]["comm_ms"] == pytest.approx(1024 * 0.5 / 0.6e6 * 1e3)  # 0.853 ms
-    assert r2["kinds"]["dp"]["window_ms"] == pytest.approx(1.0) and r2["kinds"]["dp"]["exposed_ms"] == 0
-    assert r2["step_ms"] == pytest.approx(4.0 + 2.048)
-    assert r2["tokens_per_s"] == pytest.approx(64 / 6.048e-3)
-    assert r2["mfu"] == pytest.approx(4.0 / 6.048)  # model FLOPs at the rate over the step
-    r4 = res["rows"][2]  # dp 1024 x 0.75 / 0.6e6 = 1.28 ms over a 1 ms window: 0.28 ms exposed
-    assert r4["kinds"]["dp"]["exposed_ms"] == pytest.approx(0.28)
-    assert r4["step_ms"] == pytest.approx(2.0 + 1.024 + 0.28)
-    assert res["first"]["dp"] == {"exceeds_window_nodes": 4, "exposed_nodes": 4}
-    assert res["first"]["tp"] == {"exceeds_window_nodes": None, "exposed_nodes": 1}  # tp 0.512 of compute
+    r2 = res.rows[1]
+    assert r2.compute_ms == pytest.approx(4.0)
+    assert r2.kinds["tp"].comm_ms == pytest.approx(2.048)  # 4096 / (2 x 1e6) s
+    assert r2.kinds["dp"].comm_ms == pytest.approx(1024 * 0.5 / 0.6e6 * 1e3)  # 0.853 ms
+    assert r2.kinds["dp"].window_ms == pytest.approx(1.0) and r2.kinds["dp"].exposed_ms == 0
+    assert r2.step_ms == pytest.approx(4.0 + 2.048)
+    assert r2.tokens_per_s == pytest.approx(64 / 6.048e-3)
+    assert r2.mfu == pytest.approx(4.0 / 6.048)  # model FLOPs at the rate over the step
+    r4 = res.rows[2]  # dp 1024 x 0.75 / 0.6e6 = 1.28 ms over a 1 ms window: 0.28 ms exposed
+    assert r4.kinds["dp"].exposed_ms == pytest.approx(0.28)
+    assert r4.step_ms == pytest.approx(2.0 + 1.024 + 0.28)
+    assert res.first["dp"] == {"exceeds_window_nodes": 4, "exposed_nodes": 4}
+    assert res.first["tp"] == {"exceeds_window_nodes": None, "exposed_nodes": 1}  # tp 0.512 of compute
 
 
 def test_tp_exceeds_its_window_first():
     priced = stated(1e-4, 0.6e-3)  # the node's links ten times slower: tp takes 5.12 x compute
     res = plan(tiny(), priced, RATE, RATE, 2, [1, 2, 4, 8], 1)
-    assert res["rows"][0]["kinds"]["tp"]["comm_ms"] == pytest.approx(40.96)
-    assert res["first"]["tp"]["exceeds_window_nodes"] == 1
+    assert res.rows[0].kinds["tp"].comm_ms == pytest.approx(40.96)
+    assert res.first["tp"]["exceeds_window_nodes"] == 1
     # the network's rate is capped at the node's (0.1 MB/s): dp 1024 x 0.5 / 1e5 s = 5.12 ms at 2 nodes
-    assert res["rows"][1]["kinds"]["dp"]["comm_ms"] == pytest.approx(5.12)
-    assert res["first"]["dp"]["exceeds_window_nodes"] == 2
+    assert res.rows[1].kinds["dp"].comm_ms == pytest.approx(5.12)
+    assert res.first["dp"]["exceeds_window_nodes"] == 2
     assert "tp: longer than the compute it can hide under from 1 node(s)" in format_plan(res)
 
 
@@ -159,16 +160,16 @@ def test_bubble_and_pipeline_by_hand():
     # pp 2 over 2 nodes of 2 GPUs, tp 2: dp 1, m 8; bubble 1/8; sendrecv of 32 B x 16 across the nodes
     priced = stated(1e-3, 0.5e-3)
     row = plan_row(tiny(pp=2), 2, 2, priced, RATE, RATE, 1)
-    assert (row["dp"], row["microbatches"], row["bubble"]) == (1, 8, 1 / 8)
-    assert row["kinds"]["pp"]["comm_ms"] == pytest.approx(16 * 32 / 0.5e6 * 1e3)  # 1.024 ms
-    assert row["compute_ms"] == pytest.approx(4.0)
+    assert (row.dp, row.microbatches, row.bubble) == (1, 8, 1 / 8)
+    assert row.kinds["pp"].comm_ms == pytest.approx(16 * 32 / 0.5e6 * 1e3)  # 1.024 ms
+    assert row.compute_ms == pytest.approx(4.0)
     tp_ms = 4 * 1 * 8 * 64 / 1e6 * 1e3  # 4 per layer, 1 layer per stage, 8 micro-batches: 2.048 ms
-    assert row["step_ms"] == pytest.approx((4.0 + tp_ms + 1.024) * (1 + 1 / 8))
-    assert "dp" not in row["kinds"]
+    assert row.step_ms == pytest.approx((4.0 + tp_ms + 1.024) * (1 + 1 / 8))
+    assert "dp" not in row.kinds
 
 
 def test_stand_ins_price_what_was_not_measured():
-    from reports.planning.crossover import CrossoverError
+    from reports.planning.pricing import CrossoverError
     only = {"all_reduce": rates_model("all_reduce", 1e-3, 1e-3)}
 
     def choose(fits, hier, name, backend, dtype):
@@ -189,9 +190,9 @@ def test_presets_load_and_plan():
     for name in TRAINING_PRESETS:
         w = load_training(name)
         res = plan(w, priced, 400, 989, 8, [1, 2, 4, 8, 16, 32, 64, 128], 1)
-        ok = [r for r in res["rows"] if "problem" not in r]
+        ok = res.fitting_rows
         assert ok, name
-        assert all(0 < r["mfu"] < 1 and r["step_ms"] >= r["compute_ms"] for r in ok), name
+        assert all(0 < r.mfu < 1 and r.step_ms >= r.compute_ms for r in ok), name
     assert load_training("llama3-405b").params()["total"] == pytest.approx(406e9, rel=0.01)
     assert load_training("llama3-70b").params()["total"] == pytest.approx(70.6e9, rel=0.01)
     assert load_training("llama3-8b").params()["total"] == pytest.approx(8.03e9, rel=0.01)
@@ -229,7 +230,7 @@ def test_network_share_of_a_group_with_fewer_ranks_per_node():
     w = tiny(tp=8, global_batch=8)  # 8 GPUs a node, tp 8: dp over nodes with 1 rank each
     row = plan_row(w, 4, 8, {c: Priced(c, rates_model(c, 1.0, 1.0), 1.0, None, 8) for c in ("all_reduce",)},
                    RATE, RATE, 1)
-    call = next(c for c in row["calls"] if c["kind"] == "dp")
+    call = next(c for c in row.calls if c["kind"] == "dp")
     assert call["network_share"] == 1 / 8 and call["group_nodes"] == 4 and call["ranks_per_node"] == 1
     # 512 parameters / tp 8 x 2 bytes = 128 B over 4 ranks at 1 GB/s, the share making the bytes 8 x 128
     assert call["size_bytes"] == 128

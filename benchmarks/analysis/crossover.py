@@ -66,10 +66,12 @@ def top_nodes(used, gpus_per_node: int) -> int:
     return int(top) if pd.notna(top) else max(1, int(used["nranks"].max()) // gpus_per_node)
 
 
-def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
+def run_crossover(opts: CrossoverOptions, fitted=None):
     """Find, print and write the crossover. `fitted`: (fits, hierarchical fits) of these
     runs when the caller has them already."""
-    from reports.planning.crossover import CrossoverError, choose_model, crossover, format_crossover, with_model_error
+    from reports.planning.crossover import crossover
+    from reports.present.crossover_text import format_crossover
+    from reports.planning.pricing import CrossoverError, choose_model, with_model_error
     from reports.model.fit import usable
     from reports.planning.workloads import WorkloadError, load_workload
     try:
@@ -77,7 +79,7 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     except WorkloadError as exc:
         raise UsageError(str(exc)) from None
     rate = opts.gpu_tflops or compute_rate(opts.runs, workload.dtype)
-    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted)
+    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted, places=[opts.out])
     try:
         model = choose_model(fits, hier, workload.collective, opts.backend, workload.dtype)
     except CrossoverError as exc:
@@ -87,7 +89,7 @@ def run_crossover(opts: CrossoverOptions, fitted=None) -> dict:
     model = with_model_error(model, used["nnodes"].dropna().unique())
     result = crossover(workload, model, rate, opts.gpus_per_node, opts.limit, top_nodes(used, opts.gpus_per_node),
                        int(used["nranks"].max()))
-    path = write_json(opts.out or opts.runs[0], CROSSOVER_FILE, result)
+    path = write_json(opts.out or opts.runs[0], CROSSOVER_FILE, result.to_json())
     print(format_crossover(result))
     print(f"# crossover: {path}")
     return result

@@ -17,20 +17,28 @@ def check_bootstrap(samples: int) -> int:
     return samples
 
 
-def fit_records(runs, samples: int = BOOTSTRAP, fitted=None):
-    """(the runs' records, their fits, their hierarchical fits); `fitted`: (fits,
-    hierarchical fits) the caller has already, used instead of fitting again."""
+def fit_records(runs, samples: int = BOOTSTRAP, fitted=None, places=()):
+    """(the runs' records, their fits, their hierarchical fits). The fits are `fitted`
+    ((fits, hierarchical fits) the caller has already), else those of a current model.json
+    in `places` or the runs (fitted on exactly these records with `samples`), else fitted
+    here."""
     from reports.model.fit import fit_frame
+    from reports.model.store import current_model
     from reports.model.tiers import fit_tiers
     df = load_records(runs)
-    fits, hier = fitted or (fit_frame(df, samples), fit_tiers(df, samples))
+    if fitted is None:
+        stored = current_model([*places, *runs], runs, samples)
+        fitted = stored.fitted if stored else (fit_frame(df, samples), fit_tiers(df, samples))
+    fits, hier = fitted
     return df, fits, hier
 
 
 def fit_runs(runs, out, samples: int = BOOTSTRAP):
     """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
-    from reports.model.store import fit_entries, format_fits, format_hier, hier_entries, write_model
-    df, fits, hier = fit_records(runs, samples)
+    from reports.model.entries import fit_entries, hier_entries
+    from reports.model.store import write_model
+    from reports.present.fit_tables import format_fits, format_hier
+    df, fits, hier = fit_records(runs, samples, places=[out])
     if not fits:
         raise UsageError(f"nothing to fit in {', '.join(map(str, runs))}: {why_nothing(df)}")
     path = write_model(out, runs, fits, hier, samples)

@@ -72,19 +72,20 @@ def measured_ranks_per_node(used) -> dict:
     return {c: int(v) for c, v in across.groupby("collective")["ranks_per_node"].max().items()}
 
 
-def run_plan(opts: PlanOptions, fitted=None) -> dict:
+def run_plan(opts: PlanOptions, fitted=None):
     """Price, print and write the plan. `fitted`: (fits, hierarchical fits) if the caller has them."""
-    from reports.planning.crossover import CrossoverError
+    from reports.planning.pricing import CrossoverError
     from reports.model.fit import usable
-    from reports.planning.crossover import with_model_error
-    from reports.planning.training_plan import format_plan, needed_collectives, plan, pricing
+    from reports.planning.pricing import with_model_error
+    from reports.planning.training_plan import needed_collectives, plan, pricing
+    from reports.present.plan_text import format_plan
     from reports.planning.llm import TrainingError, load_training
     try:
         w = load_training(opts.workload, opts.sets)
     except TrainingError as exc:
         raise UsageError(str(exc)) from None
     rate = opts.gpu_tflops or compute_rate(opts.runs, w.dtype)
-    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted)
+    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted, places=[opts.out])
     wanted = needed_collectives(w, opts.nodes, opts.gpus_per_node)
     used = usable(df)
     try:
@@ -96,11 +97,11 @@ def run_plan(opts: PlanOptions, fitted=None) -> dict:
         priced[name] = replace(pr, model=with_model_error(pr.model, nodes))
     result = plan(w, priced, rate, opts.peak_tflops or rate, opts.gpus_per_node, opts.nodes,
                   top_nodes(used, opts.gpus_per_node), opts.rails)
-    if all("problem" in r for r in result["rows"]):
+    if not result.fitting_rows:
         raise UsageError(f"workload {w.name} fits none of --nodes {','.join(map(str, opts.nodes))} at "
-                         f"{opts.gpus_per_node} GPUs per node ({result['rows'][0]['problem']}): change --nodes, "
+                         f"{opts.gpus_per_node} GPUs per node ({result.rows[0].problem}): change --nodes, "
                          f"--gpus-per-node or the layout")
-    path = write_json(opts.out or opts.runs[0], PLAN_FILE, result)
+    path = write_json(opts.out or opts.runs[0], PLAN_FILE, result.to_json())
     print(format_plan(result))
     print(f"# plan: {path}")
     return result

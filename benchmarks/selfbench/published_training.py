@@ -78,16 +78,16 @@ def check(run: dict, hw: dict) -> dict:
     priced = {c: Priced(c, rates_model(c, hw["intra_gbps"], hw["net_gbps_per_gpu"]), 1.0, None) for c in COLLECTIVES}
     G = hw["gpus_per_node"]
     row = plan_row(w, run["gpus"] // G, G, priced, hw["peak_tflops"], hw["peak_tflops"], 0)
-    if "problem" in row:
-        raise ValueError(f"{run['row']}: {row['problem']}")
+    if not row.fits:
+        raise ValueError(f"{run['row']}: {row.problem}")
     # SC'21 counts the recomputation (eq. 3: the plan's tflops_per_gpu); Llama 3 model FLOPs (MFU x peak)
-    predicted = row["tflops_per_gpu"] if run["source"] == "narayanan2021" else row["mfu"] * hw["peak_tflops"]
-    compute_only = predicted * row["step_ms"] / row["compute_ms"]
-    comm = {k: v["exposed_ms"] / row["step_ms"] for k, v in row["kinds"].items()}
-    return {"source": run["source"], "row": run["row"], "gpus": run["gpus"], "layout": f"{w.tp}/{w.pp}/{row['dp']}",
-            "m": row["microbatches"], "published": run["published_tflops_per_gpu"], "predicted": predicted,
+    predicted = row.tflops_per_gpu if run["source"] == "narayanan2021" else row.mfu * hw["peak_tflops"]
+    compute_only = predicted * row.step_ms / row.compute_ms
+    comm = {k: v.exposed_ms / row.step_ms for k, v in row.kinds.items()}
+    return {"source": run["source"], "row": run["row"], "gpus": run["gpus"], "layout": f"{w.tp}/{w.pp}/{row.dp}",
+            "m": row.microbatches, "published": run["published_tflops_per_gpu"], "predicted": predicted,
             "compute_only": compute_only, "error_pct": (predicted / run["published_tflops_per_gpu"] - 1) * 100,
-            "bubble": row["bubble"] / (1 + row["bubble"]), "exposed": comm, "assumed": assumed}
+            "bubble": row.bubble / (1 + row.bubble), "exposed": comm, "assumed": assumed}
 
 
 def table(data: dict) -> tuple[list[dict], list[str]]:

@@ -20,7 +20,7 @@ from collectives.registry import get_collective
 
 from .fit import BOOTSTRAP, fit_points, usable
 from .stats import bandwidth_gbps
-from reports.model.store import bandwidth_ci
+from .entries import bandwidth_ci
 
 MIN_SIZE_BYTES = 2 << 20
 TOLERANCE = 0.05

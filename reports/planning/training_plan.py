@@ -31,7 +31,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from reports.planning.crossover import CommModel, CrossoverError, choose_model
+from reports.planning.pricing import CommModel, CrossoverError, choose_model
+from reports.planning.results import KindCost, PlanResult, PlanRow
 from reports.planning.llm import KINDS_ORDER, LLM, bubble, communications, group_shape, layout_at, window_fraction
 
 STAND_INS = {
@@ -104,13 +105,13 @@ def _ci(samples) -> list[float]:
 
 
 def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops: float, peak_tflops: float,
-             measured_nodes: int, rails: int | None = None) -> dict:
+             measured_nodes: int, rails: int | None = None) -> PlanRow:
     """One node count's step: every figure of the module docstring (seconds as ms)."""
     lay = layout_at(w, nnodes, gpus_per_node)
-    row = {"nnodes": nnodes, "nranks": lay.ranks, "dp": lay.dp, "microbatches": lay.microbatches,
-           "extrapolation": nnodes / measured_nodes if measured_nodes else None}
+    head = dict(nnodes=nnodes, nranks=lay.ranks, dp=lay.dp, microbatches=lay.microbatches,
+                extrapolation=nnodes / measured_nodes if measured_nodes else None)
     if lay.problem:
-        return {**row, "problem": lay.problem}
+        return PlanRow(**head, problem=lay.problem)
     flops = w.step_flops()
     compute_s = flops["hardware"] / lay.ranks / (rate_tflops * 1e12)
     kinds, draws, calls = {}, {}, []
@@ -122,7 +123,7 @@ def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops:
         samples_us = pr.factor * np.asarray(pr.model.samples_us(c.size_bytes / share, N, G), dtype=float)
         kinds[c.kind] = kinds.get(c.kind, 0.0) + c.count * one_us * 1e-6
         draws[c.kind] = draws.get(c.kind, 0.0) + c.count * samples_us * 1e-6
-        tier = pr.model.tier(N) if pr.model.tier else pr.model.fabric(N)
+        tier = pr.model.tier(N) or pr.model.fabric(N)
         calls.append({"kind": c.kind, "collective": c.collective, "priced_as": pr.stand_in, "size_bytes": c.size_bytes,
                       "count": c.count, "group_ranks": c.group, "group_nodes": N, "ranks_per_node": G, "tier": tier,
                       "network_share": share,
@@ -140,114 +141,41 @@ def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops:
     step_s, exposed, busy = step(kinds)
     step_draws = step(draws)[0] if draws else np.array([step_s])
     tokens = w.global_batch * w.seq
-    row.update({
-        "compute_ms": compute_s * 1e3, "bubble": b, "bubble_ms": busy * b * 1e3,
-        "step_ms": step_s * 1e3, "step_ms_ci": [v * 1e3 for v in _ci(step_draws)],
-        "tokens_per_s": tokens / step_s, "tokens_per_s_ci": sorted(tokens / v for v in _ci(step_draws)),
-        "tflops_per_gpu": flops["hardware"] / lay.ranks / step_s / 1e12,
-        "mfu": flops["model"] / lay.ranks / step_s / (peak_tflops * 1e12),
-        "kinds": {k: {"comm_ms": kinds[k] * 1e3, "comm_ms_ci": [v * 1e3 for v in _ci(draws[k])],
-                      "window_ms": window_fraction(w, k, lay) * compute_s * 1e3, "overlap": w.overlap[k],
-                      "exposed_ms": float(exposed[k]) * 1e3, "hidden_ms": (kinds[k] - float(exposed[k])) * 1e3}
-                  for k in KINDS_ORDER if k in kinds},
-        "calls": calls,
-    })
-    return row
+    return PlanRow(
+        **head, compute_ms=compute_s * 1e3, bubble=b, bubble_ms=busy * b * 1e3,
+        step_ms=step_s * 1e3, step_ms_ci=[v * 1e3 for v in _ci(step_draws)],
+        tokens_per_s=tokens / step_s, tokens_per_s_ci=sorted(tokens / v for v in _ci(step_draws)),
+        tflops_per_gpu=flops["hardware"] / lay.ranks / step_s / 1e12,
+        mfu=flops["model"] / lay.ranks / step_s / (peak_tflops * 1e12),
+        kinds={k: KindCost(comm_ms=kinds[k] * 1e3, comm_ms_ci=[v * 1e3 for v in _ci(draws[k])],
+                           window_ms=window_fraction(w, k, lay) * compute_s * 1e3, overlap=w.overlap[k],
+                           exposed_ms=float(exposed[k]) * 1e3, hidden_ms=(kinds[k] - float(exposed[k])) * 1e3)
+               for k in KINDS_ORDER if k in kinds},
+        calls=tuple(calls))
 
 
-def first_nodes(rows: list[dict]) -> dict:
+def first_nodes(rows: list[PlanRow]) -> dict:
     """Per kind, the first node count where it exceeds its window and where it is exposed."""
     out = {}
     for k in KINDS_ORDER:
-        seen = [r for r in rows if k in r.get("kinds", {})]
+        seen = [r for r in rows if k in r.kinds]
         if not seen:
             continue
-        over = next((r["nnodes"] for r in seen if r["kinds"][k]["comm_ms"] > r["kinds"][k]["window_ms"]), None)
-        shown = next((r["nnodes"] for r in seen if r["kinds"][k]["exposed_ms"] > 0), None)
+        over = next((r.nnodes for r in seen if r.kinds[k].comm_ms > r.kinds[k].window_ms), None)
+        shown = next((r.nnodes for r in seen if r.kinds[k].exposed_ms > 0), None)
         out[k] = {"exceeds_window_nodes": over, "exposed_nodes": shown}
     return out
 
 
 def plan(w: LLM, priced: dict, rate_tflops: float, peak_tflops: float, gpus_per_node: int, nodes,
-         measured_nodes: int, rails: int | None = None) -> dict:
-    """The whole plan as a JSON-ready dict."""
-    rows = [plan_row(w, n, gpus_per_node, priced, rate_tflops, peak_tflops, measured_nodes, rails) for n in nodes]
-    ok = [r for r in rows if "problem" not in r]
-    p = w.params()
-    return {
-        "workload": {k: v for k, v in asdict(w).items()}, "params": p, "step_flops": w.step_flops(),
-        "compute_tflops": rate_tflops, "peak_tflops": peak_tflops, "gpus_per_node": gpus_per_node,
-        "rails": rails or gpus_per_node,
-        "measured_nodes": measured_nodes,
-        "models": {name: {"model": pr.model.describe, "priced_as": pr.stand_in, "factor": pr.factor,
-                          "measured_ranks_per_node": pr.ranks_per_node}
-                   for name, pr in priced.items()},
-        "first": first_nodes(ok), "rows": rows,
-    }
-
-
-def format_plan(res: dict) -> str:
-    w = res["workload"]
-    lines = [f"# plan: {w['name']} ({res['params']['total'] / 1e9:.3g}B parameters; tp {w['tp']} pp {w['pp']} "
-             f"ep {w['ep']}, global batch {w['global_batch']} x {w['seq']} tokens, micro-batch {w['micro_batch']}, "
-             f"zero {w['zero']}, recompute {w['recompute']}{', sequence parallel' if w['sequence_parallel'] else ''})",
-             f"# compute {res['compute_tflops']:.4g} TFLOP/s per GPU (MFU against {res['peak_tflops']:.4g}), "
-             f"{res['gpus_per_node']} GPUs and {res['rails']} network rail(s) per node; measured up to "
-             f"{res['measured_nodes']} node(s)"]
-    for name, m in res["models"].items():
-        stand = f" (not measured: priced as {m['factor']:g} x {m['priced_as']})" if m["priced_as"] else ""
-        lines.append(f"# {name}: {m['model']}{stand}")
-    head = f"# {'nodes':>6} {'dp':>5} {'m':>5} {'compute_ms':>10}"
-    for k in KINDS_ORDER:
-        head += f" {k + ' ms (exp)':>19}"
-    lines.append(head + f" {'bubble':>6} {'step_ms':>9} {'step_ms_ci95':>19} {'tokens/s':>10} {'TFLOP/s':>8} "
-                        f"{'MFU':>6}")
-    for r in res["rows"]:
-        if "problem" in r:
-            lines.append(f"  {r['nnodes']:>6}  -- {r['problem']}")
-            continue
-        line = f"  {r['nnodes']:>6} {r['dp']:>5} {r['microbatches']:>5} {r['compute_ms']:10.4g}"
-        for k in KINDS_ORDER:
-            c = r["kinds"].get(k)
-            line += f" {'-':>19}" if c is None else f" {c['comm_ms']:>9.4g} ({c['exposed_ms']:>7.3g})"
-        ci = f"[{r['step_ms_ci'][0]:.4g},{r['step_ms_ci'][1]:.4g}]"
-        lines.append(line + f" {r['bubble']:6.3f} {r['step_ms']:9.4g} {ci:>19} {r['tokens_per_s']:10.4g} "
-                            f"{r['tflops_per_gpu']:8.4g} {r['mfu']:6.1%}")
-    for k, f in res["first"].items():
-        over = f"from {f['exceeds_window_nodes']} node(s)" if f["exceeds_window_nodes"] else "at none of these scales"
-        shown = f"from {f['exposed_nodes']} node(s)" if f["exposed_nodes"] else "at none"
-        lines.append(f"# {k}: longer than the compute it can hide under {over}; exposed {shown} "
-                     f"(overlap {w['overlap'][k]:g})")
-    return "\n".join(lines)
-
-
-def plan_view(res: dict):
-    """The report's table: one row per node count."""
-    import pandas as pd
-    rows = []
-    for r in res["rows"]:
-        if "problem" in r:
-            continue
-        row = {"nodes": r["nnodes"], "dp": r["dp"], "micro-batches": r["microbatches"], "compute_ms": r["compute_ms"]}
-        for k in KINDS_ORDER:
-            c = r["kinds"].get(k)
-            row[f"{k} ms (exposed)"] = "-" if c is None else f"{c['comm_ms']:.4g} ({c['exposed_ms']:.3g})"
-        row.update({"bubble": r["bubble"], "step_ms": r["step_ms"],
-                    "step_ms 95%": f"[{r['step_ms_ci'][0]:.4g}, {r['step_ms_ci'][1]:.4g}]",
-                    "tokens/s": r["tokens_per_s"], "MFU": f"{r['mfu']:.1%}",
-                    "source": "fit, measured range" if r["nnodes"] <= res["measured_nodes"] else "extrapolated"})
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def plan_sentence(res: dict) -> str:
-    """The plan in one sentence: the first communication past its window, and the MFU across the scales."""
-    name, first = res["workload"]["name"], res["first"]
-    over = sorted((f["exceeds_window_nodes"], k) for k, f in first.items() if f["exceeds_window_nodes"])
-    ok = [r for r in res["rows"] if "problem" not in r]
-    if not ok:
-        return f"training plan {name}: the layout fits none of the node counts asked for"
-    lead = (f"{over[0][1]} communication is the first to outgrow the compute it can hide under, from "
-            f"{over[0][0]} node(s)" if over else "no communication outgrows the compute it can hide under")
-    return (f"training plan {name}: {lead}; MFU {ok[0]['mfu']:.0%} at {ok[0]['nnodes']} node(s), "
-            f"{ok[-1]['mfu']:.0%} at {ok[-1]['nnodes']} (measured up to {res['measured_nodes']} node(s))")
+         measured_nodes: int, rails: int | None = None) -> PlanResult:
+    """The whole plan: a row per node count, the models used, the first scales per kind."""
+    rows = tuple(plan_row(w, n, gpus_per_node, priced, rate_tflops, peak_tflops, measured_nodes, rails) for n in nodes)
+    return PlanResult(
+        workload=asdict(w), params=w.params(), step_flops=w.step_flops(),
+        compute_tflops=rate_tflops, peak_tflops=peak_tflops, gpus_per_node=gpus_per_node,
+        rails=rails or gpus_per_node, measured_nodes=measured_nodes,
+        models={name: {"model": pr.model.describe, "priced_as": pr.stand_in, "factor": pr.factor,
+                       "measured_ranks_per_node": pr.ranks_per_node}
+                for name, pr in priced.items()},
+        first=first_nodes([r for r in rows if r.fits]), rows=rows)

@@ -28,6 +28,7 @@ import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from collectives.sizes import format_size  # noqa: E402
+from reports.planning.results import CrossoverResult, PlanResult  # noqa: E402
 
 DPI = 100
 
@@ -222,44 +223,44 @@ def _extrapolated(ax, edge, end) -> None:
                label=f"extrapolated: past {edge} measured node(s)")
 
 
-def compute_vs_comm(crossing: dict, path):
-    rows = crossing["rows"]
-    x = np.array([r["nnodes"] for r in rows])
-    measured = np.array([r["source"] != "extrapolated" for r in rows])
+def compute_vs_comm(crossing: CrossoverResult, path):
+    rows = crossing.rows
+    x = np.array([r.nnodes for r in rows])
+    measured = np.array([r.measured for r in rows])
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for key, style, colour, label in (("compute_ms", "o", "C0", "compute per step"),
                                       ("comm_ms", "s", "C1", "communication per step")):
-        y = np.array([r[key] for r in rows])
+        y = np.array([getattr(r, key) for r in rows])
         ax.plot(x[measured], y[measured], style + "-", color=colour, label=f"{label}, measured scale")
         past = ~measured
         if past.any():
             start = max(int(np.argmax(past)) - 1, 0)  # join the dashed line to the last measured point
             ax.plot(x[start:], y[start:], "--", color=colour, lw=1)
             ax.plot(x[past], y[past], style, color=colour, mfc="white", label=f"{label}, extrapolated")
-    ax.fill_between(x, [r["comm_ms_ci"][0] for r in rows], [r["comm_ms_ci"][1] for r in rows], alpha=0.2, lw=0,
+    ax.fill_between(x, [r.comm_ms_ci[0] for r in rows], [r.comm_ms_ci[1] for r in rows], alpha=0.2, lw=0,
                     color="C1", label="communication, 95% interval")
     if (~measured).any():
-        edge = crossing.get("measured_nodes") or x[measured].max(initial=x.min())
+        edge = crossing.measured_nodes or x[measured].max(initial=x.min())
         _extrapolated(ax, edge, x.max())
         ax.axvline(edge, color="0.5", lw=1)
-    if crossing.get("crossover_nodes"):
-        ax.axvline(crossing["crossover_nodes"], color="k", ls="--", lw=1,
-                   label=f"crossover: {crossing['crossover_nodes']} nodes")
-    _per_node(ax, crossing["gpus_per_node"], "time per step per GPU (ms)")
-    ax.set_title(_label(f"{crossing['workload']['name']}: compute vs communication"))
+    if crossing.crossover_nodes:
+        ax.axvline(crossing.crossover_nodes, color="k", ls="--", lw=1,
+                   label=f"crossover: {crossing.crossover_nodes} nodes")
+    _per_node(ax, crossing.gpus_per_node, "time per step per GPU (ms)")
+    ax.set_title(_label(f"{crossing.workload['name']}: compute vs communication"))
     ax.legend(fontsize=7)
     return _save(fig, path)
 
 
-def roofline(crossing: dict, path):
-    rows = [r for r in crossing["rows"] if r["needed_flops_per_byte"]]
-    x = [r["nnodes"] for r in rows]
+def roofline(crossing: CrossoverResult, path):
+    rows = [r for r in crossing.rows if r.needed_flops_per_byte]
+    x = [r.nnodes for r in rows]
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    ax.plot(x, [r["needed_flops_per_byte"] for r in rows], "o-",
+    ax.plot(x, [r.needed_flops_per_byte for r in rows], "o-",
             label="FLOP per byte the fabric needs to stay compute-bound")
-    ax.plot(x, [r["workload_flops_per_byte"] for r in rows], "s-", label="FLOP per byte the workload has")
-    _per_node(ax, crossing["gpus_per_node"], "arithmetic intensity (FLOP / communicated byte)")
-    ax.set_title(_label(f"{crossing['workload']['name']}: communication roofline\n"
+    ax.plot(x, [r.workload_flops_per_byte for r in rows], "s-", label="FLOP per byte the workload has")
+    _per_node(ax, crossing.gpus_per_node, "arithmetic intensity (FLOP / communicated byte)")
+    ax.set_title(_label(f"{crossing.workload['name']}: communication roofline\n"
                         "(compute-bound while the workload's FLOP/byte is above the fabric's need)"), fontsize=10)
     ax.legend(fontsize=7)
     return _save(fig, path)
@@ -269,40 +270,40 @@ def roofline(crossing: dict, path):
 PLAN_COLOURS = {"compute": "C0", "tp": "C1", "ep": "C4", "pp": "C2", "dp": "C3", "bubble": "0.6"}
 
 
-def plan_breakdown(res: dict, path):
+def plan_breakdown(res: PlanResult, path):
     """Left: what a step is made of at each node count (shares of the step time). Right:
     each communication against the compute it can hide under, with its 95% interval."""
-    rows = [r for r in res["rows"] if "problem" not in r]
-    x = np.array([r["nnodes"] for r in rows])
+    rows = res.fitting_rows
+    x = np.array([r.nnodes for r in rows])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    parts = {"compute": [r["compute_ms"] for r in rows], "bubble": [r["bubble_ms"] for r in rows]}
-    kinds = [k for k in ("tp", "ep", "pp", "dp") if any(k in r["kinds"] for r in rows)]
+    parts = {"compute": [r.compute_ms for r in rows], "bubble": [r.bubble_ms for r in rows]}
+    kinds = [k for k in ("tp", "ep", "pp", "dp") if any(k in r.kinds for r in rows)]
     for k in kinds:
-        parts[f"{k} exposed"] = [r["kinds"].get(k, {}).get("exposed_ms", 0.0) for r in rows]
+        parts[f"{k} exposed"] = [r.kinds[k].exposed_ms if k in r.kinds else 0.0 for r in rows]
     bottom, pos = np.zeros(len(rows)), np.arange(len(rows))
-    step = np.array([r["step_ms"] for r in rows])
+    step = np.array([r.step_ms for r in rows])
     for label, values in parts.items():
         share = np.array(values) / step
         left.bar(pos, share, bottom=bottom, color=PLAN_COLOURS[label.split()[0]], label=label)
         bottom += share
     left.set_xticks(pos, [f"{v:g}" for v in x], fontsize=7)
-    left.set_xlabel(f"nodes ({res['gpus_per_node']} GPUs each)")
+    left.set_xlabel(f"nodes ({res.gpus_per_node} GPUs each)")
     left.set_ylabel("share of the step time")
-    left.set_title(_label(f"{res['workload']['name']}: what a step is made of"), fontsize=10)
+    left.set_title(_label(f"{res.workload['name']}: what a step is made of"), fontsize=10)
     left.legend(fontsize=7)
-    edge = res.get("measured_nodes") or 1
+    edge = res.measured_nodes or 1
     for k in kinds:
-        mine = [r for r in rows if k in r["kinds"]]
-        xs = np.array([r["nnodes"] for r in mine])
-        right.plot(xs, [r["kinds"][k]["comm_ms"] for r in mine], "o-", color=PLAN_COLOURS[k],
+        mine = [r for r in rows if k in r.kinds]
+        xs = np.array([r.nnodes for r in mine])
+        right.plot(xs, [r.kinds[k].comm_ms for r in mine], "o-", color=PLAN_COLOURS[k],
                    label=f"{k} communication")
-        right.fill_between(xs, [r["kinds"][k]["comm_ms_ci"][0] for r in mine],
-                           [r["kinds"][k]["comm_ms_ci"][1] for r in mine], color=PLAN_COLOURS[k], alpha=0.2, lw=0)
-        right.plot(xs, [r["kinds"][k]["window_ms"] for r in mine], ":", color=PLAN_COLOURS[k],
+        right.fill_between(xs, [r.kinds[k].comm_ms_ci[0] for r in mine],
+                           [r.kinds[k].comm_ms_ci[1] for r in mine], color=PLAN_COLOURS[k], alpha=0.2, lw=0)
+        right.plot(xs, [r.kinds[k].window_ms for r in mine], ":", color=PLAN_COLOURS[k],
                    label=f"{k}: compute it can hide under")
     if x.max() > edge:
         _extrapolated(right, edge, x.max())
-    _per_node(right, res["gpus_per_node"], "time per step per GPU (ms)")
+    _per_node(right, res.gpus_per_node, "time per step per GPU (ms)")
     right.set_title("each communication vs its compute window", fontsize=10)
     if kinds:
         right.legend(fontsize=6)

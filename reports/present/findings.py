@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from collectives.sizes import format_size
+from reports.planning.results import CrossoverResult
 
 QUALITY = ((10.0, "good"), (25.0, "fair"))
 """(largest MAPE %, word); above the last: poor."""
@@ -154,13 +155,13 @@ def key_row(collective: str, run: str, key: dict, points: pd.DataFrame, entries:
             "outside 95% band": f"{coverage.outside} of {coverage.points}"}
 
 
-def crossover_sentence(crossing: dict) -> str:
+def crossover_sentence(crossing: CrossoverResult) -> str:
     """The crossover in one sentence: where, measured or extrapolated how far, held-out error."""
-    name, limit = crossing["workload"]["name"], crossing["limit_nodes"]
-    measured = crossing["measured_nodes"]
-    cross, ci = crossing["crossover_nodes"], crossing["crossover_nodes_ci"]
-    held = crossing.get("heldout_mape_pct")
-    held_text = crossing.get("heldout_note") or (f"the fit's held-out error was {held:.1f}%" if held is not None
+    name, limit = crossing.workload["name"], crossing.limit_nodes
+    measured = crossing.measured_nodes
+    cross, ci = crossing.crossover_nodes, crossing.crossover_nodes_ci
+    held = crossing.heldout_mape_pct
+    held_text = crossing.heldout_note or (f"the fit's held-out error was {held:.1f}%" if held is not None
                                                  else "no held-out error")
     if cross is None:
         return (f"{name}: communication stays below compute up to the limit of {limit} nodes "

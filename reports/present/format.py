@@ -24,6 +24,11 @@ def num(x, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
+def fixed(x, decimals: int) -> str:
+    """`decimals` places after the point (R^2 0.998, 12.3%); missing as "-"."""
+    return MISSING if missing(x) else f"{x:.{decimals}f}"
+
+
 def size(n) -> str:
     """Bytes in binary units (1 KiB, 16 MiB); missing as "-"."""
     return MISSING if missing(n) else format_size(int(n))

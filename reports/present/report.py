@@ -19,8 +19,10 @@ from reports.present import figures, findings
 from reports.doctor.stats import DOCTOR_FILE, doctor_views
 from reports.model.fit import fit_frame
 from reports.runs.load import load_run
-from reports.model.store import fit_entries
-from reports.planning.training_plan import plan_sentence, plan_view
+from reports.model.entries import fit_entries
+from reports.planning.results import CrossoverResult, PlanResult
+from reports.present.format import interval
+from reports.present.plan_text import plan_sentence, plan_view
 from reports.present.series import series_view
 from reports.runs.summary import summarize_run
 
@@ -134,12 +136,12 @@ def timing_view(ok: pd.DataFrame) -> pd.DataFrame:
         "batch / call": (wide["batch"] / wide["call"]).round(3).to_numpy()})
 
 
-def crossover_view(crossing: dict) -> pd.DataFrame:
+def crossover_view(crossing: CrossoverResult) -> pd.DataFrame:
     return pd.DataFrame([{
-        "nodes": r["nnodes"], "ranks": r["nranks"], "fabric": r["fabric"], "compute_ms": r["compute_ms"],
-        "comm_ms": r["comm_ms"], "comm_ms 95%": _ci(r["comm_ms_ci"], "{:.4g}"), "comm / compute": r["comm_over_compute"],
-        "FLOP/B the step has": r["workload_flops_per_byte"], "FLOP/B the fabric needs": r["needed_flops_per_byte"],
-        "source": r["source"]} for r in crossing["rows"]])
+        "nodes": r.nnodes, "ranks": r.nranks, "fabric": r.fabric, "compute_ms": r.compute_ms,
+        "comm_ms": r.comm_ms, "comm_ms 95%": interval(r.comm_ms_ci, 4), "comm / compute": r.comm_over_compute,
+        "FLOP/B the step has": r.workload_flops_per_byte, "FLOP/B the fabric needs": r.needed_flops_per_byte,
+        "source": r.source} for r in crossing.rows])
 
 
 
@@ -166,14 +168,14 @@ def _story(folder: Path, crossings: dict, plans: dict) -> list:
     for name, crossing in crossings.items():
         path = folder / f"crossover_{name}.png"
         figures.compute_vs_comm(crossing, path)
-        story.append((f"{name}: compute vs communication ({crossing['workload']['name']})", path))
+        story.append((f"{name}: compute vs communication ({crossing.workload['name']})", path))
         path = folder / f"roofline_{name}.png"
         figures.roofline(crossing, path)
         story.append((f"{name}: communication roofline", path))
     for name, res in plans.items():
         path = folder / f"plan_{name}.png"
         figures.plan_breakdown(res, path)
-        story.append((f"{name}: training plan ({res['workload']['name']}): the step and each communication", path))
+        story.append((f"{name}: training plan ({res.workload['name']}): the step and each communication", path))
     return story
 
 
@@ -195,9 +197,9 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
             fits.setdefault(key, fit)  # first dtype of each
         crossing = Path(run) / "crossover.json"
         if crossing.exists():
-            crossings[name] = json.loads(crossing.read_text())
+            crossings[name] = CrossoverResult.from_json(json.loads(crossing.read_text()))
         if (Path(run) / "plan.json").exists():
-            plans[name] = json.loads((Path(run) / "plan.json").read_text())
+            plans[name] = PlanResult.from_json(json.loads((Path(run) / "plan.json").read_text()))
         if (Path(run) / DOCTOR_FILE).exists():
             doctors[name] = doctor_views(json.loads((Path(run) / DOCTOR_FILE).read_text()))
     df = pd.concat(frames, ignore_index=True)

@@ -1,0 +1,52 @@
+"""crossover's printed table (format_crossover), from its typed result. docs/model.md
+(crossover) explains the columns."""
+from __future__ import annotations
+
+from reports.planning.results import CrossoverResult
+
+from .format import interval, num
+
+
+def format_crossover(res: CrossoverResult) -> str:
+    """crossover's printed table and its verdict lines."""
+    w = res.workload
+    lines = [f"# crossover: workload {w['name']} ({w['kind']}, {w['scaling']} scaling), {res.collective} from "
+             f"{res.model}",
+             f"# compute {res.compute_tflops:.4g} TFLOP/s per GPU, {res.gpus_per_node} GPUs per node, "
+             f"overlap {res.overlap:.2f}; measured up to {res.measured_nodes} node(s), {res.measured_ranks} ranks",
+             f"# {'nodes':>6} {'ranks':>7} {'fabric':<12} {'tier':<13} {'compute_ms':>11} {'comm_ms':>11} {'comm_ms_ci95':>21} "
+             f"{'comm/comp':>9} {'flop/B have':>11} {'flop/B need':>11}  source"]
+    for r in res.rows:
+        ci = interval(r.comm_ms_ci, 4, compact=True)
+        have = num(r.workload_flops_per_byte, 4)
+        need = num(r.needed_flops_per_byte, 4)
+        lines.append(f"  {r.nnodes:>6} {r.nranks:>7} {r.fabric:<12} {r.tier or '-':<13} "
+                     f"{r.compute_ms:11.4g} {r.comm_ms:11.4g} "
+                     f"{ci:>21} {r.comm_over_compute:9.3g} {have:>11} {need:>11}  {r.source}")
+
+    def when(n, ci):
+        if n is None:
+            return f"not within {res.limit_nodes} nodes"
+        hi = "beyond the limit" if ci[1] is None else ci[1]
+        return f"from {n} node(s) (95% interval {ci[0]} to {hi})"
+
+    lines.append(f"# communication exceeds compute {when(res.crossover_nodes, res.crossover_nodes_ci)}"
+                 + (f": {res.crossover_boundary}, the {res.crossover_tier} tier" if res.crossover_boundary
+                    else ""))
+    lines.append(f"# with {res.overlap:.0%} of compute to hide under, communication is exposed "
+                 f"{when(res.hidden_crossover_nodes, res.hidden_crossover_nodes_ci)}")
+    beyond = res.crossover_nodes and res.crossover_nodes > res.measured_nodes
+    note = res.heldout_note or ("no held-out error" if res.heldout_mape_pct is None else
+                                       f"held-out error {res.heldout_mape_pct:.1f}%")
+    where = (f"the crossover is extrapolated {res.crossover_nodes / res.measured_nodes:.1f} x past the largest "
+             f"measured scale ({res.measured_nodes} node(s))" if beyond else
+             "the crossover lies within the measured scale" if res.crossover_nodes else
+             f"no crossover within {res.limit_nodes} nodes, {res.limit_nodes / res.measured_nodes:.1f} x past "
+             f"the largest measured scale")
+    lines.append(f"# {where}; {note} (the error to expect one step up in scale)")
+    errs = [(r.nnodes, r.model_error_pct) for r in res.rows if r.model_error_pct]
+    if errs:
+        lines.append("# intervals include the model's own error past the measured scale (90% of predictions within "
+                     + ", ".join(f"x{1 + e / 100:.3g} either way at {k} node(s)" for k, e in errs[:1] + errs[-1:])
+                     + "; docs/model.md#predictions)")
+    return "\n".join(lines)
