@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from benchmarks.doctor.schedule import ALL_PAIRS_UP_TO, all_rounds, plan_rounds
-from conftest import REPO
-from reports.doctor.stats import Method, analyse, confirm, run_confirmation
+from conftest import REPO, commscale_here
+from reports.doctor.confirm import confirm, run_confirmation
+from reports.doctor.stats import Method, analyse
 
 FAST = 0.0478  # GB/s: TCP payload of a 400 Mbit/s link
 
@@ -165,7 +166,8 @@ def _launch(out, nodes=3, extra=()):
     return [p.returncode for p in procs], outputs
 
 
-def test_a_real_doctor_run_on_three_local_ranks_writes_every_measurement(tmp_path, run_cli):
+@pytest.mark.slow
+def test_a_real_doctor_run_on_three_local_ranks_writes_every_measurement(tmp_path):
     out = tmp_path / "doc"
     codes, outputs = _launch(out)
     assert len(set(codes)) == 1 and codes[0] in (0, 6), outputs[0]
@@ -180,18 +182,19 @@ def test_a_real_doctor_run_on_three_local_ranks_writes_every_measurement(tmp_pat
     stdout = outputs[0][0]
     assert "# commscale doctor" in stdout and "all 3 pairs of 3 nodes in 3 rounds" in stdout
     assert f"(exit {codes[0]}); {out / 'doctor.json'}" in stdout
-    report = run_cli("report", out, "--out", tmp_path / "rep")
+    report = commscale_here("report", out, "--out", tmp_path / "rep")
     assert report.returncode == 0, report.stderr
     assert "## Slow nodes and links (doctor): doc" in (tmp_path / "rep" / "report.md").read_text()
 
 
-def test_one_node_is_a_one_line_error(tmp_path, run_cli):
+def test_one_node_is_a_one_line_error(tmp_path):
     start = time.monotonic()
-    done = run_cli("doctor", "--size", "1K", "--out", tmp_path / "one")
+    done = commscale_here("doctor", "--size", "1K", "--out", tmp_path / "one")
     assert done.returncode == 2 and time.monotonic() - start < 30
     assert done.stderr.strip().count("\n") == 0 and "launch ranks on 2 or more nodes" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_rank_lost_mid_run_keeps_what_was_measured(tmp_path):
     """SIGKILL one rank after the first rounds: the others end with status 5 and one line
     each, and doctor.json keeps every measurement made, marked incomplete."""

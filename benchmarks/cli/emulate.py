@@ -127,7 +127,10 @@ def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
 def _doctor(args, cfg: RunConfig, net: EmulatedNetwork, opts) -> int:
     """The doctor's ranks in the emulated nodes; then its suspects against the faults built
     (--link, --pair-link): each found or not, its measured rate against the emulated one."""
-    from reports.doctor.stats import DOCTOR_FILE, check_faults, format_fault_check
+    from reports.doctor.faults import check_faults
+    from reports.doctor.result import DoctorResult
+    from reports.doctor.stats import DOCTOR_FILE
+    from reports.present.doctor_text import format_fault_check
     if cfg.resume:
         raise UsageError("emulate --doctor starts afresh: drop --resume")
     doctor = doctor_options(args, cfg.backend, cfg.device, str(cfg.out), layout="inter")
@@ -137,7 +140,7 @@ def _doctor(args, cfg: RunConfig, net: EmulatedNetwork, opts) -> int:
         return launch_failed(cfg.out, code, opts.resume_command() + " --doctor")
     doc = json.loads(path.read_text(encoding="utf-8"))
     doc["emulated_network"] = net.describe()
-    doc["fault_check"] = check_faults(doc, _faults(net))
+    doc["fault_check"] = check_faults(DoctorResult.from_json(doc), _faults(net))
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     print(format_fault_check(doc["fault_check"]), flush=True)
     return code

@@ -19,8 +19,10 @@ import numpy as np
 from collectives.clocks import no_beat
 from collectives.launch import LaunchEnv
 from collectives.records import RecordWriter, make_record, now_utc
-from reports.doctor.stats import (DOCTOR_FILE, Method, analyse, confirm, format_doctor, pool_tests, rerank,
-                            run_confirmation)
+from reports.doctor.confirm import confirm, run_confirmation
+from reports.doctor.result import DoctorResult
+from reports.doctor.stats import DOCTOR_FILE, Method, analyse, pool_tests, rerank
+from reports.present.doctor_text import format_doctor
 
 from ..errors import EXIT_LOST, EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError
 from ..host import preflight
@@ -86,7 +88,7 @@ class Doctor:
         code = None
         if self.rank0:
             code = EXIT_WRONG_DATA if self.any_wrong else (EXIT_SUSPECTS if self.doc["suspects"] else EXIT_OK)
-            print(format_doctor(self.doc, self.cfg.out / DOCTOR_FILE, code), flush=True)
+            print(format_doctor(DoctorResult.from_json(self.doc), self.cfg.out / DOCTOR_FILE, code), flush=True)
         return int(self.backend.broadcast_object(code))
 
     def prepare(self) -> None:

@@ -16,7 +16,9 @@ from collectives.registry import COLLECTIVES, get_collective
 from collectives.sizes import format_size
 
 from reports.present import figures, findings
-from reports.doctor.stats import DOCTOR_FILE, doctor_views
+from reports.doctor.result import DoctorResult
+from reports.doctor.stats import DOCTOR_FILE
+from reports.present.doctor_text import doctor_views
 from reports.model.fit import fit_frame
 from reports.runs.load import load_run
 from reports.model.entries import fit_entries
@@ -201,7 +203,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
         if (Path(run) / "plan.json").exists():
             plans[name] = PlanResult.from_json(json.loads((Path(run) / "plan.json").read_text()))
         if (Path(run) / DOCTOR_FILE).exists():
-            doctors[name] = doctor_views(json.loads((Path(run) / DOCTOR_FILE).read_text()))
+            doctors[name] = doctor_views(DoctorResult.from_json(json.loads((Path(run) / DOCTOR_FILE).read_text())))
     df = pd.concat(frames, ignore_index=True)
     df["time_us"] = df["time_us_median"].fillna(df["time_us_mean"])
     # figures and fits show sized points: 0-byte rows and points whose size or busbw is unknown
