@@ -1,26 +1,98 @@
-"""Shared helpers: run the real `commscale` command and read what it wrote."""
+"""Shared helpers: run the real `commscale` command (in a new interpreter, or through its
+entry point in this process) and read what it wrote."""
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
+import warnings
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
+                    "SLURM_STEP_NUM_TASKS", "PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK")
+"""An outer launch's variables, dropped so that a command here is a launch of its own."""
+
 
 def commscale(*args, env=None, timeout=300, cwd=None):
-    """Run `python -m benchmarks ARGS` as a user would; returns CompletedProcess (text)."""
+    """Run `python -m benchmarks ARGS` as a user would; returns CompletedProcess (text).
+    It starts a process: a test that calls it is marked slow."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "SLURM_PROCID",
-                 "SLURM_STEP_NUM_TASKS", "PMI_RANK", "PMI_SIZE", "OMPI_COMM_WORLD_RANK"):
+    for name in LAUNCH_VARIABLES:
         if not env or name not in env:
             full_env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "benchmarks", *map(str, args)], env=full_env,
                           capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO)
+
+
+SHOWN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+"""Warnings Python hides by default: a user would not see them, so they are not output."""
+_HANDLED = [s for s in ("SIGTERM", "SIGINT", "SIGUSR1", "SIGUSR2", "SIGHUP") if hasattr(signal, s)]
+
+
+def _children_cpu_s() -> float:
+    times = os.times()
+    return times.children_user + times.children_system
+
+
+def commscale_here(*args, env=None, cwd=None) -> subprocess.CompletedProcess:
+    """`commscale ARGS` through the console script's entry point, benchmarks.cli.main, in this
+    process: the same parsing, checks, output and exit status as `commscale` (a new
+    interpreter) gives, without the seconds an interpreter takes to start. For
+    verbs that start no ranks (usage errors, fit, compare, report, import, ...). Returns a
+    CompletedProcess: returncode, stdout and stderr as a user would see them (warnings
+    Python shows by default are written to stderr, as they would be). The environment, the
+    working directory and the signal handlers are restored afterwards, and the command must
+    start no process (the CPU time of this process's ended children must not grow), leave
+    no thread running and no process group open: such a command is for `commscale`."""
+    from benchmarks.cli import main
+    argv = [str(a) for a in args]
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_signals = {s: signal.getsignal(getattr(signal, s)) for s in _HANDLED}
+    threads = set(threading.enumerate())
+    children_s = _children_cpu_s()
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        for name in LAUNCH_VARIABLES:
+            if not env or name not in env:
+                os.environ.pop(name, None)
+        os.environ.update({k: str(v) for k, v in (env or {}).items()})
+        os.chdir(cwd or REPO)
+        with warnings.catch_warnings(record=True) as caught, \
+                contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            warnings.simplefilter("always")
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # --help, --version: argparse exits
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+                if not isinstance(exc.code, (int, type(None))):
+                    print(exc.code, file=err)
+        for w in caught:
+            if not issubclass(w.category, SHOWN_WARNINGS):
+                err.write(warnings.formatwarning(w.message, w.category, w.filename, w.lineno))
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    left = {s for s, handler in saved_signals.items() if signal.getsignal(getattr(signal, s)) != handler}
+    for s in left:
+        signal.signal(getattr(signal, s), saved_signals[s])
+    assert not left, f"commscale {' '.join(argv)} left its handlers for {sorted(left)}: run it in a subprocess"
+    assert _children_cpu_s() == children_s, f"commscale {' '.join(argv)} started a process: use commscale()"
+    running = [t.name for t in threading.enumerate() if t not in threads and t.is_alive()]
+    assert not running, f"commscale {' '.join(argv)} left threads {running}: run it in a subprocess"
+    dist = sys.modules.get("torch.distributed")
+    assert not (dist and dist.is_available() and dist.is_initialized()), \
+        f"commscale {' '.join(argv)} left a process group open: run it in a subprocess"
+    return subprocess.CompletedProcess(["commscale", *argv], code, out.getvalue(), err.getvalue())
 
 
 def read_records(run_dir) -> list[dict]:
@@ -45,10 +117,14 @@ def slurm():
         yield cluster
 
 
+NETNS_DIR = Path("/var/run/netns")
+"""Where `ip netns add` keeps a named namespace (iproute2's NETNS_RUN_DIR)."""
+
+
 def namespaces() -> set[str]:
-    """The network namespaces on this machine (`ip netns list`)."""
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in out.splitlines() if line.strip()}
+    """The named network namespaces on this machine: what `ip netns list` lists, read from
+    its directory without starting a process."""
+    return {p.name for p in NETNS_DIR.iterdir()} if NETNS_DIR.is_dir() else set()
 
 
 @pytest.fixture
