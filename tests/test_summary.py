@@ -1,7 +1,8 @@
 import pandas as pd
 
 from collectives.records import make_record
-from reports.runs.summary import format_summary, summarize_run
+from reports.present.summary_text import format_summary
+from reports.runs.summary import summarize_run
 
 
 def rec(collective, nranks, size, time_us, busbw, status="ok", n_wrong=0):

@@ -12,7 +12,8 @@ from .fit import BOOTSTRAP, fit_runs
 
 def print_summary(out: Path, df) -> None:
     """The run at a glance (reports/runs/summary.py), after its table."""
-    from reports.runs.summary import format_summary, summarize_run
+    from reports.present.summary_text import format_summary
+    from reports.runs.summary import summarize_run
     print(f"#\n# summary of {out}\n" + format_summary(summarize_run(df)), flush=True)
 
 

@@ -99,7 +99,8 @@ def run(args) -> int:
 
 def _analyse(cfg: RunConfig, net: EmulatedNetwork) -> None:
     """Summary, fit, link check and report, all into the run directory."""
-    from reports.model.linkcheck import expected_tier_rates, format_link_check, format_tier_check, link_check, tier_check
+    from reports.model.linkcheck import expected_tier_rates, link_check, tier_check
+    from reports.present.linkcheck_text import format_link_check, format_tier_check
     from reports.runs.load import load_run
     from reports.model.store import MODEL_FILE
     df = load_run(cfg.out)

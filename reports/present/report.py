@@ -3,8 +3,6 @@ scripts, no fetches), report.md (to paste into a ticket), the figures as PNG and
 summary.csv, for one or more runs side by side."""
 from __future__ import annotations
 
-import base64
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +11,6 @@ import pandas as pd
 
 from collectives.records import load_meta
 from collectives.registry import COLLECTIVES, get_collective
-from collectives.sizes import format_size
 
 from reports.present import figures, findings
 from reports.doctor.result import DoctorResult
@@ -23,16 +20,14 @@ from reports.model.fit import fit_frame
 from reports.runs.load import load_run
 from reports.model.entries import fit_entries
 from reports.planning.results import CrossoverResult, PlanResult
-from reports.present.format import interval
+from reports.present.document import to_html, to_markdown
+from reports.present.format import interval, num, size
 from reports.present.plan_text import plan_sentence, plan_view
+from reports.present.sections import report_document
 from reports.present.series import series_view
 from reports.runs.summary import summarize_run
 
 BOOTSTRAP = 200
-SERIES_TEXT = ("The runs taken together as one node-count series, with the model commscale predict uses "
-               "(docs/model.md#predictions): measured busbw by node count at the largest size every scale "
-               "measured, then predictions at 2x, 4x and 8x the largest with their predictive intervals. "
-               "The per-run fits below describe each run alone.")
 CSS = """body{font-family:sans-serif;margin:1.5em auto;max-width:1300px;padding:0 1em;color:#222}
 h2{margin-top:1.4em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:12px;margin:.6em 0;max-width:100%}
@@ -57,48 +52,15 @@ def _names(runs) -> list[str]:
     return names
 
 
-def _text(v) -> str:
-    if v is None or (isinstance(v, float) and pd.isna(v)):
-        return "-"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _table_html(df: pd.DataFrame, dim=None) -> str:
-    """`dim`: a boolean per row, drawn grey and italic (extrapolated rows)."""
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in df.columns)
-    body = []
-    for i, row in enumerate(df.itertuples(index=False)):
-        cells = "".join(f"<td{' class=l' if isinstance(v, str) else ''}>{html.escape(_text(v))}</td>" for v in row)
-        body.append(f"<tr{' class=x' if dim is not None and dim[i] else ''}>{cells}</tr>")
-    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
-
-
-def _table_md(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(_text(v).replace("|", "\\|") for v in row) + " |"
-              for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
-def _size(v) -> str:
-    return "-" if v is None or pd.isna(v) else format_size(int(v))
-
-
-def _ci(ci, fmt="{:.3g}") -> str:
-    if not ci or ci[0] is None:
-        return "-"
-    return f"[{fmt.format(ci[0])}, {fmt.format(ci[1]) if ci[1] is not None else 'inf'}]"
-
-
 def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
     """The summary for reading: sizes in binary units, units in the column names."""
     return pd.DataFrame({
         "run": summary["run"], "collective": summary["collective"], "backend": summary["backend"],
         "fabric": summary["fabric"], "nranks": summary["nranks"], "nnodes": summary["nnodes"],
         "ok": summary["points_ok"], "skipped": summary["points_skipped"], "failed": summary["points_failed"],
-        "wrong": summary["n_wrong"], "smallest size": summary["min_size_bytes"].map(_size),
+        "wrong": summary["n_wrong"], "smallest size": summary["min_size_bytes"].map(size),
         "time_us there": summary["min_size_time_us"], "peak busbw_gbps": summary["peak_busbw_gbps"],
-        "at size": summary["peak_at_size_bytes"].map(_size)})
+        "at size": summary["peak_at_size_bytes"].map(size)})
 
 
 def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
@@ -107,12 +69,12 @@ def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
         "run": run, "collective": e["collective"], "backend": e["backend"], "fabric": e["fabric"],
         "dtype": e["dtype"], "regime": f"{e['regime']} of {e['regimes']}",
         "place": {True: "in", False: "out"}.get(e.get("in_place"), "-") + (" (batch)" if e.get("timing") == "batch" else ""),
-        "sizes": f"{format_size(e['size_bytes_min'])}-{format_size(e['size_bytes_max'])}", "family": e["family"],
-        "alpha_us": e["alpha_us"], "alpha_us 95%": _ci(e["alpha_us_ci"]), "bandwidth_gbps": e["bandwidth_gbps"],
-        "bandwidth_gbps 95%": _ci(e["bandwidth_gbps_ci"]), "busbw asymptote GB/s": e["busbw_asymptote_gbps"],
-        "busbw asymptote 95%": _ci(e["busbw_asymptote_gbps_ci"]),
+        "sizes": f"{size(e['size_bytes_min'])}-{size(e['size_bytes_max'])}", "family": e["family"],
+        "alpha_us": e["alpha_us"], "alpha_us 95%": interval(e["alpha_us_ci"]), "bandwidth_gbps": e["bandwidth_gbps"],
+        "bandwidth_gbps 95%": interval(e["bandwidth_gbps_ci"]), "busbw asymptote GB/s": e["busbw_asymptote_gbps"],
+        "busbw asymptote 95%": interval(e["busbw_asymptote_gbps_ci"]),
         "asymptote reached": {True: "yes", False: "no (extrapolated)"}.get(e.get("busbw_asymptote_reached"), "-"),
-        "peak busbw (at size)": (f"{e['peak_busbw_gbps']:.3g} at {format_size(e['peak_at_size_bytes'])}"
+        "peak busbw (at size)": (f"{num(e['peak_busbw_gbps'])} at {size(e['peak_at_size_bytes'])}"
                                  if e["peak_busbw_gbps"] is not None else "-"),
         "R\u00b2": e["r2"], "MAPE %": e["mape_pct"],
         "held-out MAPE %": (f"{e['heldout_mape_pct']:.1f} at {e['heldout_nranks']} ranks from "
@@ -133,7 +95,7 @@ def timing_view(ok: pd.DataFrame) -> pd.DataFrame:
         "collective": wide.index.get_level_values("collective"), "backend": wide.index.get_level_values("backend"),
         "place": ["in" if v else "out" for v in wide.index.get_level_values("in_place")],
         "ranks": wide.index.get_level_values("nranks"),
-        "size": [format_size(int(v)) for v in wide.index.get_level_values("size_bytes")],
+        "size": [size(v) for v in wide.index.get_level_values("size_bytes")],
         "per call time_us": wide["call"].round(2).to_numpy(), "batch time_us": wide["batch"].round(2).to_numpy(),
         "batch / call": (wide["batch"] / wide["call"]).round(3).to_numpy()})
 
@@ -155,7 +117,7 @@ def busbw_factor(collective: str):
     return KINDS[collective].factor
 
 @dataclass
-class Section:
+class CollectiveSection:
     """One collective's story: its figures and a sentence per fit beside them."""
     collective: str
     notes: list = field(default_factory=list)
@@ -181,82 +143,141 @@ def _story(folder: Path, crossings: dict, plans: dict) -> list:
     return story
 
 
-def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
-    """Write every output into `out`; returns their paths and what the figures hold.
-    `fits`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
-    given = fits or {}
-    out = Path(out)
-    (out / "figures").mkdir(parents=True, exist_ok=True)
-    names = _names(runs)
-    frames, metas, fits, crossings, doctors, plans = [], {}, {}, {}, {}, {}  # fits: (run, fabric, collective) -> KeyFit
-    for run, name in zip(runs, names):
-        df = load_run(run).assign(run=name)
-        frames.append(df)
-        meta_path = Path(run) / "meta.json"
-        metas[name] = load_meta(run) if meta_path.exists() else {}
-        for fit in given.get(run) or fit_frame(df, BOOTSTRAP):
-            key = (name, fit.key["fabric"], fit.key["collective"])
-            fits.setdefault(key, fit)  # first dtype of each
-        crossing = Path(run) / "crossover.json"
-        if crossing.exists():
-            crossings[name] = CrossoverResult.from_json(json.loads(crossing.read_text()))
-        if (Path(run) / "plan.json").exists():
-            plans[name] = PlanResult.from_json(json.loads((Path(run) / "plan.json").read_text()))
-        if (Path(run) / DOCTOR_FILE).exists():
-            doctors[name] = doctor_views(DoctorResult.from_json(json.loads((Path(run) / DOCTOR_FILE).read_text())))
+@dataclass
+class Runs:
+    """What the runs hold, by run name: records, meta.json, fits, and the results beside them."""
+    names: list
+    frames: list = field(default_factory=list)
+    metas: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict)
+    """(run, fabric, collective) -> KeyFit: the first dtype of each"""
+    crossings: dict = field(default_factory=dict)
+    plans: dict = field(default_factory=dict)
+    doctors: dict = field(default_factory=dict)
+    """run name -> doctor_views(doctor.json): the doctor's sentence, suspects and nodes."""
+
+
+def _read_runs(runs, given: dict) -> Runs:
+    """`given`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
+    read = Runs(_names(runs))
+    for run, name in zip(runs, read.names):
+        _read_run(Path(run), name, given.get(run), read)
+    return read
+
+
+def _read_run(run: Path, name: str, fitted, read: Runs) -> None:
+    df = load_run(run).assign(run=name)
+    read.frames.append(df)
+    read.metas[name] = load_meta(run) if (run / "meta.json").exists() else {}
+    for fit in fitted or fit_frame(df, BOOTSTRAP):
+        read.fits.setdefault((name, fit.key["fabric"], fit.key["collective"]), fit)  # first dtype of each
+    if (run / "crossover.json").exists():
+        read.crossings[name] = CrossoverResult.from_json(json.loads((run / "crossover.json").read_text()))
+    if (run / "plan.json").exists():
+        read.plans[name] = PlanResult.from_json(json.loads((run / "plan.json").read_text()))
+    if (run / DOCTOR_FILE).exists():
+        read.doctors[name] = doctor_views(DoctorResult.from_json(json.loads((run / DOCTOR_FILE).read_text())))
+
+
+def _points(frames) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """All records, and the points figures and fits show: sized and ok (0-byte rows and points
+    whose size or busbw is unknown, imported without a rank count, stay in the records and
+    the summary table only)."""
     df = pd.concat(frames, ignore_index=True)
     df["time_us"] = df["time_us_median"].fillna(df["time_us_mean"])
-    # figures and fits show sized points: 0-byte rows and points whose size or busbw is unknown
-    # (imported without a rank count) stay in the records and the summary table only
     ok = df[(df["status"] == "ok") & (df["size_bytes"].fillna(0) > 0) & df["busbw_gbps"].notna()]
-    sections, more, key_rows = [], [], []  # more: (title, path) after the tables
+    return df, ok
+
+
+def _collectives(read: Runs, df, ok, folder: Path, scale_sizes) -> tuple[list, list, list]:
+    """Per collective: its section (a sentence per fit, the busbw figures), its latency figure
+    (title, path) for the end, and the fits' headline rows."""
     pooled = {}  # several runs: one model fitted to all of them, for the scale figure
-    if len(frames) > 1:
+    if len(read.frames) > 1:
         for fit in fit_frame(df, BOOTSTRAP):
             pooled.setdefault(fit.key["collective"], fit)
+    sizes_for = (lambda g: scale_sizes) if scale_sizes else _scale_sizes
+    sections, more, key_rows = [], [], []
     for collective in dict.fromkeys(ok["collective"]):
         sub = ok[ok["collective"] == collective]
-        mine = {(r, f): fit for (r, f, c), fit in fits.items() if c == collective}
-        factor = busbw_factor(collective)
-        section = Section(collective)
-        for (run, fabric), fit in mine.items():
-            fitted = sub[(sub["run"] == run) & (sub["fabric"] == fabric) & (sub["dtype"] == fit.key["dtype"])
-                         & (sub["backend"] == fit.key["backend"])]
-            entries, coverage = fit_entries([fit]), findings.band_coverage(fitted, fit)
-            row = findings.key_row(collective, run, fit.key, fitted, entries, coverage)
-            section.notes.append((run, fabric, findings.fit_note(entries, coverage), row["model fit"]))
-            key_rows.append(row)
-        path = out / "figures" / f"busbw_{collective}.png"
-        figures.busbw_vs_size(sub, collective, path, mine, factor)
-        section.figures.append((f"{collective}: busbw vs size with the model", path))
-        if sub["nranks"].nunique() > 1 or sub["nnodes"].nunique() > 1:
-            path = out / "figures" / f"scale_{collective}.png"
-            figures.busbw_vs_scale(sub, collective, mine, (lambda g: scale_sizes) if scale_sizes else _scale_sizes,
-                                   factor, path, pooled.get(collective))
-            marks = "; ".join(label for _, label in figures.tier_boundaries(sub)) if sub["nnodes"].nunique() > 1 else ""
-            section.figures.append((f"{collective}: busbw vs scale" + (f" (dotted: {marks})" if marks else ""), path))
-        path = out / "figures" / f"latency_{collective}.png"
+        mine = {(r, f): fit for (r, f, c), fit in read.fits.items() if c == collective}
+        section = CollectiveSection(collective)
+        key_rows += _fit_notes(section, sub, mine)
+        section.figures += _busbw_figures(collective, sub, mine, folder, sizes_for, pooled.get(collective))
+        path = folder / f"latency_{collective}.png"
         figures.latency_vs_size(sub, collective, mine, path)
         more.append((f"{collective}: latency vs size with the model", path))
         sections.append(section)
-    series = [v for v in (series_view(df, c) for c in dict.fromkeys(ok["collective"])) if v is not None]
-    story = _story(out / "figures", crossings, plans)  # the crossover and plan figures lead
-    summary = pd.concat([summarize_run(f).assign(run=n) for f, n in zip(frames, names)], ignore_index=True)
+    return sections, more, key_rows
+
+
+def _fit_notes(section: CollectiveSection, sub, mine: dict) -> list[dict]:
+    """A sentence on each fit of the collective into `section`; returns their headline rows."""
+    rows = []
+    for (run, fabric), fit in mine.items():
+        fitted = sub[(sub["run"] == run) & (sub["fabric"] == fabric) & (sub["dtype"] == fit.key["dtype"])
+                     & (sub["backend"] == fit.key["backend"])]
+        entries, coverage = fit_entries([fit]), findings.band_coverage(fitted, fit)
+        row = findings.key_row(section.collective, run, fit.key, fitted, entries, coverage)
+        section.notes.append((run, fabric, findings.fit_note(entries, coverage), row["model fit"]))
+        rows.append(row)
+    return rows
+
+
+def _busbw_figures(collective: str, sub, mine: dict, folder: Path, sizes_for, pooled) -> list:
+    """busbw vs size, and vs scale where the group size or node count varies: (title, path) each."""
+    factor = busbw_factor(collective)
+    path = folder / f"busbw_{collective}.png"
+    figures.busbw_vs_size(sub, collective, path, mine, factor)
+    made = [(f"{collective}: busbw vs size with the model", path)]
+    if sub["nranks"].nunique() > 1 or sub["nnodes"].nunique() > 1:
+        path = folder / f"scale_{collective}.png"
+        figures.busbw_vs_scale(sub, collective, mine, sizes_for, factor, path, pooled)
+        marks = "; ".join(label for _, label in figures.tier_boundaries(sub)) if sub["nnodes"].nunique() > 1 else ""
+        made.append((f"{collective}: busbw vs scale" + (f" (dotted: {marks})" if marks else ""), path))
+    return made
+
+
+def _summary(read: Runs, path: Path) -> pd.DataFrame:
+    """Per run, collective and group (summary_run); written to `path` as CSV."""
+    summary = pd.concat([summarize_run(f).assign(run=n) for f, n in zip(read.frames, read.names)], ignore_index=True)
     summary = summary[["run"] + [c for c in summary.columns if c != "run"]]
-    summary.to_csv(out / "summary.csv", index=False)
-    headline = Headline(
-        cpu=findings.cpu_note(df),
-        points=[f"{name}: {findings.points_sentence(findings.point_counts(f))}" if len(names) > 1
-                else findings.points_sentence(findings.point_counts(f)) for f, name in zip(frames, names)]
-        + [s for s in [findings.unplotted_sentence(df)] if s],
-        crossovers=[findings.crossover_sentence(c) for c in crossings.values()]
-        + [plan_sentence(p) for p in plans.values()], keys=pd.DataFrame(key_rows),
-        series=[v.sentence for v in series])
-    tables = Tables(summary_view(summary), model_view([(r, e) for (r, _, _), fit in fits.items() for e in fit_entries([fit])]),
-                    {name: crossover_view(c) for name, c in crossings.items()}, timing_view(ok), doctors,
-                    {name: plan_view(p) for name, p in plans.items()}, series)
-    _write_md(out, names, metas, headline, story, sections, tables, more)
-    _write_html(out, names, metas, headline, story, sections, tables, more)
+    summary.to_csv(path, index=False)
+    return summary
+
+
+def _headline(read: Runs, df, key_rows: list, series: list) -> Headline:
+    points = [findings.points_sentence(findings.point_counts(f)) for f in read.frames]
+    if len(read.names) > 1:
+        points = [f"{name}: {p}" for name, p in zip(read.names, points)]
+    return Headline(cpu=findings.cpu_note(df), points=points + [s for s in [findings.unplotted_sentence(df)] if s],
+                    crossovers=[findings.crossover_sentence(c) for c in read.crossings.values()]
+                    + [plan_sentence(p) for p in read.plans.values()], keys=pd.DataFrame(key_rows),
+                    series=[v.sentence for v in series])
+
+
+def _tables(read: Runs, summary, ok, series: list) -> Tables:
+    model = model_view([(r, e) for (r, _, _), fit in read.fits.items() for e in fit_entries([fit])])
+    return Tables(summary_view(summary), model, {name: crossover_view(c) for name, c in read.crossings.items()},
+                  timing_view(ok), read.doctors, {name: plan_view(p) for name, p in read.plans.items()}, series)
+
+
+def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
+    """Write every output into `out`; returns their paths and what the figures hold.
+    `fits`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
+    out = Path(out)
+    folder = out / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    read = _read_runs(runs, fits or {})
+    df, ok = _points(read.frames)
+    sections, more, key_rows = _collectives(read, df, ok, folder, scale_sizes)
+    series = [v for v in (series_view(df, c) for c in dict.fromkeys(ok["collective"])) if v is not None]
+    story = _story(folder, read.crossings, read.plans)  # the crossover and plan figures lead
+    summary = _summary(read, out / "summary.csv")
+    doc = report_document(read.names, read.metas, _headline(read, df, key_rows, series), story, sections,
+                          _tables(read, summary, ok, series), more, home=out)
+    (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
+    (out / "report.html").write_text(to_html(doc, CSS), encoding="utf-8")
     made = story + [f for s in sections for f in s.figures] + more
     return {"html": out / "report.html", "md": out / "report.md", "csv": out / "summary.csv",
             "figures": [p for _, p in made]}
@@ -297,120 +318,3 @@ def _scale_sizes(df) -> list[int]:
     big = max(common)
     small = min(common, key=lambda n: abs(n - big / 1024))
     return sorted({small, big})
-
-
-def _run_lines(names, metas):
-    for name in names:
-        m = metas[name]
-        versions = m.get("versions", {})
-        what = ", ".join(f"{k} {v}" for k, v in versions.items() if k in ("torch", "nccl", "mpi_library") and v)
-        parts = [f"imported from {m['tool']}" if "tool" in m else f"launcher {m.get('launcher', '?')}"]
-        if m.get("world_size"):
-            parts.append(f"world {m['world_size']}")
-        if m.get("hosts"):
-            parts.append(f"hosts {', '.join(map(str, m['hosts']))}")
-        parts += [what] if what else []
-        parts.append(f"status {m.get('status', '?')}")
-        yield name, "; ".join(parts)
-
-
-def _write_md(out, names, metas, headline, story, sections, tables, more):
-    lines = [f"# commscale report: {', '.join(names)}", ""]
-    lines += [f"- **{name}**: {text}" for name, text in _run_lines(names, metas)]
-    lines += ["", "## Findings", ""]
-    lines += [f"> **Note:** {headline.cpu}", ""] if headline.cpu else []
-    lines += [f"- {t}" for t in headline.points]
-    lines += [f"- **Scaling** {t}" for t in headline.series]
-    lines += [f"- **Crossover** {t}" for t in headline.crossovers]
-    lines += ["", _table_md(headline.keys)] if not headline.keys.empty else []
-    for v in tables.series:
-        lines += ["", f"## Scaling across node counts: {v.collective}", "", SERIES_TEXT, "", v.model, "",
-                  _table_md(v.measured), "", _table_md(v.predicted)]
-    lines += ["", "## Figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in story]
-    for s in sections:
-        lines += ["", f"### {s.collective}", ""] + [f"- {run}, {fabric}: {note}" for run, fabric, note, _ in s.notes]
-        lines += [f"- {title}: `figures/{p.name}`" for title, p in s.figures]
-    lines += ["", "## Summary (latency at the smallest size, peak busbw)", "", _table_md(tables.summary), ""]
-    if not tables.model.empty:
-        lines += ["## Scaling model (95% bootstrap intervals; held-out error predicting the largest group)", "",
-                  _table_md(tables.model), ""]
-    for name, table in tables.crossover.items():
-        lines += [f"## Crossover: {name}", "", _table_md(table), ""]
-    for name, table in tables.plan.items():
-        lines += [f"## Training plan: {name} (per GPU per step; exposed in brackets)", "", _table_md(table), ""]
-    for name, (sentence, suspects, nodes) in tables.doctor.items():
-        lines += [f"## Slow nodes and links (doctor): {name}", "", sentence, ""]
-        lines += [_table_md(suspects), ""] if not suspects.empty else []
-        lines += [_table_md(nodes), ""]
-    if not tables.timing.empty:
-        lines += ["## Per-call vs batch timing (medians; batch / call under 1: the per-call clock adds cost)", "",
-                  _table_md(tables.timing), ""]
-    lines += ["## More figures", ""] + [f"- {title}: `figures/{p.name}`" for title, p in more]
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def _img(title, path) -> str:
-    e = html.escape
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return (f"<figure><img alt='{e(title, quote=True)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{e(title)}</figcaption></figure>")
-
-
-def _write_html(out, names, metas, headline, story, sections, tables, more):
-    e = html.escape
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>commscale report: {e(', '.join(names))}"
-             f"</title><style>{CSS}</style></head><body>", f"<h1>commscale report: {e(', '.join(names))}</h1><ul>"]
-    parts += [f"<li><b>{e(name)}</b>: {e(text)}</li>" for name, text in _run_lines(names, metas)]
-    parts.append("</ul><section class=headline><h2>Findings</h2>")
-    if headline.cpu:
-        parts.append(f"<p class=note><b>CPU ranks stand in for GPUs.</b> {e(headline.cpu)}</p>")
-    parts.append("<ul>" + "".join(f"<li>{e(t)}</li>" for t in headline.points))
-    parts += [f"<li><b>Scaling</b> {e(t)}</li>" for t in headline.series]
-    parts += [f"<li><b>Crossover</b> {e(t)}</li>" for t in headline.crossovers]
-    parts.append("</ul>")
-    if not headline.keys.empty:
-        parts += ["<p>Per fitted collective: the peak busbw measured, and the model's fit in a word (good: MAPE up to "
-                  "10%, fair: up to 25%, poor: above; the held-out error where it is worse), with how many measured points lie outside its 95% band.</p>",
-                  _table_html(headline.keys)]
-    parts.append("</section>")
-    for v in tables.series:
-        parts += [f"<h2>Scaling across node counts: {e(v.collective)}</h2><p>{e(SERIES_TEXT)}</p><p>{e(v.model)}</p>",
-                  _table_html(v.measured), _table_html(v.predicted)]
-    if story:
-        parts.append("<h2>Compute vs communication</h2><p>Solid lines and filled markers: the measured scale; "
-                     "dashed lines, hollow markers and the hatched background: extrapolated by the model.</p>"
-                     "<div class=grid>" + "".join(_img(t, p) for t, p in story) + "</div>")
-    parts.append("<h2>Bandwidth by collective</h2><p>Points: measured busbw (GB/s = 1e9 B/s). Lines: the fitted "
-                 "model, its band the 95% bootstrap interval of the fitted curve.</p>")
-    for s in sections:
-        parts.append(f"<h3>{e(s.collective)}</h3>")
-        parts += [f"<p class='fit {q}'>{e(run)}, {e(fabric)}: {e(note)}</p>" for run, fabric, note, q in s.notes]
-        parts.append("<div class=grid>" + "".join(_img(t, p) for t, p in s.figures) + "</div>")
-    parts += ["<h2>Summary</h2><p>Per collective and group: points, wrong elements, the median time at the smallest "
-              "size and the peak busbw with the size it was reached at.</p>", _table_html(tables.summary)]
-    if not tables.model.empty:
-        parts += ["<h2>Scaling model</h2><p>T(n, p) = alpha A(p) + n B(p) / bandwidth per collective, fitted on time "
-                  "with 95% bootstrap intervals; held-out: MAPE predicting the largest group size from the others."
-                  "</p>", _table_html(tables.model)]
-    for name, table in tables.crossover.items():
-        parts += [f"<h2>Crossover: {e(name)}</h2><p>Grey rows are extrapolated past the measured scale.</p>",
-                  _table_html(table, list(table["source"] == "extrapolated"))]
-    for name, table in tables.plan.items():
-        parts += [f"<h2>Training plan: {e(name)}</h2><p>Per GPU per step: compute, each communication with the part "
-                  "left exposed in brackets, the pipeline bubble, the step with its 95% interval, tokens/s and MFU. "
-                  "Grey rows are extrapolated past the measured scale.</p>",
-                  _table_html(table, list(table["source"] == "extrapolated"))]
-    for name, (sentence, suspects, nodes) in tables.doctor.items():
-        parts += [f"<h2>Slow nodes and links (doctor): {e(name)}</h2><p>{e(sentence)} A node's capacity is the "
-                  "best of its pair rates; a suspect lies below the reference by more than the "
-                  "threshold and 3 robust spreads, in at least 80% of the bootstrap resamples.</p>"]
-        parts += [_table_html(suspects)] if not suspects.empty else []
-        parts.append(_table_html(nodes))
-    if not tables.timing.empty:
-        parts += ["<h2>Per-call vs batch timing</h2><p>The same points timed each call alone (the max over ranks "
-                  "per call) and in batches of calls between two synchronisations (as nccl-tests times): medians, "
-                  "and batch / call. On hosts they agree within noise at large sizes; on GPUs batches hide the "
-                  "launch cost.</p>", _table_html(tables.timing)]
-    parts.append("<h2>More figures</h2><div class=grid>" + "".join(_img(t, p) for t, p in more) + "</div>")
-    parts.append("</body></html>")
-    (out / "report.html").write_text("\n".join(parts), encoding="utf-8")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from collectives.sizes import format_size
 
 KEYS = ["collective", "backend", "fabric", "nranks", "nnodes"]
 
@@ -28,18 +27,3 @@ def summarize_run(df: pd.DataFrame) -> pd.DataFrame:
             row.update(peak_busbw_gbps=float(peak.busbw_gbps), peak_at_size_bytes=int(peak.size_bytes))
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def format_summary(summary: pd.DataFrame) -> str:
-    """Fixed-width text with units in the headers."""
-    header = (f"# {'collective':<15} {'backend':<7} {'fabric':<12} {'nranks':>6} {'nnodes':>6} {'ok':>4} {'skip':>4} "
-              f"{'fail':>4} {'#wrong':>6} {'latency (median, smallest size)':>32} {'peak busbw_gbps (at size)':>26}")
-    lines = [header]
-    for r in summary.itertuples():
-        latency = "-" if r.min_size_time_us is None or pd.isna(r.min_size_time_us) else \
-            f"{r.min_size_time_us:.1f} us @ {format_size(r.min_size_bytes)}"
-        peak = "-" if r.peak_busbw_gbps is None or pd.isna(r.peak_busbw_gbps) else \
-            f"{r.peak_busbw_gbps:.3f} @ {format_size(r.peak_at_size_bytes)}"
-        lines.append(f"  {r.collective:<15} {r.backend:<7} {r.fabric:<12} {r.nranks:>6} {r.nnodes:>6} {r.points_ok:>4} "
-                     f"{r.points_skipped:>4} {r.points_failed:>4} {r.n_wrong:>6} {latency:>32} {peak:>26}")
-    return "\n".join(lines)
