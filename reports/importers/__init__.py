@@ -52,64 +52,86 @@ def parse(path: Path, fmt: str, given: dict) -> list[dict]:
     text = raw.decode("utf-8", errors="replace")
     source = {"imported_from": str(Path(path).resolve()), "source_file": Path(path).name,
               "sha256": hashlib.sha256(raw).hexdigest(), "format": fmt, "timing": TIMING}
-    if fmt == "osu":
-        found, lines = osu.runs(text)
-        if not found:
-            other = re.search(r"#\s*OSU\s+(.*?Test)", text)
-            what = (f"OSU's '{other.group(1)}' is not a collective latency test" if other else
-                    "no '# OSU ... Latency Test' header")
-            raise ImportFailure(f"{path}: {what}: give the stdout of osu_allreduce, osu_allgather, osu_alltoall, "
-                                f"osu_reduce_scatter, osu_bcast, osu_reduce, osu_gather or osu_scatter (or --format "
-                                f"nccl-tests)")
-        cmds = command_lines(lines)
-        runs, skipped = [], []
-        for run in found:
-            if not run.rows:
-                continue
-            if run.collective is None and not (given.get("collective") and len(found) == 1):
-                skipped.append(run.test)  # barrier, non-blocking and point-to-point tests in a bundle
-                continue
-            mine = commands_for(cmds, run.first_line, len(found) == 1)
-            built = osu.build(run, mine, given, path)
-            meta = {**source, "tool": "OSU micro-benchmarks", "tool_version": run.version or None,
-                    "osu_test": run.test, "lines": [run.first_line, run.rows[-1][0]], "command_lines": mine[:3]}
-            runs.append({**built, "meta": meta})
-        if not runs:
-            what = f" (only {', '.join(dict.fromkeys(skipped))}, not sized blocking collectives)" if skipped else ""
-            raise ImportFailure(f"{path}: no collective results under the OSU headers{what}: give the stdout of "
-                                f"osu_allreduce, osu_allgather, osu_alltoall, osu_reduce_scatter, osu_bcast, osu_reduce, "
-                                f"osu_gather or osu_scatter")
-        if skipped:
-            kinds = ", ".join(f"{t} x{skipped.count(t)}" if skipped.count(t) > 1 else t for t in dict.fromkeys(skipped))
-            runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} OSU tests that are not blocking sized "
-                                                   f"collectives: {kinds}")
-    else:
-        if text.lstrip().startswith("{"):
-            seg, cmds = nccl_json.segment(text, path)
-            cmds = [(0, c) for c in cmds]
-            segs, tool = [seg], "nccl-tests (JSON)"
-        else:
-            segs, lines = nccl_text.segments(text)
-            cmds, tool = command_lines(lines), "nccl-tests"
-            if not segs:
-                hint = " (this looks like OSU output: pass --format osu)" if "# OSU" in text else ""
-                raise ImportFailure(f"{path}: no nccl-tests result rows found{hint}: give the stdout of an nccl-tests "
-                                    f"binary (all_reduce_perf, ...) or the file its -J option wrote")
-        runs = []  # in a file of several runs a flag applies to each; a run whose own lines disagree stops it
-        for seg in segs:
-            mine = commands_for(cmds, seg.first_line, len(segs) == 1)
-            built = nccl_run.build(seg, text if len(segs) == 1 else "", mine, given, path)
-            meta = {**source, "tool": tool, "tool_version": seg.versions.get("nccl_tests"),
-                    "lines": [seg.first_line, seg.rows[-1].line_no], **_provenance(seg, mine)}
-            if seg.elided_rows:
-                meta["elided_rows"] = True
-            runs.append({**built, "meta": meta})
+    runs = (_osu_runs if fmt == "osu" else _nccl_runs)(text, path, given, source)
+    _name_runs(runs)
+    return runs
+
+
+def _osu_runs(text: str, path, given: dict, source: dict) -> list[dict]:
+    """The sized blocking collectives among the OSU tests in the file, each with its meta; a
+    note on the first run names the tests skipped."""
+    found, lines = osu.runs(text)
+    if not found:
+        other = re.search(r"#\s*OSU\s+(.*?Test)", text)
+        what = (f"OSU's '{other.group(1)}' is not a collective latency test" if other else
+                "no '# OSU ... Latency Test' header")
+        raise ImportFailure(f"{path}: {what}: give the stdout of osu_allreduce, osu_allgather, osu_alltoall, "
+                            f"osu_reduce_scatter, osu_bcast, osu_reduce, osu_gather or osu_scatter (or --format "
+                            f"nccl-tests)")
+    cmds = command_lines(lines)
+    runs, skipped = [], []
+    for run in found:
+        if not run.rows:
+            continue
+        if run.collective is None and not (given.get("collective") and len(found) == 1):
+            skipped.append(run.test)  # barrier, non-blocking and point-to-point tests in a bundle
+            continue
+        mine = commands_for(cmds, run.first_line, len(found) == 1)
+        built = osu.build(run, mine, given, path)
+        meta = {**source, "tool": "OSU micro-benchmarks", "tool_version": run.version or None,
+                "osu_test": run.test, "lines": [run.first_line, run.rows[-1][0]], "command_lines": mine[:3]}
+        runs.append({**built, "meta": meta})
+    if not runs:
+        what = f" (only {', '.join(dict.fromkeys(skipped))}, not sized blocking collectives)" if skipped else ""
+        raise ImportFailure(f"{path}: no collective results under the OSU headers{what}: give the stdout of "
+                            f"osu_allreduce, osu_allgather, osu_alltoall, osu_reduce_scatter, osu_bcast, osu_reduce, "
+                            f"osu_gather or osu_scatter")
+    if skipped:
+        kinds = ", ".join(f"{t} x{skipped.count(t)}" if skipped.count(t) > 1 else t for t in dict.fromkeys(skipped))
+        runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} OSU tests that are not blocking sized "
+                                               f"collectives: {kinds}")
+    return runs
+
+
+def _nccl_segments(text: str, path) -> tuple[list, list, str]:
+    """(the runs in an nccl-tests stdout or -J JSON file, its command lines as (line, text),
+    the tool's name for meta)."""
+    if text.lstrip().startswith("{"):
+        seg, cmds = nccl_json.segment(text, path)
+        return [seg], [(0, c) for c in cmds], "nccl-tests (JSON)"
+    segs, lines = nccl_text.segments(text)
+    cmds = command_lines(lines)
+    if not segs:
+        hint = " (this looks like OSU output: pass --format osu)" if "# OSU" in text else ""
+        raise ImportFailure(f"{path}: no nccl-tests result rows found{hint}: give the stdout of an nccl-tests "
+                            f"binary (all_reduce_perf, ...) or the file its -J option wrote")
+    return segs, cmds, "nccl-tests"
+
+
+def _nccl_runs(text: str, path, given: dict, source: dict) -> list[dict]:
+    """Each nccl-tests run in the file with its meta: in a file of several runs a flag
+    applies to each; a run whose own lines disagree stops it."""
+    segs, cmds, tool = _nccl_segments(text, path)
+    runs = []
+    for seg in segs:
+        mine = commands_for(cmds, seg.first_line, len(segs) == 1)
+        built = nccl_run.build(seg, text if len(segs) == 1 else "", mine, given, path)
+        meta = {**source, "tool": tool, "tool_version": seg.versions.get("nccl_tests"),
+                "lines": [seg.first_line, seg.rows[-1].line_no], **_provenance(seg, mine)}
+        if seg.elided_rows:
+            meta["elided_rows"] = True
+        runs.append({**built, "meta": meta})
+    return runs
+
+
+def _name_runs(runs: list[dict]) -> None:
+    """Each run's label (the collective, numbered when it repeats) and the facts settled
+    about it copied into its meta."""
     for run, label in zip(runs, _label([r["collective"] for r in runs])):
         run["label"] = label
         run["meta"].update({"collective": run["collective"], "nranks": run["nranks"], "nnodes": run["nnodes"],
                             "nranks_from": run["ranks_from"], "nnodes_from": run["nodes_from"],
                             "runs_in_file": len(runs)})
-    return runs
 
 
 def safe_name(text: str) -> str:

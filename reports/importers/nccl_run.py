@@ -26,9 +26,29 @@ def _per_rank_q(seg):
     return qs
 
 
+ALL_KINDS = tuple(KINDS.values())
+
+
 def choose_collective(seg, file_text, given, path) -> str:
-    cands = {k.name for k in ALL_KINDS}
-    why = []
+    """The collective of a segment: the user's --collective where the log does not
+    contradict it, else the binary the log names, else the one its table allows."""
+    cands, why = _table_candidates(seg)
+    named = {name for name in (_binary_kind(b) for b in seg.named) if name}
+    if given:
+        return _checked_given(seg, given, named, cands, why, path)
+    return _inferred(file_text, named, cands, why, path)
+
+
+def _table_candidates(seg) -> tuple[set, list]:
+    """The collectives nccl-tests has whose table could look like this one, and the clues
+    that narrowed them (for messages)."""
+    cands, why = {k.name for k in ALL_KINDS}, []
+    for clue in (_by_redop, _by_root, _by_columns, _by_checks, _by_sizes, _by_ratio):
+        cands = clue(seg, cands, why)
+    return cands, why
+
+
+def _by_redop(seg, cands: set, why: list) -> set:
     ops = {row.op for row in seg.rows if row.op}
     if ops & REDUCE_OPS:  # sendrecv prints the -o op it was given, though it does not reduce
         cands &= {k.name for k in ALL_KINDS if k.reduces} | {"sendrecv"}
@@ -36,6 +56,10 @@ def choose_collective(seg, file_text, given, path) -> str:
     elif ops == {"none"}:  # hypercube prints an empty redop, sendrecv the -o op (sum)
         cands &= {k.name for k in ALL_KINDS if not k.reduces and k.name not in ("hypercube", "sendrecv")}
         why.append("redop none")
+    return cands
+
+
+def _by_root(seg, cands: set, why: list) -> set:
     roots = {row.root for row in seg.rows if row.root is not None}
     if roots:
         rooted = roots != {-1}
@@ -43,15 +67,24 @@ def choose_collective(seg, file_text, given, path) -> str:
         why.append(f"root {'/'.join(str(r) for r in sorted(roots))}")
     elif seg.columns and "root" not in seg.columns:  # old layouts print root for rooted collectives only
         cands &= {k.name for k in ALL_KINDS if not k.rooted}
+    return cands
+
+
+def _by_columns(seg, cands: set, why: list) -> set:
+    """Before 2022 the header had a redop (op) column only for reductions and alltoall."""
     if seg.columns and "#wrong" not in seg.columns:
-        # before 2022 the header had a redop (op) column only for reductions and alltoall
+        ops = {row.op for row in seg.rows if row.op}
         has_op = "redop" in seg.columns or "op" in seg.columns
         cands &= {k.name for k in ALL_KINDS if (k.reduces or k.name == "all_to_all") == has_op}
         if has_op and not ops:  # alltoall printed an empty redop
             cands &= {"all_to_all"}
         why.append(("empty " if has_op and not ops else "") + "redop column" if has_op else "no redop column")
-    # Since nccl-tests a0a1491 (2022-09) alltoall and sendrecv print N/A for the in-place
-    # #wrong while they check out of place; the others check both or neither.
+    return cands
+
+
+def _by_checks(seg, cands: set, why: list) -> set:
+    """Since nccl-tests a0a1491 (2022-09) alltoall and sendrecv print N/A for the in-place
+    #wrong while they check out of place; the others check both or neither."""
     checked = [(row.placements[0][4] != "N/A", row.placements[1][4] != "N/A") for row in seg.rows
                if len(row.placements) == 2]
     if checked and seg.columns and "#wrong" in seg.columns:
@@ -61,6 +94,11 @@ def choose_collective(seg, file_text, given, path) -> str:
         elif all(c == (True, True) for c in checked):
             cands -= {"all_to_all", "sendrecv"}
             why.append("in-place checked")
+    return cands
+
+
+def _by_sizes(seg, cands: set, why: list) -> set:
+    """size / (count x itemsize): the rank count for the per-rank collectives, else 1."""
     qs = _per_rank_q(seg)
     if len(qs) == 1:
         (q,) = qs
@@ -70,21 +108,34 @@ def choose_collective(seg, file_text, given, path) -> str:
         elif isinstance(q, int) and q >= 2:
             cands &= {k.name for k in ALL_KINDS if k.per_rank}
             why.append(f"size = {q} x count x itemsize")
+    return cands
+
+
+def _by_ratio(seg, cands: set, why: list) -> set:
+    """The collectives whose busbw factor some rank count gives busbw/algbw."""
     bounds = ratio_bounds(_ratio_pairs(seg))
     if bounds:
         fits = {name for name in cands if ranks_from_ratio(KINDS[name], bounds)[0]}
         if len(fits) < len(cands):
             why.append(f"busbw/algbw {sum(bounds) / 2:.4f}")
         cands = fits
-    named = {name for name in (_binary_kind(b) for b in seg.named) if name}
-    if given:
-        if named and given not in named:
-            raise ImportFailure(f"{path}: --collective {given} contradicts the log: line "
-                                f"'# Collective test starting: {seg.named[0]}' says {describe(named)}: drop --collective")
-        if given in KINDS and cands and given not in cands:
-            raise ImportFailure(f"{path}: --collective {given} contradicts the log: its table ({', '.join(why)}) "
-                                f"fits {describe(cands) or 'no collective nccl-tests has'}: drop --collective or check the file")
-        return given
+    return cands
+
+
+def _checked_given(seg, given: str, named: set, cands: set, why: list, path) -> str:
+    """--collective, unless the binary the log names or its table contradicts it."""
+    if named and given not in named:
+        raise ImportFailure(f"{path}: --collective {given} contradicts the log: line "
+                            f"'# Collective test starting: {seg.named[0]}' says {describe(named)}: drop --collective")
+    if given in KINDS and cands and given not in cands:
+        raise ImportFailure(f"{path}: --collective {given} contradicts the log: its table ({', '.join(why)}) "
+                            f"fits {describe(cands) or 'no collective nccl-tests has'}: drop --collective or check the file")
+    return given
+
+
+def _inferred(file_text: str, named: set, cands: set, why: list, path) -> str:
+    """The collective the log names, else the one the file's words and the table agree on,
+    else the table's only candidate; a failure naming the flag otherwise."""
     if len(named) == 1:  # what nccl-tests printed outranks what its table suggests
         return named.pop()
     for hints in (kinds_named(file_text), kinds_worded(file_text)):
@@ -99,9 +150,6 @@ def choose_collective(seg, file_text, given, path) -> str:
     evidence = ", ".join(why) or "no redop, root or ratio"
     raise ImportFailure(f"{path}: cannot tell which collective this is: the table ({evidence}) fits "
                         f"{describe(cands)} and the file names no binary: pass --collective NAME")
-
-
-ALL_KINDS = tuple(KINDS.values())
 
 
 def _binary_kind(text: str):

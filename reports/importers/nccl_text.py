@@ -108,81 +108,98 @@ def segments(text: str) -> tuple[list[Segment], list[tuple[int, str]]]:
     header or Rank line that follows rows, or rows whose sizes start again), and the
     cleaned lines."""
     lines = clean(text)
-    segs = [Segment(first_line=1)]
-    after_rank = False
-
-    def fresh(line_no, *after):
-        """A new segment when the current one already has any of `after` (or rows)."""
-        seg = segs[-1]
-        if seg.rows or seg.concluded or any(getattr(seg, name) for name in after):
-            seg.last_line = line_no - 1
-            segs.append(Segment(first_line=line_no))
-        return segs[-1]
-
+    split = _Splitter()
     for line_no, line in lines:
-        seg = segs[-1]
         stripped = line.strip()
-        if not stripped:
-            continue
-        m = STARTING.match(stripped)
-        if m:
-            seg = fresh(line_no, "settings", "named")
-            seg.named.append(m.group(1))
-            after_rank = False
-            continue
-        m = CONCLUDED.match(stripped)
-        if m:
-            seg.named.append(m.group(1))
-            seg.concluded = True
-            continue
-        if NTHREAD.match(stripped):
-            seg = fresh(line_no, "settings")
-            seg.settings = _settings(stripped)
-            after_rank = False
-            continue
-        m = RANK.match(stripped)
-        if m:
-            seg = fresh(line_no)
-            seg.ranks[int(m.group(1))] = (m.group(2), m.group(3).strip())
-            seg.ranks_cut = False
-            after_rank = True
-            continue
-        if ELIDED.match(stripped):
-            if after_rank:
-                seg.ranks_cut = True
-            elif seg.rows:
-                seg.elided_rows = True
-            continue
-        m = HEADER.match(stripped)
-        if m:
-            seg = fresh(line_no)
-            seg.columns = stripped.lstrip("#").split()
-            if seg.columns[0] == "bytes":
-                seg.time_unit = "ms"  # the 2017 layout printed milliseconds
-            after_rank = False
-            continue
-        if UNITS.match(stripped):
-            seg.time_unit = "ms" if "(ms)" in stripped else "us"
-            continue
-        _facts_in(stripped, seg)
+        if stripped:
+            split.read(line_no, stripped)
+    split.segs[-1].last_line = lines[-1][0] if lines else 0
+    return [s for s in split.segs if s.rows], lines
+
+
+class _Splitter:
+    """segments() line by line: the segments so far (the last one open) and whether the
+    last line that counted was a Rank line (a `...` after it cuts the ranks, not rows)."""
+
+    def __init__(self):
+        self.segs = [Segment(first_line=1)]
+        self.after_rank = False
+
+    def read(self, line_no: int, stripped: str) -> None:
+        """One non-blank line: a marker of nccl-tests' layout, else facts and maybe a row."""
+        for pattern, handle in ((STARTING, self._starting), (CONCLUDED, self._concluded),
+                                (NTHREAD, self._nthread), (RANK, self._rank), (ELIDED, self._elided),
+                                (HEADER, self._header), (UNITS, self._units)):
+            m = pattern.match(stripped)
+            if m:
+                handle(line_no, m, stripped)
+                return
+        _facts_in(stripped, self.segs[-1])
         if stripped.startswith("#"):
-            after_rank = False
-            continue
+            self.after_rank = False
+            return
         tokens = stripped.split()
         if len(tokens) >= 7 and tokens[0].isdigit() and tokens[1].isdigit() and re.fullmatch(r"[A-Za-z]\w*", tokens[2]):
-            row = _row(line_no, tokens, seg)
-            if row is None:
-                continue
-            last = seg.rows[-1] if seg.rows else None
-            if last and 0 < last.size > row.size and (row.dtype, row.op) == (last.dtype, last.op):
-                # sizes fall back with the same type and op: another table pasted on (a grep of
-                # several runs, two outputs back to back), in the same layout
-                seg = fresh(line_no)
-                seg.columns, seg.time_unit = segs[-2].columns, segs[-2].time_unit
-            seg.rows.append(row)
-            after_rank = False
-    segs[-1].last_line = lines[-1][0] if lines else 0
-    return [s for s in segs if s.rows], lines
+            self._table_row(line_no, tokens)
+
+    def _fresh(self, line_no: int, *after) -> Segment:
+        """A new segment when the current one already has any of `after` (or rows)."""
+        seg = self.segs[-1]
+        if seg.rows or seg.concluded or any(getattr(seg, name) for name in after):
+            seg.last_line = line_no - 1
+            self.segs.append(Segment(first_line=line_no))
+        return self.segs[-1]
+
+    def _starting(self, line_no, m, stripped) -> None:
+        self._fresh(line_no, "settings", "named").named.append(m.group(1))
+        self.after_rank = False
+
+    def _concluded(self, line_no, m, stripped) -> None:
+        seg = self.segs[-1]
+        seg.named.append(m.group(1))
+        seg.concluded = True
+
+    def _nthread(self, line_no, m, stripped) -> None:
+        self._fresh(line_no, "settings").settings = _settings(stripped)
+        self.after_rank = False
+
+    def _rank(self, line_no, m, stripped) -> None:
+        seg = self._fresh(line_no)
+        seg.ranks[int(m.group(1))] = (m.group(2), m.group(3).strip())
+        seg.ranks_cut = False
+        self.after_rank = True
+
+    def _elided(self, line_no, m, stripped) -> None:
+        seg = self.segs[-1]
+        if self.after_rank:
+            seg.ranks_cut = True
+        elif seg.rows:
+            seg.elided_rows = True
+
+    def _header(self, line_no, m, stripped) -> None:
+        seg = self._fresh(line_no)
+        seg.columns = stripped.lstrip("#").split()
+        if seg.columns[0] == "bytes":
+            seg.time_unit = "ms"  # the 2017 layout printed milliseconds
+        self.after_rank = False
+
+    def _units(self, line_no, m, stripped) -> None:
+        self.segs[-1].time_unit = "ms" if "(ms)" in stripped else "us"
+
+    def _table_row(self, line_no: int, tokens: list) -> None:
+        """A line shaped as a result row (two integers and a type) that parses as one."""
+        seg = self.segs[-1]
+        row = _row(line_no, tokens, seg)
+        if row is None:
+            return
+        last = seg.rows[-1] if seg.rows else None
+        if last and 0 < last.size > row.size and (row.dtype, row.op) == (last.dtype, last.op):
+            # sizes fall back with the same type and op: another table pasted on (a grep of
+            # several runs, two outputs back to back), in the same layout
+            seg = self._fresh(line_no)
+            seg.columns, seg.time_unit = self.segs[-2].columns, self.segs[-2].time_unit
+        seg.rows.append(row)
+        self.after_rank = False
 
 
 def _facts_in(line: str, seg: Segment) -> None:
