@@ -2,28 +2,7 @@
 capacity, each link's shortfall, the suspects with intervals and a confidence, and the
 choice of the groups that confirm them. Pure: numbers in, numbers out
 (benchmarks/doctor/ measures; this decides).
-
-The model. A transfer between nodes a and b goes at the slower of the two nodes' links,
-or slower still where the path between them is bad: rate(a, b) = min(cap_a, cap_b, link_ab).
-
-- A node's capacity is estimated as the best rate it reached with any partner (each
-  pair's rate being the median of its samples): a healthy node has a healthy partner, and
-  with it shows its own link; a slow node is slow with every partner, so even its best pair
-  is slow. (A median over its partners would take a healthy node down with it once many of
-  its partners are slow, as with 2 slow nodes of 4.)
-- The reference is the median capacity over the nodes left once those below the overall
-  median by more than `threshold` are set aside, and its spread 1.4826 x their median
-  absolute deviation (MAD): the slow nodes,
-  fewer than half, neither pull the reference down nor widen the spread.
-- A node is a suspect when its capacity lies below the reference by more than
-  `threshold` (relative) and by more than `k` spreads.
-- A link (a, b) is a suspect when its rate lies below min(cap_a, cap_b), the rate its two
-  nodes reach with others, by the same rule applied to the ratios rate / min(cap_a, cap_b):
-  one pair slow while both of its nodes are fine with everyone else.
-- Intervals and confidence come from a bootstrap over each pair's repeated samples: the
-  2.5 and 97.5 percentiles of the estimate, and the share of resamples in which the
-  suspect is still flagged.
-"""
+The method: docs/methods.md (`reports/doctor/stats.py`)."""
 from __future__ import annotations
 
 import math

@@ -1,42 +1,5 @@
 """The scaling model: fit T(n, p) = alpha * A(p) + n * B(p) / bandwidth to measured points.
-
-Per (collective, backend, device, fabric, dtype, in_place), over records with status "ok",
-above 0 bytes and at least 2 ranks (one rank crosses no link):
-
-- **Time.** The fit is on `time_us_median` (robust to the occasional stalled call; the
-  max over ranks, as recorded), in microseconds. With beta = 1/bandwidth in us per byte,
-  T_us = alpha_us * A(p) + beta * B(p) * n, and bandwidth_gbps = 1e-3 / beta
-  (n bytes at 1 GB/s take n * 1e-3 us).
-- **Weighting.** Least squares on relative error, sum(((t - T) / t)^2): a 10 us point
-  counts as much as a 10 ms one, so latency and bandwidth both shape the fit. Both
-  parameters are kept non-negative (an exhaustive non-negative least squares over the
-  columns: at most 4 of them).
-- **Family.** Each candidate of the collective's spec (collectives/cost.py) is fitted;
-  the one with the smallest residual wins (they have the same parameter count, so this is
-  also the information criterion's choice). It counts as identified only when it wins on
-  95% of case resamples (`_identified`); at one rank count every family fits alike and the
-  one whose B(p) is the busbw factor is used (`busbw_family`), so the bandwidth is the
-  busbw asymptote. `Regime.busbw_asymptote` gives that asymptote for any family.
-- **Regimes.** Libraries switch protocol or algorithm with message size (NCCL's LL, LL128,
-  Simple; MPICH's short/long algorithms). The sizes are cut into 1 to 5 contiguous
-  regimes (each with at least 3 distinct sizes), each with its own family, alpha,
-  bandwidth and noise level; the cut points are found by dynamic programming and the
-  number of regimes by BIC = sum over regimes of N_r ln(RSS_r / N_r) + k ln N with
-  k = 4K - 1 (alpha, beta and noise per regime, one per cut). Each regime has its own
-  noise because real logs do: latency-bound sizes jitter by 10%, bandwidth-bound ones
-  by 1%, and with one pooled noise level the jitter of the small sizes hides a misfit
-  of the large ones (a wide top regime fitted 7% under a log's largest busbw). RSS_r / N_r
-  is floored at (0.1%)^2, so exact synthetic points do not split for nothing.
-- **Intervals.** Case-resampling bootstrap of each regime's points (family and cut fixed),
-  95% percentile intervals; the samples are kept so predictions (crossover) carry them.
-- **Held-out error.** Everything (family choice, regime cuts and count) is refitted
-  without the points at the largest measured rank count, which it then predicts: their
-  MAPE, for the key and per regime. This is the error to expect when extrapolating one
-  step in scale; None with a single rank count.
-- **Tiers.** Where a key has points on one node and on several, or inside one domain
-  (NVLink domain, rack) and across domains, reports/model/tiers.py fits one alpha and bandwidth
-  per tier together.
-"""
+The method: docs/methods.md (`reports/model/fit.py`)."""
 from __future__ import annotations
 
 import math

@@ -2,14 +2,7 @@
 (`commscale emulate`), fit all_reduce at each node count with one rank per node (the
 shaped link is then the only path) over the sizes where bandwidth dominates, one regime,
 and compare the fitted bandwidth with what TCP can carry over the link.
-
-With one rank per node a ring all-reduce sends B(p) n = 2(p-1)/p n bytes through every
-node's link each way, so the fitted bandwidth of the ring family is the link's payload
-rate; its 95% bootstrap interval comes with it. The family is fixed to the ring (gloo's
-all-reduce, and the bandwidth-optimal one whose B(p) is nccl-tests' busbw factor): at a
-single rank count every family fits equally well, differing only in the scale of the
-bandwidth (recursive doubling's B(4) = 2 against the ring's 1.5), so the fit cannot choose.
-"""
+The method: docs/methods.md (`reports/model/linkcheck.py`)."""
 from __future__ import annotations
 
 

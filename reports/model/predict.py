@@ -1,43 +1,5 @@
 """Predictions at scales not measured: a point model per size and a predictive interval.
-
-A prediction answers "what time and busbw will a group of N nodes x G ranks see at n
-bytes?" from runs of the same key at other node counts (docs/model.md, "Predictions").
-
-**Point.** At the asked size, each measured scale's time is read from its points
-(log-log interpolation between the two nearest sizes; outside a scale's sizes, its edge
-point carried with busbw held, and a warning). Only the scales whose outermost link is
-the same tier as the target's (collectives/domains.py: inside a node, inside a domain,
-across domains or nodes) take part. Over those scales (N_i nodes, P_i ranks):
-
-    t(N) = c phi(N, P) + a g(N),   c, a >= 0, least squares on relative error
-
-- phi: the bytes the busiest link carries per byte of n, so that busbw is constant when
-  a = 0: the busbw factor of P (rings over every rank: all_reduce, all_gather,
-  reduce_scatter, broadcast, reduce, sendrecv), and for all_to_all the share of each
-  rank's array that leaves its node, (N-1)/N (every all_to_all algorithm must move it
-  over the network; inside a node the factor of G).
-- g: how the latency grows with scale: N (a ring: its steps grow with the ranks) or
-  log2 N (a tree, recursive doubling), as NCCL's own tuning model has them. With three
-  scales or more, the one that predicts the largest of them better from the others is
-  kept; with two, log2 N (the milder); with one, a = 0: busbw carried forward.
-Where no scale measured the target's tier (one-node runs predicting several nodes; a
-second domain), the pooled tiered fit (reports/model/tiers.py, else reports/model/fit.py) gives the
-point, with a warning, and the interval is unbounded.
-
-**Interval** at level L (split conformal on the error the model makes when it
-extrapolates, Barber et al. 2021 for the leave-out residuals; Vovk et al. for Mondrian
-and weighted calibration), on the log of the time, symmetric:
-
-- the series' own record, where at least 3 of its scales could each be predicted from
-  the scales at least f times smaller (f: the target's extrapolation factor) with at
-  least 9 errors (sizes within 8x below the target's): the conformal quantile of those
-  |log(predicted / measured)|;
-- otherwise the corpus prior (reports/model/data/predict_prior.json, written by
-  `python -m benchmarks.real_series --write-prior`): the same point model's errors on
-  real node-count series others published, each series weighted equally, the scores
-  divided by max(1, log2 f) of their own extrapolation and multiplied by the target's;
-- never narrower than NOISE_FLOOR (2%: two runs of one collective differ by that much).
-"""
+The method: docs/methods.md (`reports/model/predict.py`)."""
 from __future__ import annotations
 
 import json

@@ -1,35 +1,5 @@
 """The tiered (hierarchical) model: one set of alpha and bandwidth per tier a group crosses.
-
-A group of N nodes x G ranks per node spanning D domains (collectives/domains.py; M =
-nodes per domain) crosses, from the inside out, the tiers `intra_node` (q = G ranks),
-`intra_domain` (q = M nodes) and `inter_domain` (q = D domains). Its outermost tier is
-the one its records' shape names (domains.tier_of). Where the domains are unknown the
-tier across nodes is `inter_node` (q = N), as the two-tier model always had it.
-
-Each tier beyond the node is one of two kinds, chosen by the fit ("scales with"):
-
-- **hierarchical** ("nodes"): the algorithm works tier by tier (reduce inside the node,
-  then between the nodes of a domain, then between domains; NCCL's trees, a hierarchical
-  all-reduce). Its phases run one after the other, so their times add:
-      T = sum over the tiers crossed of alpha_k A(q_k) + beta_k B(q_k) n.
-- **flat** ("ranks"): one algorithm over every rank under the tier (a ring over all
-  ranks, as gloo runs it; NCCL's all-to-all). A pipelined ring is paced by its slowest
-  link, which is the outermost one it crosses, so the tiers inside add nothing:
-      T = alpha_k A(Q_k) + beta_k B(Q_k) n, Q_k = the ranks under tier k
-  (Q = G x M inside a domain, N x G across domains). The two-tier model of earlier
-  versions added the intra-node terms here too; with the node links far faster than the
-  network the difference was small, with racks joined by an uplink slower than the node
-  links it is not (the sum would read the uplink 33% fast at 400 vs 100 Mbit/s).
-
-A tier's parameters are fitted together with the others (one family for all, non-negative
-least squares on relative error, as reports/model/fit.py); every family and every choice of
-kind per tier is tried and the smallest residual wins. A tier needs points whose
-outermost tier it is; inner tiers without such points (one rank per node: no intra-node
-points) are left out. Under 3 sizes the latency terms are not fitted (bandwidth only).
-Intervals: case-resampling bootstrap. Held-out error: the largest node count is refitted
-out (family and kinds chosen again) and predicted, where its tier is still measured
-without it.
-"""
+The method: docs/methods.md (`reports/model/tiers.py`)."""
 from __future__ import annotations
 
 import itertools

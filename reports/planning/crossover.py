@@ -1,28 +1,5 @@
 """Where communication overtakes compute: the crossover node count of a workload.
-
-For N = 1 .. limit nodes of G GPUs (p = N G ranks), per GPU per step (reports/planning/workloads.py):
-    compute_s = FLOPs / (rate_tflops x 1e12)
-    comm_s    = messages x T(bytes, N, G) x 1e-6, T from the fitted model (reports/model/fit.py):
-                the tiered fit (reports/model/tiers.py) where the runs span tiers, else the flat
-                fit at p ranks
-- crossover_tier / crossover_boundary: the outermost tier a step crosses at the crossover
-  (intra_node, intra_domain, inter_domain; inter_node where the domains are unknown) and
-  where it starts, in words ("beyond one domain (18 nodes)"); each row names its tier.
-- crossover_nodes: the smallest N with comm_s > compute_s (no overlap: communication alone
-  takes longer than the computation it serves).
-- hidden_crossover_nodes: the smallest N with comm_s > overlap x compute_s (communication
-  can no longer hide under the part of compute it overlaps with).
-- Intervals: the same computed for each bootstrap sample of the fit (2.5 and 97.5
-  percentiles), each sample also carrying the model's own error where it extrapolates
-  (with_model_error: the predictive half-width of reports/model/predict.py at that node count's
-  extrapolation factor, wide where no run measured its tier); an upper bound past the
-  limit is reported as null. Each row says its extrapolation factor (nodes over the
-  largest measured) and the model error added there (model_error_pct).
-- Roofline: a step stays compute-bound while its FLOPs per communicated byte (per GPU) are
-  at least rate x comm_s / bytes, the intensity the fabric demands at that scale.
-Points at or below the largest measured node and rank counts are "fit, measured range";
-beyond, "extrapolated".
-"""
+The method: docs/methods.md (`reports/planning/crossover.py`)."""
 from __future__ import annotations
 
 import math

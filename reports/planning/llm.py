@@ -1,61 +1,6 @@
 """A training step of a transformer language model under tensor, pipeline, data and expert
 parallelism: what one GPU computes and communicates (workload kind `llm`).
-
-The workload (a preset in TRAINING_PRESETS or a JSON/YAML file with "kind": "llm"):
-
-    model     layers, hidden, heads, seq (tokens per sequence), vocab; optional kv_heads
-              (grouped-query attention, default heads), ffn (MLP width, default 4 x hidden),
-              gated_mlp (SwiGLU: three MLP matrices, default false), experts and top_k (a
-              mixture of experts in every layer's MLP, default 1 and 1), tied_embeddings
-              (default false)
-    layout    tp, pp, ep (default 1 each), global_batch (sequences per step), micro_batch
-              (default 1), interleave (model chunks per pipeline stage, default 1),
-              sequence_parallel (default false), zero (0: all-reduce of the gradients; 1 or 2:
-              reduce-scatter of the gradients and all-gather of the parameters, the
-              distributed optimizer; 3: FSDP, parameters gathered for every micro-batch's
-              forward and backward), recompute ("none", "selective" or "full", default none)
-    bytes     act_bytes (activations, 2), grad_bytes (gradients as reduced, 2), param_bytes
-              (parameters as gathered, 2)
-    overlap   {"tp": 0, "pp": 0, "ep": 0, "dp": 1}: the fraction of each communication's
-              compute window it can hide under (see `window` below)
-    other     name, dtype (the GEMM dtype whose measured rate is used, default bfloat16)
-
-Ranks are ordered as Megatron-LM orders them: tensor-parallel ranks adjacent, then data
-(expert groups are slices of it), then pipeline stages. With p = nodes x G GPUs:
-dp = p / (tp pp), micro-batches per step m = global_batch / (dp micro_batch).
-
-FLOPs (Narayanan et al., SC'21, "Efficient Large-Scale Language Model Training on GPU
-Clusters Using Megatron-LM", section 5.1 and eq. 3, generalised to grouped-query
-attention, gated MLPs and experts). Per token and layer, the forward pass takes
-    2 x (h (h + 2 kv_dim) + h h + mats x h x ffn x top_k) + 4 x seq x h
-(the QKV, output, MLP matrices, then the attention scores and their product with the
-values, counted for the full square as the paper does); the logits 2 x h x vocab. A
-training step is 3 forward passes (forward, backward twice), plus one more of the layers
-with full recomputation and of the attention scores with selective recomputation. For a
-GPT layer (kv_dim = h, ffn = 4h, no gate, one expert) with full recomputation the step is
-eq. 3 exactly: 96 B s l h^2 (1 + s / (6 h) + V / (16 l h)). Model FLOPs (for MFU) leave
-the recomputation out.
-
-Communication per GPU per step, act = micro_batch x seq x hidden x act_bytes:
-- tp (tp > 1): per layer of the stage and micro-batch, 2 all-reduces of act forward and 2
-  backward (Shoeybi et al. 2019), 2 more with full recomputation; with sequence parallelism
-  each all-reduce is a reduce-scatter and an all-gather of act (Korthikanti et al. 2022).
-- ep (ep > 1): per layer and micro-batch, 4 all-to-alls (dispatch and combine, forward and
-  backward: GShard), 2 more with full recomputation, of tokens x top_k x hidden x
-  act_bytes, tokens = micro_batch x seq (/ tp with sequence parallelism).
-- pp (pp > 1): per micro-batch and model chunk, one sendrecv of act / tp forward and one
-  backward (the scatter-gather of SC'21 section 4.1 splits it over the tensor ranks).
-  The bubble: the pipeline's compute and on-path communication grow by (pp - 1) / (v m).
-- dp (dp > 1): the gradients of this GPU's parameters, (dense / (tp pp) + experts / (tp pp
-  ep)) x grad_bytes: zero 0 one all-reduce per step; zero 1-2 a reduce-scatter and an
-  all-gather of the parameters (param_bytes) per step; zero 3 per micro-batch two
-  all-gathers and a reduce-scatter. Expert gradients are reduced over dp / ep ranks.
-
-Windows: tp, ep and pp can hide under the step's compute; dp under one micro-batch's
-(the last backward and the first forward: DDP's bucketed all-reduce, Megatron's
-overlap-grad-reduce), the whole step's with zero 3. Exposed = max(0, comm - overlap x
-window). Step = (compute + exposed tp, ep, pp) x (1 + bubble) + exposed dp.
-"""
+The method: docs/methods.md (`reports/planning/llm.py`)."""
 from __future__ import annotations
 
 import math

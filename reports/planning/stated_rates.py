@@ -1,17 +1,6 @@
 """A communication model from stated rates instead of measurements: per tier, a bus
 bandwidth and a latency, as a datasheet or a paper gives them.
-
-A collective of n bytes (nccl-tests' size) over N nodes x G ranks takes
-    T = latency_us x steps + factor(p) x n / busbw
-with p = N G, factor the collective's busbw factor (nccl-tests: all_reduce 2(p-1)/p,
-all_gather, reduce_scatter, all_to_all (p-1)/p, sendrecv 1), steps a ring's (p - 1 for
-all_gather, reduce_scatter and all_to_all, 2(p - 1) for all_reduce, 1 for sendrecv) and
-busbw the slowest tier's the group crosses: the node's inside one node; beyond, the
-network's per GPU times the group's ranks per node (each GPU with its own NIC, a ring
-crossing a node boundary spreads over the NICs of the group's ranks there), at most the
-node's. It has no uncertainty: its samples are its one prediction. It stands in for a
-fit where nothing was measured (the published-results check, benchmarks/published/).
-"""
+The method: docs/methods.md (`reports/planning/stated_rates.py`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

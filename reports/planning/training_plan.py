@@ -1,30 +1,6 @@
 """A training plan: the step of an `llm` workload (reports/planning/llm.py) priced by the fitted
 models of the collectives it calls, at each node count asked for.
-
-Each communication runs over its own group (tensor ranks inside a node, data and pipeline
-ranks across nodes, ranks ordered as Megatron-LM does); its time is the fitted model of
-that collective at that group's shape (nodes x ranks per node): the tiered fit where the
-runs span tiers, else the flat fit (reports/planning/crossover.py: choose_model). A collective the
-runs did not measure is priced from one they did, and the plan says so:
-reduce_scatter and all_gather as half an all_reduce of the same size (a ring all-reduce is
-one of each), all_to_all as an all_gather (each rank sends (q-1)/q of the buffer either
-way), sendrecv as a 2-rank all_reduce (a 2-rank ring moves the buffer once each way).
-
-The network's share. A fit measured with G ranks per node across nodes read the node's
-whole network: with one NIC per GPU (DGX and HGX nodes: `rails` = GPUs per node, the
-default), a group with g < G ranks per node crosses the network through only g of them.
-Such a group is priced as if its bytes were min(G, rails) / min(g, rails) times larger
-(the call's `network_share` says by how much); a node with one NIC (rails 1) shares it
-whatever g is. A model from stated rates (reports/planning/stated_rates.py) does this itself.
-
-Per node count, per GPU per step: compute_ms (hardware FLOPs / rate), for each kind (tp,
-ep, pp, dp) comm_ms, its window, exposed_ms and hidden_ms, the bubble, step_ms with a 95%
-interval (the bootstrap samples of every fit used, drawn together), tokens_per_s (the
-job's), tflops_per_gpu (hardware FLOPs, as Megatron-LM reports them) and mfu (model FLOPs
-over the peak). Per kind: exceeds_window_nodes, the first node count where the
-communication takes longer than the compute it can hide under, and exposed_nodes, the
-first where some of it is exposed at the workload's overlap.
-"""
+The method: docs/methods.md (`reports/planning/training_plan.py`)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

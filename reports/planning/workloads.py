@@ -1,39 +1,5 @@
 """Workloads for the crossover: what one training step computes and communicates per GPU.
-
-A workload is a preset name or a JSON/YAML file with these fields ("kind" picks the rest):
-
-    kind: data_parallel      gradients all-reduced once per step
-        params               parameters (the model size)
-        bytes_per_param      gradient bytes per parameter (2 for bf16 gradients)
-        global_tokens        tokens per step (strong scaling: for the whole job;
-                             weak scaling: per node, growing with the nodes)
-    kind: moe_all_to_all     expert parallelism: tokens dispatched to and combined from experts
-        tokens               tokens per step (strong: whole job; weak: per node)
-        hidden, top_k        hidden size; experts per token
-        bytes_per_element    activation bytes (2 for bf16)
-        layers               MoE layers
-        flops_per_token      training FLOPs per token for the whole model
-    kind: tensor_parallel    one tensor-parallel group spanning every GPU (strong scaling)
-        tokens               tokens per step through the group (sequence x micro-batch)
-        hidden, layers, bytes_per_element, flops_per_token
-    common (optional): name, scaling ("strong" | "weak", default strong), dtype (the
-    GEMM dtype whose measured rate is used, default bfloat16), overlap (the fraction of
-    compute time communication can hide under; defaults per kind below)
-
-Per GPU per step, with p = nodes x GPUs per node:
-- data_parallel: compute 6 x params x tokens / p FLOPs (6 FLOPs per parameter per token
-  for forward and backward: Kaplan et al. 2020, "Scaling Laws for Neural Language Models");
-  communication 1 all_reduce of params x bytes_per_param bytes. Overlap default 2/3: the
-  gradient all-reduce runs under the backward pass, two thirds of the FLOPs (PyTorch DDP,
-  Li et al. 2020).
-- moe_all_to_all: t = tokens / p tokens per GPU; compute t x flops_per_token; communication
-  4 all_to_all per layer (dispatch and combine, forward and backward: GShard, Lepikhin et
-  al. 2020) of t x top_k x hidden x bytes_per_element bytes. Overlap default 0 (on the
-  critical path).
-- tensor_parallel: compute tokens x flops_per_token / p; communication 4 all_reduce per
-  layer (2 forward, 2 backward: Megatron-LM, Shoeybi et al. 2019) of tokens x hidden x
-  bytes_per_element bytes. Overlap default 0.
-"""
+The method: docs/methods.md (`reports/planning/workloads.py`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,20 +1,5 @@
 """Compare runs point by point: NEW / BASE ratios, flagged only beyond the runs' own noise.
-
-Points are aligned on `match` fields (default collective, backend, fabric, dtype,
-size_bytes, nranks); records of one run that share a key (reduce ops, placements) are
-averaged. Per point and metric:
-
-- ratio = new / base; change_pct = 100 (ratio - 1).
-- noise_pct: the two points' own spread combined, sqrt(a^2 + b^2), where a point's
-  spread is the half-width of its median's 95% interval (`median_ci95_rel_pct`); points
-  without one (imported from nccl-tests or OSU) count `floor_pct`, which is also the least
-  noise assumed anywhere.
-- verdict: "better" or "worse" (by the metric's direction: time lower is better,
-  bandwidth higher is better) when |change_pct| > noise_pct, else "same".
-
-A rule METRIC:THRESHOLD% (e.g. busbw_gbps:-5%, time_us:+10%) fails a point whose change
-goes at least that far in the threshold's direction and is beyond noise.
-"""
+The method: docs/methods.md (`reports/runs/compare.py`)."""
 from __future__ import annotations
 
 import math
