@@ -1,4 +1,4 @@
-"""`commscale export` (reports/exports/targets.py, benchmarks/cli/export.py): each target's file parses
+"""`commscale export` (reports/exports/, benchmarks/cli/export.py): each target's file parses
 back with the keys and shapes its reader takes (the readers' rules are quoted from their
 repositories in docs/exports.md), and carries model.json's numbers with the units converted;
 on a three-tier fit of records of known parameters, a one-node flat fit, hand-made model
@@ -13,8 +13,11 @@ import yaml
 from collectives.cost import RING_ALL_REDUCE, RING_GATHER
 from collectives.records import RecordWriter, make_record
 from conftest import commscale
-from reports.exports.targets import (SIDE_SUFFIX, ExportError, astra_sim, calculon, export, network, read_model,
-                             simai)
+from reports.exports import SIDE_SUFFIX, ExportError, export, read_model
+from reports.exports.astra_sim import astra_sim
+from reports.exports.calculon import calculon
+from reports.exports.network import network
+from reports.exports.simai import simai
 from synthetic import family_time_us, flat_points, write_run
 
 GIB = 1e9 / 2 ** 30  # commscale GB/s (1e9 B/s) -> ASTRA-sim's and SimAI's (2^30 B/s)

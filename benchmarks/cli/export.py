@@ -11,7 +11,7 @@ from ..errors import EXIT_OK, UsageError
 
 
 def add_parser(sub):
-    from reports.exports.targets import TARGETS
+    from reports.exports import TARGETS
     p = sub.add_parser("export", help="write model.json's network as ASTRA-sim, SimAI or Calculon input",
                        description="Carry the fitted network (tiers: alpha, bandwidth, intervals) of RUN/model.json "
                                    "(written by 'commscale fit RUN') into a planning tool's input file.")
@@ -55,7 +55,7 @@ def _write(path: Path, text: str) -> None:
 
 
 def run(args) -> int:
-    from reports.exports.targets import SIDE_SUFFIX, ExportError, export, read_model
+    from reports.exports import SIDE_SUFFIX, ExportError, export, read_model
     opts = options(args)
     try:
         model, path = read_model(opts.run)
