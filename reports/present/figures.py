@@ -1,18 +1,6 @@
-"""The report's figures (matplotlib, Agg). Every axis has units; sizes are labelled in
-binary units (KiB, MiB). Each function returns the Figure (for tests) and saves a PNG.
-
-- busbw vs size, per collective: measured points per run, group size and fabric, with the
-  fitted model's busbw as a line and its 95% band.
-- latency vs size (log-log), per collective: measured points per group size, the fitted
-  model as a line and its 95% bootstrap band.
-- busbw vs node count (or group size on one node), per collective, at chosen sizes:
-  measured points and the model's prediction, solid over the measured scale and dashed
-  past it, to twice the measured scale.
-- compute vs communication per step against node count, crossover marked (crossover.json):
-  solid lines and filled markers where measured, dashed lines, hollow markers and a
-  hatched background where extrapolated.
-- the communication roofline: the FLOPs per byte a step has vs. what the fabric needs.
-"""
+"""The report's figures (matplotlib, Agg): one function per figure, each saving a PNG and
+returning the Figure (for tests). Every axis has units; sizes are in binary units (KiB,
+MiB). docs/reports.md lists the figures and what each draws."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from collectives.sizes import format_size  # noqa: E402
+from reports.present.format import size  # noqa: E402
 from reports.planning.results import CrossoverResult, PlanResult  # noqa: E402
 
 DPI = 100
@@ -40,7 +28,7 @@ def _label(text) -> str:
 
 def _bytes_axis(ax) -> None:
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: format_size(int(v)) if v >= 1 else ""))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: size(v) if v >= 1 else ""))
     ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=4))
     for tick in ax.get_xticklabels():
         tick.set_rotation(30)
@@ -122,7 +110,7 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
             pts = g[g["size_bytes"] == n].groupby(x_field)["busbw_gbps"].mean()
             if pts.empty:
                 continue
-            line, = ax.plot(pts.index, pts.values, "o", label=_label(f"{run}: {format_size(n)}"))
+            line, = ax.plot(pts.index, pts.values, "o", label=_label(f"{run}: {size(n)}"))
             fit = next((f for (r, _), f in fits.items() if r == run), None)
             if fit is None:
                 continue
@@ -201,7 +189,7 @@ def _pooled_lines(ax, df, pooled, sizes_for, spec_factor, x_field, multi):
         model = _model_busbw(pooled, n, ranks, spec_factor)
         inside = xs <= top
         ax.plot(xs[inside], model[inside], "-", color="black", lw=1.2, alpha=0.7,
-                label=_label(f"model fitted to all runs: {format_size(n)}"))
+                label=_label(f"model fitted to all runs: {size(n)}"))
         past = xs >= xs[inside].max()
         ax.plot(xs[past], model[past], "--", color="black", lw=1.2, alpha=0.7)
 

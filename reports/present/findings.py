@@ -1,19 +1,7 @@
-"""What a report leads with: the findings, computed from the records, the fits and the
-crossover, as plain sentences and numbers (report.py lays them out).
-
-- Points: ok / skipped / failed and wrong elements over every run.
-- Per fitted key (run, fabric, collective): the peak busbw measured, the fit's quality in
-  words from its error, and how many measured points fall outside the model's 95% band.
-- The crossover: the node count, whether it was measured or is extrapolated (and how many
-  times past the largest measured scale), with the fit's held-out error.
-- A note when CPU ranks stand in for GPUs.
-
-Fit quality, from the MAPE over the fitted points (the held-out error is said beside it):
-good up to 10%, fair up to 25%, poor above. The band is the bootstrap interval of the
-fitted curve, not of the points: with a good fit, noisy points can lie just outside it;
-with a fair or poor one, points outside are ones the model's form does not describe. The
-report says which, rather than draw it silently.
-"""
+"""What a report leads with, as plain sentences and numbers: the points per run, each fit's
+quality in a word with its measured points against the model's 95% band, the crossover in
+a sentence, and a note when CPU ranks stand in for GPUs. report.py lays them out;
+docs/reports.md says what each means and where the fit-quality words change."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,8 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from collectives.sizes import format_size
 from reports.planning.results import CrossoverResult
+
+from .format import count, fixed, size
 
 QUALITY = ((10.0, "good"), (25.0, "fair"))
 """(largest MAPE %, word); above the last: poor."""
@@ -85,14 +74,15 @@ def fit_note(entries: list[dict], coverage: Coverage | None) -> str:
     """One sentence on a fit (its model.json entries, one per regime), for beside its figure."""
     one = entries[0] if len(entries) == 1 else None
     mape, worst = fit_errors(entries, coverage)
-    words = [f"model fit {fit_quality(judged(mape, worst))}" + (f": MAPE {mape:.1f}%" if mape is not None else "")]
+    words = [f"model fit {fit_quality(judged(mape, worst))}"
+             + (f": MAPE {fixed(mape, 1)}%" if mape is not None else "")]
     if len(entries) > 1:
         words[0] += f" over {len(entries)} regimes"
     if one and one.get("r2") is not None:
-        words.append(f"R\u00b2 {one['r2']:.2f}")
+        words.append(f"R\u00b2 {fixed(one['r2'], 2)}")
     if worst:
         frm = worst.get("heldout_from_nranks") or []
-        words.append(f"held-out {worst['heldout_mape_pct']:.1f}% predicting {worst['heldout_nranks']} ranks "
+        words.append(f"held-out {fixed(worst['heldout_mape_pct'], 1)}% predicting {worst['heldout_nranks']} ranks "
                      f"from a fit on {', '.join(map(str, frm)) or 'the rest'}")
     text = ", ".join(words)
     if coverage and coverage.outside:
@@ -149,7 +139,7 @@ def key_row(collective: str, run: str, key: dict, points: pd.DataFrame, entries:
     mape, worst = fit_errors(entries, coverage)
     return {"collective": collective, "run": run, "backend": key["backend"], "fabric": key["fabric"],
             "dtype": key["dtype"], "peak busbw_gbps": None if best is None else float(best["busbw_gbps"]),
-            "at size": "-" if best is None else format_size(int(best["size_bytes"])),
+            "at size": "-" if best is None else size(best["size_bytes"]),
             "on ranks": None if best is None else int(best["nranks"]),
             "model fit": fit_quality(judged(mape, worst)), "MAPE %": mape, "held-out MAPE %": worst["heldout_mape_pct"] if worst else None,
             "outside 95% band": f"{coverage.outside} of {coverage.points}"}
@@ -161,19 +151,16 @@ def crossover_sentence(crossing: CrossoverResult) -> str:
     measured = crossing.measured_nodes
     cross, ci = crossing.crossover_nodes, crossing.crossover_nodes_ci
     held = crossing.heldout_mape_pct
-    held_text = crossing.heldout_note or (f"the fit's held-out error was {held:.1f}%" if held is not None
+    held_text = crossing.heldout_note or (f"the fit's held-out error was {fixed(held, 1)}%" if held is not None
                                                  else "no held-out error")
     if cross is None:
         return (f"{name}: communication stays below compute up to the limit of {limit} nodes "
-                f"(extrapolated {limit / measured:.0f} x past the largest measured scale, {_nodes(measured)}); "
+                f"(extrapolated {fixed(limit / measured, 0)} x past the largest measured scale, "
+                f"{count(measured, 'node')}); "
                 f"{held_text}")
     hi = "beyond the limit" if ci[1] is None else ci[1]
     where = ("measured: within the measured scale" if cross <= measured else
-             f"extrapolated {cross / measured:.0f} x past the largest measured scale ({_nodes(measured)})")
+             f"extrapolated {fixed(cross / measured, 0)} x past the largest measured scale ({count(measured, 'node')})")
     return (f"{name}: communication exceeds compute from {cross} nodes (95% interval {ci[0]} to {hi}), "
             f"{where}; {held_text}")
-
-
-def _nodes(n: int) -> str:
-    return f"{n} node" if n == 1 else f"{n} nodes"
 

@@ -1,6 +1,7 @@
-"""`commscale report`: report.html (self-contained: figures inline as data: URIs, no
-scripts, no fetches), report.md (to paste into a ticket), the figures as PNG and
-summary.csv, for one or more runs side by side."""
+"""`commscale report`: reads one or more runs (fitting those the caller has not), computes
+what the report shows (findings, tables, figures) and writes it as one document
+(sections.py) rendered to report.md and report.html (document.py), beside the figures as
+PNG and summary.csv. docs/reports.md describes the report."""
 from __future__ import annotations
 
 import json
@@ -21,7 +22,7 @@ from reports.runs.load import load_run
 from reports.model.entries import fit_entries
 from reports.planning.results import CrossoverResult, PlanResult
 from reports.present.document import to_html, to_markdown
-from reports.present.format import interval, num, size
+from reports.present.format import fixed, interval, num, size
 from reports.present.plan_text import plan_sentence, plan_view
 from reports.present.sections import report_document
 from reports.present.series import series_view
@@ -77,7 +78,7 @@ def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
         "peak busbw (at size)": (f"{num(e['peak_busbw_gbps'])} at {size(e['peak_at_size_bytes'])}"
                                  if e["peak_busbw_gbps"] is not None else "-"),
         "R\u00b2": e["r2"], "MAPE %": e["mape_pct"],
-        "held-out MAPE %": (f"{e['heldout_mape_pct']:.1f} at {e['heldout_nranks']} ranks from "
+        "held-out MAPE %": (f"{fixed(e['heldout_mape_pct'], 1)} at {e['heldout_nranks']} ranks from "
                             f"{', '.join(map(str, e['heldout_from_nranks']))}"
                             if e["heldout_mape_pct"] is not None else "-"),
         "points": e["points"]} for run, e in rows])

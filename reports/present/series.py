@@ -1,16 +1,17 @@
 """The report's view of a node-count series: where runs of one key span several node
 counts, the model `commscale predict` uses (reports/model/predict.py) read as a table of busbw
-by node count, predictions at 2x, 4x and 8x the largest, and one headline sentence."""
+by node count, predictions at 2x, 4x and 8x the largest, and one headline sentence
+(docs/reports.md, "Scaling across node counts")."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import pandas as pd
 
-from collectives.sizes import format_size
-
 from reports.model.fit import usable
 from reports.model.predict import LEVEL, PredictError, busbw_gbps, key_model, predict
+
+from .format import fixed, interval, num, size
 
 FACTORS = (2, 4, 8)
 
@@ -57,7 +58,7 @@ def series_view(df: pd.DataFrame, collective: str, level: float = LEVEL) -> Seri
     if n is None:
         return None
     model = key_model({"collective": collective, "in_place": bool(rows["in_place"].iloc[0])}, rows)
-    measured = [{"nodes": s.nnodes, "ranks": s.nranks, "size": format_size(n),
+    measured = [{"nodes": s.nnodes, "ranks": s.nranks, "size": size(n),
                  "busbw_gbps": round(busbw_gbps(collective, s.nranks, n, s.time_at(n)[0]), 4)}
                 for s in model.scales]
     top = max(s.nnodes for s in model.scales)
@@ -67,23 +68,20 @@ def series_view(df: pd.DataFrame, collective: str, level: float = LEVEL) -> Seri
             preds.append(predict(model, top * f, n, level=level))
         except PredictError:
             return None
-    table = pd.DataFrame([{"nodes": p.nodes, "ranks": p.nranks, "size": format_size(p.size_bytes),
+    table = pd.DataFrame([{"nodes": p.nodes, "ranks": p.nranks, "size": size(p.size_bytes),
                            "busbw_gbps": round(p.busbw_gbps, 4),
-                           f"{level:.0%} interval": _interval(p.busbw_interval_gbps), "x": p.extrapolation,
+                           f"{level:.0%} interval": interval(p.busbw_interval_gbps, open_high="unbounded"),
+                           "x": p.extrapolation,
                            "tier": p.tier, "interval from": p.interval_from.split(" (")[0],
                            "warning": p.warning or ""} for p in preds])
     first = preds[0]
     held = first.heldout_error_pct
-    sentence = (f"{collective} at {first.nodes} nodes ({format_size(n)}): {first.busbw_gbps:.3g} GB/s busbw "
-                f"{_interval(first.busbw_interval_gbps)}, {level:.0%}"
-                + (f"; leave-one-scale-out error on this series {held:.0f}% (predicting {top} nodes from the fewer)"
+    sentence = (f"{collective} at {first.nodes} nodes ({size(n)}): {num(first.busbw_gbps)} GB/s busbw "
+                f"{interval(first.busbw_interval_gbps, open_high='unbounded')}, {level:.0%}"
+                + (f"; leave-one-scale-out error on this series {fixed(held, 0)}% "
+                   f"(predicting {top} nodes from the fewer)"
                    if held is not None else "; no held-out error: one scale in this tier")
                 + (f"; {first.warning}" if first.warning else ""))
-    model_words = (f"Model ({'in' if model.key['in_place'] else 'out of'} place, {format_size(n)}): {first.method}, "
+    model_words = (f"Model ({'in' if model.key['in_place'] else 'out of'} place, {size(n)}): {first.method}, "
                    f"over {first.basis}; at {first.nodes} nodes the interval comes from {first.interval_from}.")
     return SeriesView(collective, sentence, pd.DataFrame(measured), table, model_words)
-
-
-def _interval(iv) -> str:
-    lo, hi = iv
-    return f"[{lo:.3g}, {'unbounded' if hi is None else f'{hi:.3g}'}]"
