@@ -1,5 +1,5 @@
 """`commscale export RUN --to astra-sim|simai|calculon --out FILE`: the measured network of
-RUN/model.json as a planning tool's input file (reports/exports/targets.py), with FILE.commscale.json
+RUN/model.json as a planning tool's input file (reports/exports/), with FILE.commscale.json
 beside it (intervals, units, notes). docs/exports.md says what each target gets."""
 from __future__ import annotations
 

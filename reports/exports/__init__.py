@@ -8,7 +8,6 @@ name) over the shared network of dimensions (network.py). What each target gets,
 units and the readers checked: docs/exports.md."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from collectives.registry import COLLECTIVES
@@ -16,6 +15,7 @@ from collectives.registry import COLLECTIVES
 from . import astra_sim, calculon, simai
 from .network import ExportError
 from .output import SIDE_SUFFIX, Export
+from reports.model.store import ModelFileError, read_document
 
 __all__ = ["TARGETS", "SIDE_SUFFIX", "EXPORTERS", "ExportError", "export", "read_model"]
 TARGETS = ("astra-sim", "simai", "calculon")
@@ -25,20 +25,11 @@ astra_sim, simai and calculon are those modules)."""
 
 
 def read_model(path) -> tuple[dict, Path]:
-    """(model.json's dict, its path) from a run directory holding model.json or the file."""
-    path = Path(path)
-    file = path / "model.json" if path.is_dir() else path
-    if not file.is_file():
-        raise ExportError(f"{str(path)!r} holds no model.json: run 'commscale fit {path}' first")
+    """(model.json's document, its path) from a run directory holding model.json or the file."""
     try:
-        model = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ExportError(f"{str(file)!r} is not a readable model.json ({exc}): write it again with "
-                          f"'commscale fit {file.parent}'") from None
-    if not isinstance(model, dict) or model.get("schema_version") != 1 or "fits" not in model:
-        raise ExportError(f"{str(file)!r} is not a model.json of schema_version 1: write it again with "
-                          f"'commscale fit {file.parent}'")
-    return model, file
+        return read_document(path)
+    except ModelFileError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def export(model: dict, target: str, collective="all_reduce", backend=None, dtype=None, nodes=None) -> Export:

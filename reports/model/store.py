@@ -23,6 +23,36 @@ MODEL_FILE = "model.json"
 SAMPLES_FILE = "model.samples.npz"
 SCHEMA_VERSION = 2
 """2: entries carry theta, the tiered fits their scopes, and the file its fingerprint and samples file"""
+READABLE_VERSIONS = (1, 2)
+"""versions whose entries (fits, hierarchical) a reader of the entries alone (the exports) takes"""
+
+
+class ModelFileError(ValueError):
+    """model.json missing or unreadable; the message names the file and the fix."""
+
+
+def model_path(path) -> Path:
+    """model.json of a run directory, or the file itself."""
+    path = Path(path)
+    return path / MODEL_FILE if path.is_dir() else path
+
+
+def read_document(path) -> tuple[dict, Path]:
+    """(model.json's document, its path): its entries as written, for readers that need
+    no fit objects (the exports); ModelFileError where it is missing or unreadable."""
+    file = model_path(path)
+    if not file.is_file():
+        raise ModelFileError(f"{str(path)!r} holds no {MODEL_FILE}: run 'commscale fit {path}' first")
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"{str(file)!r} is not a readable {MODEL_FILE} ({exc}): write it again with "
+                             f"'commscale fit {file.parent}'") from None
+    if not isinstance(doc, dict) or doc.get("schema_version") not in READABLE_VERSIONS or "fits" not in doc:
+        raise ModelFileError(f"{str(file)!r} is not a {MODEL_FILE} of schema_version "
+                             f"{' or '.join(map(str, READABLE_VERSIONS))}: write it again with "
+                             f"'commscale fit {file.parent}'")
+    return doc, file
 
 
 @dataclass(frozen=True)
@@ -70,8 +100,7 @@ def write_model(out: Path, runs, fits, hier, samples=BOOTSTRAP) -> Path:
 def load_model(path) -> StoredModel | None:
     """model.json (a file, or the directory holding it) with its samples as objects; None
     where either file is missing, unreadable or of another schema version."""
-    path = Path(path)
-    path = path / MODEL_FILE if path.is_dir() else path
+    path = model_path(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
         if doc.get("schema_version") != SCHEMA_VERSION:
