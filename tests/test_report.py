@@ -235,6 +235,44 @@ def test_the_report_leads_with_its_findings_and_reads_in_binary_units(tmp_path):
     assert "model fit good" in page  # the sentence beside each figure
 
 
+def test_the_markdown_has_the_sections_sentences_and_figures_of_the_html(tmp_path):
+    """One document, two renderings: the same headings in the same order, the same
+    figures, and every sentence of the page in the Markdown too."""
+    import html
+    out = _report(tmp_path, "run")
+    page, md = (out / "report.html").read_text(), (out / "report.md").read_text()
+    page_headings = [(int(level), html.unescape(text))
+                     for level, text in re.findall(r"<h([1-3])>(.*?)</h\1>", page)]
+    md_headings = [(len(hashes), text) for hashes, text in re.findall(r"^(#{1,3}) (.*)$", md, re.M)]
+    assert page_headings == md_headings and (2, "Summary") in md_headings
+    captions = [html.unescape(c) for c in re.findall(r"<figcaption>(.*?)</figcaption>", page)]
+    linked = re.findall(r"^- (.*): `figures/[^`]+\.png`$", md, re.M)
+    assert captions == linked and len(captions) == 5
+    for sentence in re.findall(r"<p[^>]*>(.*?)</p>", page):
+        assert re.sub(r"</?b>", "**", html.unescape(sentence)) in md
+
+
+def test_the_document_renders_escaped_html_and_plain_markdown(tmp_path):
+    from reports.present.document import (Bold, BulletList, Document, Figure, Grid, Heading, Note, Panel,
+                                          Paragraph, Table, to_html, to_markdown)
+    png = tmp_path / "figures" / "a<b>.png"
+    png.parent.mkdir()
+    png.write_bytes(b"\x89PNG")
+    table = pd.DataFrame({"name": ["x|y", "<z>"], "value": [1.23456, None]})
+    doc = Document("t & u", (Panel((Heading("Findings"), Note((Bold("Look"), " <here>"))), "headline"),
+                             BulletList(("plain", (Bold("run"), ": ok"))), Paragraph("poor fit", "fit poor"),
+                             Table(table, (False, True)), Grid((Figure("a <fig>", png),))), tmp_path)
+    page = to_html(doc, "p{}")
+    assert page.startswith("<!DOCTYPE html>") and "<title>t &amp; u</title>" in page and "<style>p{}</style>" in page
+    assert "<section class=headline>\n<h2>Findings</h2>\n<p class=note><b>Look</b> &lt;here&gt;</p>\n</section>" in page
+    assert "<li><b>run</b>: ok</li>" in page and "<p class='fit poor'>poor fit</p>" in page
+    assert "<tr><td class=l>x|y</td><td>1.235</td></tr><tr class=x><td class=l>&lt;z&gt;</td><td>-</td></tr>" in page
+    assert "<img alt='a &lt;fig&gt;' src='data:image/png;base64,iVBORw==" in page and "<z>" not in page
+    assert to_markdown(doc) == (
+        "# t & u\n\n## Findings\n\n> **Look** <here>\n\n- plain\n- **run**: ok\n\npoor fit\n\n"
+        "| name | value |\n|---|---|\n| x\\|y | 1.235 |\n| <z> | - |\n\n- a <fig>: `figures/a<b>.png`\n")
+
+
 PROBE = """<script>window.addEventListener('load',()=>{const d=document.documentElement;
 const wide=[...document.querySelectorAll('body *')].filter(e=>(e.scrollWidth>e.clientWidth+1&&
 getComputedStyle(e).overflowX!='visible')||e.getBoundingClientRect().right>d.clientWidth+1).map(e=>e.tagName);
