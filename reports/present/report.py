@@ -17,7 +17,8 @@ from reports.present import figures, findings
 from reports.doctor.result import DoctorResult
 from reports.doctor.stats import DOCTOR_FILE
 from reports.present.doctor_text import doctor_views
-from reports.model.fit import fit_frame
+from reports.model.fit import BOOTSTRAP, fit_frame
+from reports.model.store import current_model
 from reports.runs.load import load_run
 from reports.model.entries import fit_entries
 from reports.planning.results import CrossoverResult, PlanResult
@@ -28,7 +29,6 @@ from reports.present.sections import report_document
 from reports.present.series import series_view
 from reports.runs.summary import summarize_run
 
-BOOTSTRAP = 200
 CSS = """body{font-family:sans-serif;margin:1.5em auto;max-width:1300px;padding:0 1em;color:#222}
 h2{margin-top:1.4em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:12px;margin:.6em 0;max-width:100%}
@@ -148,6 +148,7 @@ def _story(folder: Path, crossings: dict, plans: dict) -> list:
 class Runs:
     """What the runs hold, by run name: records, meta.json, fits, and the results beside them."""
     names: list
+    paths: list
     frames: list = field(default_factory=list)
     metas: dict = field(default_factory=dict)
     fits: dict = field(default_factory=dict)
@@ -160,7 +161,7 @@ class Runs:
 
 def _read_runs(runs, given: dict) -> Runs:
     """`given`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
-    read = Runs(_names(runs))
+    read = Runs(_names(runs), [Path(r) for r in runs])
     for run, name in zip(runs, read.names):
         _read_run(Path(run), name, given.get(run), read)
     return read
@@ -170,7 +171,7 @@ def _read_run(run: Path, name: str, fitted, read: Runs) -> None:
     df = load_run(run).assign(run=name)
     read.frames.append(df)
     read.metas[name] = load_meta(run) if (run / "meta.json").exists() else {}
-    for fit in fitted or fit_frame(df, BOOTSTRAP):
+    for fit in fitted or _fits([run], df):
         read.fits.setdefault((name, fit.key["fabric"], fit.key["collective"]), fit)  # first dtype of each
     if (run / "crossover.json").exists():
         read.crossings[name] = CrossoverResult.from_json(json.loads((run / "crossover.json").read_text()))
@@ -178,6 +179,13 @@ def _read_run(run: Path, name: str, fitted, read: Runs) -> None:
         read.plans[name] = PlanResult.from_json(json.loads((run / "plan.json").read_text()))
     if (run / DOCTOR_FILE).exists():
         read.doctors[name] = doctor_views(DoctorResult.from_json(json.loads((run / DOCTOR_FILE).read_text())))
+
+
+def _fits(runs: list[Path], df) -> list:
+    """The flat fits of these runs' records: a current model.json's (in the runs, fitted on
+    exactly these records with the one bootstrap setting), else fitted here."""
+    stored = current_model(runs, runs, BOOTSTRAP)
+    return stored.fits if stored else fit_frame(df, BOOTSTRAP)
 
 
 def _points(frames) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -195,7 +203,7 @@ def _collectives(read: Runs, df, ok, folder: Path, scale_sizes) -> tuple[list, l
     (title, path) for the end, and the fits' headline rows."""
     pooled = {}  # several runs: one model fitted to all of them, for the scale figure
     if len(read.frames) > 1:
-        for fit in fit_frame(df, BOOTSTRAP):
+        for fit in _fits(read.paths, df):
             pooled.setdefault(fit.key["collective"], fit)
     sizes_for = (lambda g: scale_sizes) if scale_sizes else _scale_sizes
     sections, more, key_rows = [], [], []
