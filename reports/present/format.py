@@ -29,6 +29,11 @@ def fixed(x, decimals: int) -> str:
     return MISSING if missing(x) else f"{x:.{decimals}f}"
 
 
+def percent(fraction, decimals: int = 1) -> str:
+    """A fraction as a percentage (0.477 -> 47.7%); missing as "-"."""
+    return MISSING if missing(fraction) else f"{fraction:.{decimals}%}"
+
+
 def size(n) -> str:
     """Bytes in binary units (1 KiB, 16 MiB); missing as "-"."""
     return MISSING if missing(n) else format_size(int(n))

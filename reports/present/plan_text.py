@@ -7,7 +7,7 @@ import pandas as pd
 from reports.planning.llm import KINDS_ORDER
 from reports.planning.results import EXTRAPOLATED, MEASURED, PlanResult
 
-from .format import MISSING, interval
+from .format import MISSING, interval, num, percent
 
 
 def format_plan(res: PlanResult) -> str:
@@ -54,10 +54,10 @@ def plan_view(res: PlanResult):
         row = {"nodes": r.nnodes, "dp": r.dp, "micro-batches": r.microbatches, "compute_ms": r.compute_ms}
         for k in KINDS_ORDER:
             c = r.kinds.get(k)
-            row[f"{k} ms (exposed)"] = MISSING if c is None else f"{c.comm_ms:.4g} ({c.exposed_ms:.3g})"
+            row[f"{k} ms (exposed)"] = MISSING if c is None else f"{num(c.comm_ms, 4)} ({num(c.exposed_ms)})"
         row.update({"bubble": r.bubble, "step_ms": r.step_ms,
                     "step_ms 95%": interval(r.step_ms_ci, 4),
-                    "tokens/s": r.tokens_per_s, "MFU": f"{r.mfu:.1%}",
+                    "tokens/s": r.tokens_per_s, "MFU": percent(r.mfu),
                     "source": MEASURED if r.nnodes <= res.measured_nodes else EXTRAPOLATED})
         rows.append(row)
     return pd.DataFrame(rows)
