@@ -1,6 +1,7 @@
-"""The exports' number formatting: fixed notation a YAML 1.1 reader takes as a number,
-intervals in comments, byte sizes in notes. Kept in one place until one formatter serves
-all of reports/; the design of the exports is docs/exports.md."""
+"""How numbers are written into the exported files: fixed notation a YAML 1.1 reader takes
+as a number, intervals in their comments, byte sizes in their notes. Part of each file's
+format, not presentation (the verbs' tables and the report use reports/present/format.py,
+which the exports sit below). docs/exports.md."""
 from __future__ import annotations
 
 import math
