@@ -1,7 +1,15 @@
-"""Every bad input: one line naming the problem and the fix, exit status 2, no traceback."""
+"""Every bad input: one line naming the problem and the fix, exit status 2, no traceback.
+The cases go through the console script's entry point (benchmarks.cli.main) in this
+process; a few run the installed `commscale` script as a user would (marked slow)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from conftest import commscale, read_records
+from conftest import LAUNCH_VARIABLES, REPO, commscale, commscale_here, read_records
 
 # A valid `commscale slurm` line to spoil; it never gets as far as writing to --out.
 SLURM = ["slurm", "--nodes", "1,2", "--time", "10", "--gpus-per-node", "0", "--ranks-per-node", "2",
@@ -86,14 +94,18 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a) or "no-verb" for a, _ in CASES])
-def test_bad_input_gets_one_line_and_status_2(argv, message, tmp_path):
+def _bad(argv, message, tmp_path):
+    """The case as run: --out in a fresh directory for the verbs that write one, and the
+    environment a case needs."""
     if "--out" not in argv and argv and argv[0] in ("run", "dryrun", "compute"):
         argv = argv + ["--out", tmp_path / "run"]
     if "needs CUDA GPUs" in message and _cuda():
         pytest.skip("a GPU is visible here, so this input is not bad")
     env = {"COMMSCALE_MPIEXEC": "/no/such/mpiexec"} if "COMMSCALE_MPIEXEC" in message else None
-    result = commscale(*argv, timeout=120, env=env)
+    return argv, env
+
+
+def _check_one_line(result, message):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -101,14 +113,44 @@ def test_bad_input_gets_one_line_and_status_2(argv, message, tmp_path):
     assert "Traceback" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("argv, message", CASES, ids=[" ".join(a) or "no-verb" for a, _ in CASES])
+def test_bad_input_gets_one_line_and_status_2(argv, message, tmp_path, capfd):
+    argv, env = _bad(argv, message, tmp_path)
+    result = commscale_here(*argv, env=env)
+    beyond = capfd.readouterr()  # what got past sys.stdout and sys.stderr (a library writing to fd 2)
+    result.stdout, result.stderr = result.stdout + beyond.out, result.stderr + beyond.err
+    _check_one_line(result, message)
+
+
+SCRIPT_CASES = [(["run", "--collectives", "allreduce"], "unknown collective 'allreduce'"),
+                (["run", "--no-such-flag"], "unrecognized arguments: --no-such-flag: see 'commscale run --help'"),
+                (["teleport"], "invalid choice: 'teleport'")]
+"""A few cases through the installed console script, in a new process as a user runs it: a
+check made by the verb, an argparse error, an unknown verb."""
+assert all(case in CASES for case in SCRIPT_CASES)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv, message", SCRIPT_CASES, ids=[" ".join(a) for a, _ in SCRIPT_CASES])
+def test_the_installed_script_gets_one_line_and_status_2(argv, message, tmp_path):
+    script = shutil.which("commscale", path=str(Path(sys.executable).parent))
+    assert script, f"no commscale script beside {sys.executable}: pip install -e ."
+    argv, env = _bad(argv, message, tmp_path)
+    result = subprocess.run([script, *map(str, argv)], capture_output=True, text=True, timeout=120, cwd=REPO,
+                            env={k: v for k, v in os.environ.items() if k not in LAUNCH_VARIABLES})
+    _check_one_line(result, message)
+
+
 def test_a_bad_environment_fallback_is_a_usage_error(tmp_path):
-    result = commscale("run", "--out", tmp_path / "run", env={"COMMSCALE_WARMUP": "abc"})
+    result = commscale_here("run", "--out", tmp_path / "run", env={"COMMSCALE_WARMUP": "abc"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("commscale: error: argument -w/--warmup: invalid int value: 'abc'")
 
 
+@pytest.mark.slow
 def test_environment_fallbacks_are_read(tmp_path):
-    result = commscale("dryrun", "--nproc", "2", "--out", tmp_path / "run",
+    """A run alone (one rank, in a new process as under srun) takes its flags from COMMSCALE_*."""
+    result = commscale("run", "--out", tmp_path / "run",
                        env={"COMMSCALE_COLLECTIVES": "broadcast", "COMMSCALE_SIZES": "4K", "COMMSCALE_ITERS": "3"})
     assert result.returncode == 0, result.stderr
     (rec,) = read_records(tmp_path / "run")
@@ -117,33 +159,36 @@ def test_environment_fallbacks_are_read(tmp_path):
 
 def test_an_existing_run_is_not_overwritten(tmp_path):
     (tmp_path / "records.jsonl").write_text("")
-    result = commscale("run", "--out", tmp_path)
+    result = commscale_here("run", "--out", tmp_path)
     assert result.returncode == 2 and "already holds a run" in result.stderr
 
 
 def test_a_file_in_the_way_of_the_output_directory(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = commscale("dryrun", "--out", blocker / "run")
+    result = commscale_here("dryrun", "--out", blocker / "run")
     assert result.returncode == 2 and "cannot write output directory" in result.stderr
 
 
+@pytest.mark.slow
 def test_version():
+    """`python -m benchmarks --version`, in a new process: the module entry point."""
     result = commscale("--version")
     assert result.returncode == 0, result.stderr
     from importlib.metadata import version
     assert result.stdout.strip() == f"commscale {version('commscale')}"
 
 
-def test_cpu_verbs_show_their_own_defaults_and_no_gpu_flags():
+def test_cpu_verbs_show_their_own_defaults_and_no_gpu_flags(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")  # argparse's width, as in a pipe
     for verb, shown in (("emulate", ["-w WARMUP, --warmup WARMUP\n                        warm-up calls per point [2]",
                                      "[10]", "[intra,inter,full]", "sendrecv [all_reduce,all_to_all]",
                                      "smallest size [64K]"]),
                         ("dryrun", ["warm-up calls per point [5]", "smallest size [1K]", "largest size [16M]"])):
-        text = " ".join(commscale(verb, "--help").stdout.split())
+        text = " ".join(commscale_here(verb, "--help").stdout.split())
         for piece in shown:
             assert " ".join(piece.split()) in text, (verb, piece)
         for gpu_only in ("--cuda-graph", "--fabric", "--device"):
             assert gpu_only not in text, (verb, gpu_only)
-    run_help = commscale("run", "--help").stdout
+    run_help = commscale_here("run", "--help").stdout
     assert "--cuda-graph" in run_help and "--fabric" in run_help and "[full]" in run_help
