@@ -1,6 +1,6 @@
 """compare: aligned ratios, differences flagged only beyond the points' own noise, and
 --fail-on exit codes."""
-from conftest import commscale
+from conftest import commscale_here
 from synthetic import write_run
 
 
@@ -18,35 +18,35 @@ def _run(path, factor, spread_pct=None):
 def test_a_regression_beyond_noise_fails_and_one_within_does_not(tmp_path):
     base = _run(tmp_path / "base", 1.0, spread_pct=1.0)
     slow = _run(tmp_path / "slow", 1.25, spread_pct=1.0)        # busbw -20%, noise ~1.4%
-    result = commscale("compare", base, slow, "--fail-on", "busbw_gbps:-5%")
+    result = commscale_here("compare", base, slow, "--fail-on", "busbw_gbps:-5%")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "18 point-metrics aligned" in result.stdout and "18 worse" in result.stdout  # 6 points x 3 metrics
     assert result.stdout.count("FAIL") == 6 and "6 point(s) fail" in result.stdout
     # the same slowdown does not fail a looser threshold
-    assert commscale("compare", base, slow, "--fail-on", "busbw_gbps:-25%").returncode == 0
+    assert commscale_here("compare", base, slow, "--fail-on", "busbw_gbps:-25%").returncode == 0
     # a time rule in the other direction catches it too
-    assert commscale("compare", base, slow, "--fail-on", "time_us:+10%").returncode == 1
+    assert commscale_here("compare", base, slow, "--fail-on", "time_us:+10%").returncode == 1
 
 
 def test_differences_inside_the_noise_are_not_flagged(tmp_path):
     base = _run(tmp_path / "base", 1.0, spread_pct=15.0)
     new = _run(tmp_path / "new", 1.10, spread_pct=15.0)         # 10% slower, noise ~21%
-    result = commscale("compare", base, new, "--fail-on", "busbw_gbps:-5%")
+    result = commscale_here("compare", base, new, "--fail-on", "busbw_gbps:-5%")
     assert result.returncode == 0, result.stdout
     assert "0 worse, 0 better, 18 within noise" in result.stdout
 
 
 def test_identical_runs_and_bad_rules(tmp_path):
     base = _run(tmp_path / "base", 1.0)
-    result = commscale("compare", base, base, "--fail-on", "busbw_gbps:-1%", "--out", tmp_path / "cmp")
+    result = commscale_here("compare", base, base, "--fail-on", "busbw_gbps:-1%", "--out", tmp_path / "cmp")
     assert result.returncode == 0 and "18 within noise" in result.stdout
     assert (tmp_path / "cmp" / "compare-base.csv").read_text().count("\n") == 19
     for rule, message in (("busbw:-5%", "metric 'busbw' is unknown"), ("busbw_gbps", "is not METRIC:THRESHOLD%"),
                           ("time_us:0%", "a threshold of 0% fails on noise")):
-        result = commscale("compare", base, base, "--fail-on", rule)
+        result = commscale_here("compare", base, base, "--fail-on", rule)
         assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
     other = write_run(tmp_path / "other", [(1, 8, 8, "net", 64, 5.0), (1, 8, 8, "net", 128, 6.0)])
-    result = commscale("compare", base, other)
+    result = commscale_here("compare", base, other)
     assert result.returncode == 2 and "no point of the new run matches the base" in result.stderr
 
 
@@ -55,13 +55,13 @@ def test_points_on_one_side_only_are_counted_and_listed(tmp_path):
     write_run(base, [(1, p, p, "loopback", n, 20.0) for p in (2, 4) for n in (1024, 65536)], collective="broadcast")
     new = write_run(tmp_path / "new", [(1, 2, 2, "loopback", n, 10 + n / 1e3) for n in (1024, 65536, 1 << 20)]
                     + [(1, 8, 8, "loopback", 1024, 12.0)])
-    result = commscale("compare", base, new)
+    result = commscale_here("compare", base, new)
     assert result.returncode == 0, result.stderr
     assert ("# not compared: 7 points (all_reduce 3, broadcast 4) only in BASE, 1 points (all_reduce 1) only in NEW"
             in result.stdout)
-    listed = commscale("compare", base, new, "--all").stdout
+    listed = commscale_here("compare", base, new, "--all").stdout
     assert listed.count("  only in BASE: ") == 7 and listed.count("  only in NEW: ") == 1
     assert "only in NEW: collective=all_reduce, backend=gloo, fabric=loopback, dtype=float32, size_bytes=1024, " \
            "nranks=8" in listed
-    same = commscale("compare", base, base)
+    same = commscale_here("compare", base, base)
     assert "not compared" not in same.stdout

@@ -3,13 +3,13 @@ import json
 
 import pytest
 
-from conftest import commscale
+from conftest import commscale_here
 
 
 def test_gemm_and_copy_records(tmp_path):
     out = tmp_path / "run"
-    result = commscale("compute", "--out", out, "--device", "cpu", "-d", "float32,bfloat16",
-                       "--shapes", "64,96x64x32", "--copy-bytes", "1M", "-n", "3", "-w", "1")
+    result = commscale_here("compute", "--out", out, "--device", "cpu", "-d", "float32,bfloat16",
+                            "--shapes", "64,96x64x32", "--copy-bytes", "1M", "-n", "3", "-w", "1")
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in (out / "compute.jsonl").read_text().splitlines()]
     gemms = [r for r in records if r["kind"] == "gemm"]
@@ -24,7 +24,7 @@ def test_gemm_and_copy_records(tmp_path):
     (copy,) = [r for r in records if r["kind"] == "copy"]
     assert copy["size_bytes"] == 1_048_576  # 1 MiB
     assert copy["bandwidth_gbps"] * copy["time_us_median"] * 1e3 == pytest.approx(1_048_576, rel=1e-6)  # GB/s x us
-    again = commscale("compute", "--out", out, "-n", "1")
+    again = commscale_here("compute", "--out", out, "-n", "1")
     assert again.returncode == 2 and "already holds cpu GEMM rates for float32" in again.stderr
     # the table: GEMM rows have TFLOP/s and no GB/s, the copy row the other way round
     rows = [line.split() for line in result.stdout.splitlines() if line.startswith("  ")]
@@ -57,10 +57,11 @@ def test_the_cpu_copy_is_sized_past_the_last_level_cache(tmp_path):
     assert last_level_cache_bytes(tmp_path / "none") is None
 
 
+@pytest.mark.slow  # copies 4 x the last-level cache: 2 GiB, 3 s on the 2-core VM
 def test_the_default_cpu_copy_is_past_this_machines_cache(tmp_path):
     from benchmarks.compute.measure import last_level_cache_bytes
     out = tmp_path / "run"
-    result = commscale("compute", "--out", out, "--device", "cpu", "--shapes", "32", "-n", "2", "-w", "0")
+    result = commscale_here("compute", "--out", out, "--device", "cpu", "--shapes", "32", "-n", "2", "-w", "0")
     assert result.returncode == 0, result.stderr
     (copy,) = [json.loads(line) for line in (out / "compute.jsonl").read_text().splitlines()
                if json.loads(line)["kind"] == "copy"]

@@ -2,7 +2,7 @@
 import json
 
 from collectives.cost import PAIRWISE, RING_ALL_REDUCE
-from conftest import commscale
+from conftest import commscale_here
 from synthetic import flat_points, write_run
 
 # Worked by hand. A ring all-reduce with alpha = 10 us and bandwidth = 10 GB/s, measured
@@ -27,8 +27,8 @@ def test_crossover_matches_the_case_worked_by_hand(tmp_path):
     wl = tmp_path / "dp.json"
     wl.write_text(json.dumps({"kind": "data_parallel", "params": 1e9, "bytes_per_param": 2,
                               "global_tokens": 1e6, "overlap": 0.5}))
-    result = commscale("crossover", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
-                       "--limit", "1000", "--bootstrap", "100")
+    result = commscale_here("crossover", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
+                            "--limit", "1000", "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     res = json.loads((run / "crossover.json").read_text())
     assert res["crossover_nodes"] == 150
@@ -64,12 +64,12 @@ def test_the_crossover_says_what_was_measured_when_nothing_can_be_held_out(tmp_p
           "--gpu-tflops", "100", "--gpus-per-node", "8",
           "--limit", "64", "--bootstrap", "50"]
     two = write_run(tmp_path / "two", pts)
-    result = commscale("crossover", two, *wl)
+    result = commscale_here("crossover", two, *wl)
     assert result.returncode == 0, result.stderr
     assert "no held-out error: the inter_node tier is measured at one node count (2)" in result.stdout
     assert "one rank count" not in result.stdout
     one = write_run(tmp_path / "one", pts[:len(sizes)])
-    result = commscale("crossover", one, *wl)
+    result = commscale_here("crossover", one, *wl)
     assert result.returncode == 0, result.stderr
     assert "no held-out error: one rank count measured (8)" in result.stdout
 
@@ -79,8 +79,8 @@ def test_yaml_moe_workload_with_weak_scaling(tmp_path):
     wl = tmp_path / "moe.yaml"
     wl.write_text("kind: moe_all_to_all\ntokens: 1.0e6\nhidden: 4096\ntop_k: 2\nbytes_per_element: 2\n"
                   "layers: 4\nflops_per_token: 1.0e9\nscaling: weak\n")
-    result = commscale("crossover", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
-                       "--limit", "64", "--bootstrap", "20")
+    result = commscale_here("crossover", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
+                            "--limit", "64", "--bootstrap", "20")
     assert result.returncode == 0, result.stderr
     res = json.loads((run / "crossover.json").read_text())
     assert res["workload"]["scaling"] == "weak" and res["overlap"] == 0.0 and res["collective"] == "all_to_all"
@@ -108,19 +108,19 @@ def test_bad_workload_files_are_one_line_errors(tmp_path):
     }
     for name, (text, message) in cases.items():
         (tmp_path / name).write_text(text)
-        result = commscale("crossover", run, "--workload", tmp_path / name, "--gpu-tflops", "1")
+        result = commscale_here("crossover", run, "--workload", tmp_path / name, "--gpu-tflops", "1")
         assert result.returncode == 2 and message in result.stderr, (name, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
 def test_preset_with_compute_records_from_the_run(tmp_path):
     run = _hand_run(tmp_path)
-    result = commscale("compute", "--out", run, "-d", "float32", "--shapes", "64", "--copy-bytes", "1M", "-n", "2")
+    result = commscale_here("compute", "--out", run, "-d", "float32", "--shapes", "64", "--copy-bytes", "1M", "-n", "2")
     assert result.returncode == 0, result.stderr
     rate = max(json.loads(line)["tflops"] for line in (run / "compute.jsonl").read_text().splitlines()
                if json.loads(line)["kind"] == "gemm")
-    result = commscale("crossover", run, "--workload", "gpt2-small-dp", "--dtype", "float32", "--limit", "16",
-                       "--bootstrap", "20")
+    result = commscale_here("crossover", run, "--workload", "gpt2-small-dp", "--dtype", "float32", "--limit", "16",
+                            "--bootstrap", "20")
     assert result.returncode == 0, result.stderr
     res = json.loads((run / "crossover.json").read_text())
     assert res["compute_tflops"] == rate and res["workload"]["params"] == 124e6
@@ -132,23 +132,23 @@ def test_the_suggested_compute_fix_works_on_a_run_that_has_compute_rows_and_kind
     --out RUN, and that must then work in the same directory (and the crossover with it)."""
     run = _hand_run(tmp_path)
     small = ["--shapes", "64", "--copy-bytes", "1M", "-n", "2"]
-    assert commscale("compute", "--out", run, "-d", "float32", *small).returncode == 0
-    missing = commscale("crossover", run, "--workload", "gpt2-small-dp", "--limit", "16", "--bootstrap", "20")
+    assert commscale_here("compute", "--out", run, "-d", "float32", *small).returncode == 0
+    missing = commscale_here("crossover", run, "--workload", "gpt2-small-dp", "--limit", "16", "--bootstrap", "20")
     assert missing.returncode == 2
     suggested = missing.stderr.split("run '")[1].split("'")[0].replace("RUN", str(run)).split()[1:]
     assert suggested == ["compute", "-d", "bfloat16", "--out", str(run)]
-    added = commscale(*suggested, *small)
+    added = commscale_here(*suggested, *small)
     assert added.returncode == 0, added.stderr
     dtypes = [json.loads(line)["dtype"] for line in (run / "compute.jsonl").read_text().splitlines()]
     assert dtypes == ["float32", "uint8", "bfloat16", "uint8"]
-    again = commscale(*suggested, *small)
+    again = commscale_here(*suggested, *small)
     assert again.returncode == 2 and "already holds cpu GEMM rates for bfloat16" in again.stderr
     for kind in ("data_parallel", "data-parallel"):
-        result = commscale("crossover", run, "--workload", kind, "--params", "124e6", "--bytes-per-param", "2",
-                           "--global-tokens", "524288", "--limit", "16", "--bootstrap", "20")
+        result = commscale_here("crossover", run, "--workload", kind, "--params", "124e6", "--bytes-per-param", "2",
+                                "--global-tokens", "524288", "--limit", "16", "--bootstrap", "20")
         assert result.returncode == 0, result.stderr
         res = json.loads((run / "crossover.json").read_text())
         assert res["workload"]["kind"] == "data_parallel" and res["workload"]["params"] == 124e6
-    short = commscale("crossover", run, "--workload", "data_parallel", "--params", "1e9", "--limit", "16")
+    short = commscale_here("crossover", run, "--workload", "data_parallel", "--params", "1e9", "--limit", "16")
     assert short.returncode == 2 and "bytes_per_param must be a positive number, got None: set it " \
                                      "(--bytes-per-param" in short.stderr

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import REPO, commscale, namespaces, read_records
+from conftest import REPO, commscale, commscale_here, namespaces, read_records
 
 PAYLOAD_GBPS = 1e9 / 8 * 1448 / 1514 / 1e9
 
@@ -64,6 +64,7 @@ def test_two_nodes_of_two_ranks_show_intra_and_inter_node_terms(tmp_path, no_lef
     assert check["nnodes"] == 2 and abs(check["ratio"] - 1) <= 0.05, check
 
 
+@pytest.mark.slow
 def test_sigterm_tears_the_network_down(tmp_path, no_leftovers):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-m", "benchmarks", "emulate", "--emulated-nodes", "2", "--collectives",
@@ -95,7 +96,7 @@ def test_sigterm_tears_the_network_down(tmp_path, no_leftovers):
     (["--node-counts", "4"], "--emulated-nodes is 2"),
 ])
 def test_bad_emulate_flags_are_one_line_errors(tmp_path, flags, message, no_leftovers):
-    result = commscale("emulate", *flags, "--out", tmp_path / "emu")
+    result = commscale_here("emulate", *flags, "--out", tmp_path / "emu")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
@@ -103,7 +104,7 @@ def test_bad_emulate_flags_are_one_line_errors(tmp_path, flags, message, no_left
 def test_the_old_spelling_of_emulated_nodes_still_works_with_a_deprecation_line(tmp_path, no_leftovers):
     """emulate's --nodes (nodes to build, while run and slurm take node counts there) is now
     --emulated-nodes; the old spelling is read the same way and says so."""
-    result = commscale("emulate", "--nodes", "1", "--out", tmp_path / "emu")
+    result = commscale_here("emulate", "--nodes", "1", "--out", tmp_path / "emu")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 2, result.stderr
     assert "emulate --nodes N is deprecated: use --emulated-nodes N" in lines[0]

@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from conftest import commscale
+from conftest import commscale, commscale_here
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("tc"),
                                 reason="emulate needs root and iproute2 (ip, tc)")
@@ -27,6 +27,7 @@ def doctor(tmp_path, *flags):
     return done, doc
 
 
+@pytest.mark.slow
 def test_a_healthy_network_has_no_suspect(tmp_path):
     done, doc = doctor(tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -36,6 +37,7 @@ def test_a_healthy_network_has_no_suspect(tmp_path):
     assert len(doc["pairs"]) == 15 * 2 * 2 and len(doc["nodes"]) == 6
 
 
+@pytest.mark.slow
 def test_a_slow_node_is_named_first_at_its_emulated_rate_and_confirmed(tmp_path):
     done, doc = doctor(tmp_path, "--link", "3=100mbit")
     assert done.returncode == 6, done.stderr[-2000:]
@@ -51,6 +53,7 @@ def test_a_slow_node_is_named_first_at_its_emulated_rate_and_confirmed(tmp_path)
     assert "# emulated fault node3 (node, payload 0.01196 GB/s): found at rank 1" in done.stdout
 
 
+@pytest.mark.slow
 def test_two_slow_nodes_are_both_named_slowest_first(tmp_path):
     done, doc = doctor(tmp_path, "--link", "1=100mbit", "--link", "4=200mbit")
     assert done.returncode == 6, done.stderr[-2000:]
@@ -60,6 +63,7 @@ def test_two_slow_nodes_are_both_named_slowest_first(tmp_path):
     assert all(abs(f["ratio"] - 1) <= 0.10 for f in check["faults"])
 
 
+@pytest.mark.slow
 def test_a_slow_pair_is_a_link_while_both_its_nodes_are_fine(tmp_path):
     done, doc = doctor(tmp_path, "--pair-link", "2,4=100mbit")
     assert done.returncode == 6, done.stderr[-2000:]
@@ -76,6 +80,6 @@ def test_doctor_flags_are_checked_before_anything_is_built(tmp_path):
                          (["--threshold", "2"], "--threshold 2.0 is a share"),
                          (["--size", "lots"], "lots"),
                          (["--resume", str(tmp_path)], "")]:
-        done = commscale("emulate", "--emulated-nodes", "3", "--doctor", *flags, "--out", tmp_path / "x")
+        done = commscale_here("emulate", "--emulated-nodes", "3", "--doctor", *flags, "--out", tmp_path / "x")
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         assert words in done.stderr and done.stderr.strip().count("\n") == 0

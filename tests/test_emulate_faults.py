@@ -19,7 +19,7 @@ from benchmarks.cli import main, parse
 from benchmarks.errors import UsageError
 from benchmarks.netemu import emulate
 from benchmarks.netemu.netns import EmulatedNetwork, parse_rate, payload_gbps
-from conftest import namespaces
+from conftest import commscale_here, namespaces
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("tc"),
                                 reason="emulate needs root and iproute2 (ip, tc)")
@@ -114,6 +114,7 @@ def _htb_classes(ns: str, dev: str) -> dict[str, tuple[float, float]]:
             for c, rate, ceil in re.findall(r"class htb (\S+) .*?rate (\S+) ceil (\S+)", out)}
 
 
+@pytest.mark.slow
 @needs_root
 def test_each_node_and_pair_gets_its_own_rate(no_leftovers):
     net = EmulatedNetwork(4, RATE, burst_bits=4e6, **FAULTS)
@@ -141,6 +142,7 @@ def test_each_node_and_pair_gets_its_own_rate(no_leftovers):
     assert not {ns for ns in namespaces() if ns.startswith(net.tag + "-")}
 
 
+@pytest.mark.slow
 @needs_root
 def test_a_pair_shares_its_nodes_link_with_the_other_traffic(no_leftovers):
     """node0 receiving from node3 (the slow pair) and node1 at once: the pair keeps its
@@ -252,8 +254,8 @@ def test_bad_link_flags_are_one_line_errors(tmp_path, capsys, flags, message):
     (["--link", "9=100mbit"], "there is no node9 in --emulated-nodes 2: use K from 0 to 1"),
     (["--pair-link", "0,1=1gbit"], "1gbit is not below node0's link (1gbit)"),
 ])
-def test_the_command_exits_2_on_a_bad_link(run_cli, tmp_path, flags, message):
-    result = run_cli("emulate", *flags, "--out", tmp_path / "emu")
+def test_the_command_exits_2_on_a_bad_link(tmp_path, flags, message):
+    result = commscale_here("emulate", *flags, "--out", tmp_path / "emu")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from benchmarks.netemu.netns import EmulatedNetwork, payload_gbps
-from conftest import commscale, namespaces
+from conftest import commscale, commscale_here, namespaces
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("tc"),
                                 reason="emulate needs root and iproute2 (ip, tc)")
@@ -91,6 +91,7 @@ def _tbf_rate_bits(ns: str, dev: str) -> float:
     return qdisc["options"]["rate"] * 8  # tc -j: bytes per second
 
 
+@pytest.mark.slow
 @needs_root
 def test_a_rack_sees_the_node_link_and_racks_share_the_uplink(no_leftovers):
     net = EmulatedNetwork(4, RATE, burst_bits=4e6, racks=2, uplink_bits=UPLINK)
@@ -165,7 +166,7 @@ def test_each_rank_is_told_its_rack_only_with_racks(monkeypatch, racks, domains)
     (["--racks", "2", "--uplink", "fast"], "--uplink 'fast' is not a rate tc understands: use e.g. --uplink 1gbit"),
 ])
 def test_bad_rack_flags_are_one_line_errors(tmp_path, flags, message, no_leftovers):
-    result = commscale("emulate", *flags, "--out", tmp_path / "emu")
+    result = commscale_here("emulate", *flags, "--out", tmp_path / "emu")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 

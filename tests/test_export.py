@@ -12,7 +12,7 @@ import yaml
 
 from collectives.cost import RING_ALL_REDUCE, RING_GATHER
 from collectives.records import RecordWriter, make_record
-from conftest import commscale
+from conftest import commscale_here
 from reports.exports import SIDE_SUFFIX, ExportError, export, read_model
 from reports.exports.astra_sim import astra_sim
 from reports.exports.calculon import calculon
@@ -36,7 +36,7 @@ def _record(nnodes, d, m, n, t, collective):
 
 
 def _fit(run_dir):
-    result = commscale("fit", run_dir, "--bootstrap", "20")
+    result = commscale_here("fit", run_dir, "--bootstrap", "20")
     assert result.returncode == 0, result.stderr
     return run_dir
 
@@ -335,7 +335,7 @@ def test_gaps_in_the_model_are_one_line_errors_or_notes():
 
 def test_the_verb_writes_the_file_and_its_side_file(hier_run, tmp_path):
     out = tmp_path / "net.yml"
-    result = commscale("export", hier_run, "--to", "astra-sim", "--out", out, "--nodes", "8")
+    result = commscale_here("export", hier_run, "--to", "astra-sim", "--out", out, "--nodes", "8")
     assert result.returncode == 0, result.stderr
     assert yaml.safe_load(out.read_text())["npus_count"] == [4, 4, 2]
     side = json.loads((tmp_path / ("net.yml" + SIDE_SUFFIX)).read_text())
@@ -359,7 +359,7 @@ def test_bad_input_gets_one_line_and_status_2(args, message, flat_run, tmp_path)
     (tmp_path / "bad.json").write_text("{not json")
     where = {"empty": tmp_path / "empty", "flat": flat_run, "bad": tmp_path / "bad.json"}
     args = [a.format(**where) for a in args]
-    result = commscale("export", *args, "--out", tmp_path / "out.txt")
+    result = commscale_here("export", *args, "--out", tmp_path / "out.txt")
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("commscale: error: "), result.stderr
@@ -373,10 +373,10 @@ def test_real_logs_group_busbw_matches_what_nccl_tests_measured(tmp_path):
     is the measured busbw at the largest size, within 3%."""
     from pathlib import Path
     real = Path(__file__).resolve().parent / "fixtures" / "real" / "series" / "nccl-xxrjun-h100-allreduce"
-    imp = commscale("import", real / "n01.txt", real / "n10.txt", "--format", "nccl-tests", "--out", tmp_path / "r")
+    imp = commscale_here("import", real / "n01.txt", real / "n10.txt", "--format", "nccl-tests", "--out", tmp_path / "r")
     assert imp.returncode == 0, imp.stderr
     runs = sorted((tmp_path / "r").iterdir())
-    fit = commscale("fit", *runs, "--out", tmp_path / "m", "--bootstrap", "50")
+    fit = commscale_here("fit", *runs, "--out", tmp_path / "m", "--bootstrap", "50")
     assert fit.returncode == 0, fit.stderr
     model = read_model(tmp_path / "m")[0]
     dp = read_simai(simai(model).text)["DP"]["allreduce"] / GIB

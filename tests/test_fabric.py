@@ -10,7 +10,7 @@ from benchmarks.sweep.config import RunConfig
 from benchmarks.errors import UsageError
 from benchmarks.launch.fabrics import fabric_runs
 from collectives.fabric import NcclLog, nccl_env, parse_transports, transport_problem
-from conftest import commscale
+from conftest import commscale_here
 
 NCCL_LINES = """\
 gpu-06:4015539:4015652 [0] NCCL INFO Channel 07/0 : 0[0] -> 2[0] [receive] via NET/IB/3/GDRDMA
@@ -89,6 +89,6 @@ def test_fabric_all_is_one_run_per_fabric(tmp_path):
     (["--layout", "inter", "--ranks", "2"], "one rank per node"),
 ])
 def test_bad_fabric_and_layout_flags_are_one_line_errors(tmp_path, flags, message):
-    result = commscale("run", "--backend", "gloo", *flags, "--sizes", "1K", "--out", tmp_path / "r")
+    result = commscale_here("run", "--backend", "gloo", *flags, "--sizes", "1K", "--out", tmp_path / "r")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1

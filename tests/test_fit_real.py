@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from collectives.records import FIELDS, make_record
-from conftest import commscale
+from conftest import commscale_here
 from reports.model.fit import fit_frame
 from reports.importers import parse
 from test_import_real import REAL, REAL_LOGS, _fmt
@@ -102,8 +102,8 @@ def test_fit_marks_an_asymptote_the_log_never_reached(tmp_path):
         run = tmp_path / fmt
         flags = dict(next(f for n, f, _, _ in REAL_LOGS if n == name))
         extra = [x for k, v in flags.items() for x in (f"--{k}", str(v))]
-        assert commscale("import", REAL / name, "--format", fmt, "--out", run, *extra).returncode == 0
-        result = commscale("fit", run, "--bootstrap", "50")
+        assert commscale_here("import", REAL / name, "--format", fmt, "--out", run, *extra).returncode == 0
+        result = commscale_here("fit", run, "--bootstrap", "50")
         assert result.returncode == 0, result.stderr
         fits = json.loads((run / "model.json").read_text())["fits"]
         top = max(fits, key=lambda e: e["size_bytes_max"] if not e["in_place"] else 0)

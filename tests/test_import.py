@@ -4,7 +4,7 @@ several runs in a file, flags, warnings, errors. Real logs: test_import_real.py.
 import json
 from pathlib import Path
 
-from conftest import commscale, read_records
+from conftest import commscale_here, read_records
 
 FIX = Path(__file__).parent / "fixtures"
 REAL = FIX / "real"
@@ -12,7 +12,7 @@ REAL = FIX / "real"
 
 def _import(tmp_path, name, *extra, fmt="nccl-tests"):
     out = tmp_path / name
-    result = commscale("import", FIX / name, "--format", fmt, "--out", out, *extra)
+    result = commscale_here("import", FIX / name, "--format", fmt, "--out", out, *extra)
     assert result.returncode == 0, result.stderr
     return read_records(out), json.loads((out / "meta.json").read_text()), result
 
@@ -68,11 +68,11 @@ def test_nccl_tests_json(tmp_path):
 
 
 def test_osu_needs_the_rank_count_it_never_prints(tmp_path):
-    result = commscale("import", FIX / "handmade_osu_allreduce.txt", "--format", "osu", "--out", tmp_path / "x")
+    result = commscale_here("import", FIX / "handmade_osu_allreduce.txt", "--format", "osu", "--out", tmp_path / "x")
     assert result.returncode == 0
     assert "warning" in result.stderr and "pass --nranks N --nnodes N" in result.stderr
     assert {(r["nranks"], r["busbw_gbps"]) for r in read_records(tmp_path / "x")} == {(None, None)}
-    assert commscale("report", tmp_path / "x", "--out", tmp_path / "xr").returncode == 0
+    assert commscale_here("report", tmp_path / "x", "--out", tmp_path / "xr").returncode == 0
     md = (tmp_path / "xr" / "report.md").read_text()
     assert "Not in the figures or the fit: 3 without a size or busbw" in md
     assert "standing in for GPUs" not in md  # an imported log comes from a real cluster
@@ -89,8 +89,8 @@ def test_osu_needs_the_rank_count_it_never_prints(tmp_path):
 
 def test_two_osu_tests_behind_srun_l_become_two_runs(tmp_path):
     out = tmp_path / "osu"
-    result = commscale("import", FIX / "handmade_osu_reduce-scatter+bcast_srun-l_two-tests.txt", "--format", "osu",
-                       "--out", out)
+    result = commscale_here("import", FIX / "handmade_osu_reduce-scatter+bcast_srun-l_two-tests.txt", "--format", "osu",
+                            "--out", out)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["broadcast", "reduce_scatter"]
     rs, bc = read_records(out / "reduce_scatter"), read_records(out / "broadcast")
@@ -103,22 +103,22 @@ def test_several_files_are_a_node_count_series_that_fit_and_report_take_together
     files = [REAL / "all_reduce_8xGH200_2nodes_indented-4sp-srun-cmdline__eth-cscs-cscs-docs.txt",
              REAL / "nccl-tests_all_reduce_2xGH200_2nodes_slingshot_v2.18-header__eth-cscs-cscs-docs.txt"]
     out = tmp_path / "series"
-    result = commscale("import", *files, "--format", "nccl-tests", "--out", out)
+    result = commscale_here("import", *files, "--format", "nccl-tests", "--out", out)
     assert result.returncode == 0, result.stderr
     runs = sorted(out.iterdir())
     assert [p.name for p in runs] == sorted(f.stem for f in files)
     assert sorted(read_records(r)[0]["nranks"] for r in runs) == [2, 8]
-    fit = commscale("fit", *runs, "--out", tmp_path / "model", "--bootstrap", "50")
+    fit = commscale_here("fit", *runs, "--out", tmp_path / "model", "--bootstrap", "50")
     assert fit.returncode == 0, fit.stderr
     model = json.loads((tmp_path / "model" / "model.json").read_text())
     assert model  # both rank counts in one model
-    assert commscale("report", *runs, "--out", tmp_path / "rep").returncode == 0
+    assert commscale_here("report", *runs, "--out", tmp_path / "rep").returncode == 0
 
 
 def test_one_file_with_two_runs_becomes_two_run_directories(tmp_path):
     out = tmp_path / "two"
-    result = commscale("import", REAL / "nccl-tests_alltoall+sendrecv_4xH100_2nodes_two-runs__xxrjun-nccl-tests-cluster.txt",
-                       "--format", "nccl-tests", "--out", out)
+    result = commscale_here("import", REAL / "nccl-tests_alltoall+sendrecv_4xH100_2nodes_two-runs__xxrjun-nccl-tests-cluster.txt",
+                            "--format", "nccl-tests", "--out", out)
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["all_to_all", "sendrecv"]
     assert {r["nranks"] for r in read_records(out / "sendrecv")} == {4}  # not 8: each run's own Rank lines
@@ -128,34 +128,34 @@ def test_one_file_with_two_runs_becomes_two_run_directories(tmp_path):
 
 def test_flags_fill_what_the_log_lacks_and_errors_name_the_problem(tmp_path):
     log = REAL / "nccl-tests_all_reduce_72xGB200_1rack-nvl72_graphics-device-name__coreweave-nccl-tests.txt"
-    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "a")
+    result = commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "a")
     assert result.returncode == 0
     assert result.stderr.count("warning") == 1 and "pass --nnodes N" in result.stderr
     assert {(r["nranks"], r["nnodes"], r["ranks_per_node"]) for r in read_records(tmp_path / "a")} == {(72, None, None)}
-    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "b", "--nnodes", "18")
+    result = commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "b", "--nnodes", "18")
     assert result.returncode == 0 and "warning" not in result.stderr
     assert {(r["nnodes"], r["ranks_per_node"]) for r in read_records(tmp_path / "b")} == {(18, 4)}
     gh200 = REAL / "nccl-tests_all_reduce_2xGH200_2nodes_slingshot_v2.18-header__eth-cscs-cscs-docs.txt"
-    result = commscale("import", log, gh200, "--format", "nccl-tests", "--out", tmp_path / "s", "--nnodes", "18,")
+    result = commscale_here("import", log, gh200, "--format", "nccl-tests", "--out", tmp_path / "s", "--nnodes", "18,")
     assert result.returncode == 0 and "warning" not in result.stderr, result.stderr
     assert sorted(read_records(p)[0]["nnodes"] for p in (tmp_path / "s").iterdir()) == [2, 18]
     for args, words in ((["--nranks", "64"], "--nranks 64 contradicts the log"),
                         (["--nnodes", "1,2"], "--nnodes 1,2: give one value, or one per file (1)"),
                         (["--collective", "scatter"], "--collective scatter contradicts the log")):
-        bad = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "c", *args)
+        bad = commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "c", *args)
         assert bad.returncode == 2 and words in bad.stderr and "Traceback" not in bad.stderr
         assert len(bad.stderr.strip().splitlines()) == 1
-    bad = commscale("import", FIX / "handmade_osu_allreduce.txt", "--format", "nccl-tests", "--out", tmp_path / "d")
+    bad = commscale_here("import", FIX / "handmade_osu_allreduce.txt", "--format", "nccl-tests", "--out", tmp_path / "d")
     assert bad.returncode == 2 and "pass --format osu" in bad.stderr
 
 
 def test_zero_byte_rows_are_kept_but_not_fitted_or_plotted(tmp_path):
     log = REAL / "nccl-tests_all_reduce_16xH100_2nodes_p5-efa_tag-output_indented_elided__aws-samples-awsome-distributed-training.txt"
     run = tmp_path / "p5"
-    assert commscale("import", log, "--format", "nccl-tests", "--out", run, "--nnodes", "2").returncode == 0
+    assert commscale_here("import", log, "--format", "nccl-tests", "--out", run, "--nnodes", "2").returncode == 0
     assert [r["size_bytes"] for r in read_records(run)][:2] == [0, 0]
-    assert commscale("fit", run, "--bootstrap", "50").returncode == 0
-    report = commscale("report", run, "--out", tmp_path / "rep")
+    assert commscale_here("fit", run, "--bootstrap", "50").returncode == 0
+    report = commscale_here("report", run, "--out", tmp_path / "rep")
     assert report.returncode == 0, report.stderr
     assert "Not in the figures or the fit: 2 at 0 bytes" in (tmp_path / "rep" / "report.md").read_text()
     fits = json.loads((run / "model.json").read_text())["fits"]
@@ -165,9 +165,9 @@ def test_zero_byte_rows_are_kept_but_not_fitted_or_plotted(tmp_path):
 def test_imported_runs_work_with_fit_report_and_compare(tmp_path):
     _import(tmp_path, "handmade_nccl-tests_current.txt")
     run = tmp_path / "handmade_nccl-tests_current.txt"
-    assert commscale("fit", run, "--bootstrap", "50").returncode == 0
-    assert commscale("report", run, "--out", tmp_path / "rep").returncode == 0
-    assert commscale("compare", run, run, "--fail-on", "busbw_gbps:-5%").returncode == 0
+    assert commscale_here("fit", run, "--bootstrap", "50").returncode == 0
+    assert commscale_here("report", run, "--out", tmp_path / "rep").returncode == 0
+    assert commscale_here("compare", run, run, "--fail-on", "busbw_gbps:-5%").returncode == 0
 
 
 def test_rank_lines_trimmed_by_whoever_posted_the_log_yield_to_the_table(tmp_path):
@@ -178,7 +178,7 @@ def test_rank_lines_trimmed_by_whoever_posted_the_log_yield_to_the_table(tmp_pat
                    "   algbw   busbw #wrong\n"
                    "   134217728      33554432     float     sum      -1   1100.0  122.02  213.53      0   1099.0"
                    "  122.13  213.72      0\n")
-    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "r")
+    result = commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
     assert "nodes unknown (1 of 8 Rank lines shown)" in result.stderr
     assert {(r["collective"], r["nranks"], r["nnodes"]) for r in read_records(tmp_path / "r")} == {("all_reduce", 8, None)}
@@ -193,10 +193,10 @@ def test_a_log_that_contradicts_itself_is_settled_by_a_flag_naming_one_side(tmp_
                    "   algbw   busbw #wrong\n"
                    "  1073741824     268435456     float     sum      -1   3574.4  300.40  596.10      0   3565.5"
                    "  301.15  597.59      0\n")
-    bad = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "a")
+    bad = commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "a")
     assert bad.returncode == 2 and "busbw/algbw = 2(p-1)/p says 128" in bad.stderr and "says 144" in bad.stderr
-    assert commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "b", "--nranks", "100").returncode == 2
-    ok = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "c", "--nranks", "128")
+    assert commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "b", "--nranks", "100").returncode == 2
+    ok = commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "c", "--nranks", "128")
     assert ok.returncode == 0, ok.stderr
     assert {r["nranks"] for r in read_records(tmp_path / "c")} == {128}
     assert "contradicts itself" in json.loads((tmp_path / "c" / "meta.json").read_text())["nranks_from"]
@@ -215,7 +215,7 @@ def test_tables_pasted_back_to_back_are_separate_runs(tmp_path):
                    "  185.06  346.99      0\n"
                    "  8589934592    2147483648     float     sum      -1    46123  186.24  349.20      0    46145"
                    "  186.15  349.03      0\n")
-    result = commscale("import", log, "--format", "nccl-tests", "--out", tmp_path / "s")
+    result = commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "s")
     assert result.returncode == 0, result.stderr
     runs = sorted((tmp_path / "s").iterdir())
     assert [p.name for p in runs] == ["all_reduce-1", "all_reduce-2"]
@@ -229,11 +229,11 @@ def test_point_to_point_tests_in_an_osu_bundle_do_not_join_the_collective_before
                    "8                       4.72\n# OSU MPI Latency Test v5.8\n# Size          Latency (us)\n"
                    "0                       1.16\n1                       1.13\n# OSU MPI Bandwidth Test v5.8\n"
                    "# Size      Bandwidth (MB/s)\n1                       2.95\n")
-    result = commscale("import", log, "--format", "osu", "--out", tmp_path / "b", "--nranks", "16")
+    result = commscale_here("import", log, "--format", "osu", "--out", tmp_path / "b", "--nranks", "16")
     assert result.returncode == 0, result.stderr
     assert "skipped 2 OSU tests that are not blocking sized collectives: MPI Latency Test, MPI Bandwidth Test" \
         in result.stdout
     assert [r["time_us_mean"] for r in read_records(tmp_path / "b")] == [4.79, 4.72]
     log.write_text("# OSU MPI Bandwidth Test v7.1\n# Size      Bandwidth (MB/s)\n1                       2.95\n")
-    bad = commscale("import", log, "--format", "osu", "--out", tmp_path / "c")
+    bad = commscale_here("import", log, "--format", "osu", "--out", tmp_path / "c")
     assert bad.returncode == 2 and "(only MPI Bandwidth Test, not sized blocking collectives)" in bad.stderr

@@ -3,7 +3,7 @@ line, or an unknown schema version, is one error naming file and line (exit 2 in
 import json
 
 from collectives.cost import RING_ALL_REDUCE
-from conftest import commscale
+from conftest import commscale_here
 from synthetic import flat_points, write_run
 
 
@@ -16,7 +16,7 @@ def test_a_last_line_cut_short_is_reported_and_skipped(tmp_path):
     path = run / "records.jsonl"
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:-1]) + lines[-1][:40])  # killed mid-write: no newline, half a record
-    result = commscale("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     assert f"{path}:{len(lines)}: the last line is cut short (the run was killed mid-write); skipped" in result.stderr
     model = json.loads((run / "model.json").read_text())
@@ -30,7 +30,7 @@ def test_a_corrupt_line_elsewhere_is_an_error_naming_file_and_line(tmp_path):
     lines[3] = lines[3][:30] + "\n"
     path.write_text("".join(lines))
     for verb in (["fit", run], ["report", run, "--out", tmp_path / "report"], ["compare", run, run]):
-        result = commscale(*verb)
+        result = commscale_here(*verb)
         assert result.returncode == 2, result.stderr
         (line,) = result.stderr.strip().splitlines()
         assert line.startswith(f"commscale: error: {path}:4: not a JSON record ("), line
@@ -44,6 +44,6 @@ def test_an_unknown_schema_version_is_rejected_clearly(tmp_path):
     rec = json.loads(lines[0])
     rec["schema_version"] = 99
     path.write_text(json.dumps(rec) + "\n" + "".join(lines[1:]))
-    result = commscale("fit", run)
+    result = commscale_here("fit", run)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{path}:1: record schema_version 99 is not supported (this commscale reads 1)" in result.stderr

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commscale
+from conftest import commscale, commscale_here
 
 REAL = Path(__file__).resolve().parent / "fixtures" / "real" / "series"
 
@@ -21,9 +21,10 @@ def dry(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # the dry run's ranks
 def test_plan_on_a_dry_run_prices_every_kind_and_lands_in_the_report(dry):
-    result = commscale("plan", dry, "--workload", "dryrun-llm", "--gpus-per-node", "4", "--nodes", "1-8",
-                       "--set", "zero=1", "--bootstrap", "100")
+    result = commscale_here("plan", dry, "--workload", "dryrun-llm", "--gpus-per-node", "4", "--nodes", "1-8",
+                            "--set", "zero=1", "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     res = json.loads((dry / "plan.json").read_text())
     assert res["workload"]["zero"] == 1 and [r["nnodes"] for r in res["rows"]] == [1, 2, 4, 8]
@@ -39,7 +40,7 @@ def test_plan_on_a_dry_run_prices_every_kind_and_lands_in_the_report(dry):
     assert two["step_ms"] >= two["compute_ms"] and 0 < two["mfu"] <= 1
     assert "# tp: longer than the compute it can hide under" in result.stdout
     # the dry run itself planned dryrun-llm too; the report shows the plan's figure and table
-    rep = commscale("report", dry, "--out", dry / "rep")
+    rep = commscale_here("report", dry, "--out", dry / "rep")
     assert rep.returncode == 0, rep.stderr
     md = (dry / "rep" / "report.md").read_text()
     assert "## Training plan: run" in md and "figures/plan_run.png" in md
@@ -50,11 +51,11 @@ def test_plan_on_real_nccl_tests_logs(tmp_path):
     """H100 nodes of 8 GPUs, NCCL 2.29.2 (xxrjun's published logs): all_reduce and all_to_all
     at 1 and 10 nodes. Mixtral's experts all-to-all is priced by the measured all_to_all."""
     logs = [REAL / f"nccl-xxrjun-h100-{c}" / f"n{n}.txt" for c in ("allreduce", "alltoall") for n in ("01", "10")]
-    imp = commscale("import", *logs, "--format", "nccl-tests", "--out", tmp_path / "runs")
+    imp = commscale_here("import", *logs, "--format", "nccl-tests", "--out", tmp_path / "runs")
     assert imp.returncode == 0, imp.stderr
     runs = sorted((tmp_path / "runs").iterdir())
-    result = commscale("plan", *runs, "--workload", "mixtral-8x7b", "--gpu-tflops", "600", "--peak-tflops", "989",
-                       "--nodes", "1-64", "--bootstrap", "100")
+    result = commscale_here("plan", *runs, "--workload", "mixtral-8x7b", "--gpu-tflops", "600", "--peak-tflops", "989",
+                            "--nodes", "1-64", "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     res = json.loads((runs[0] / "plan.json").read_text())  # into the first run, where the report finds it
     assert res["measured_nodes"] == 10
@@ -68,7 +69,7 @@ def test_plan_on_real_nccl_tests_logs(tmp_path):
     assert calls[0]["group_nodes"] == 2 and calls[0]["ranks_per_node"] == 4  # ep 8 beside tp 2
     assert calls[0]["source"] == "fit, measured range"
     assert all(r["tflops_per_gpu"] <= 600 for r in rows.values())
-    rep = commscale("report", *runs, "--out", tmp_path / "rep")
+    rep = commscale_here("report", *runs, "--out", tmp_path / "rep")
     assert rep.returncode == 0, rep.stderr
     md = (tmp_path / "rep" / "report.md").read_text()
     assert f"## Training plan: {runs[0].name}" in md and f"figures/plan_{runs[0].name}.png" in md
@@ -83,13 +84,15 @@ def test_plan_on_real_nccl_tests_logs(tmp_path):
     (["--workload", "dryrun-llm", "--nodes", "1", "--gpus-per-node", "3"], "fits none of --nodes 1"),
     (["--workload", "dryrun-llm", "--gpu-tflops", "-1"], "must be positive"),
 ])
+@pytest.mark.slow  # the dry run's ranks
 def test_plan_errors_are_one_line(dry, args, words):
-    result = commscale("plan", dry, *args, "--out", dry / "bad")
+    result = commscale_here("plan", dry, *args, "--out", dry / "bad")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and words in lines[0] and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow  # the dry run's ranks
 def test_crossover_sends_a_training_workload_to_plan(dry):
-    result = commscale("crossover", dry, "--workload", "llama3-70b")
+    result = commscale_here("crossover", dry, "--workload", "llama3-70b")
     assert result.returncode == 2 and "commscale plan RUN --workload llama3-70b" in result.stderr

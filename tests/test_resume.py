@@ -7,12 +7,16 @@ import subprocess
 import sys
 from collections import Counter
 
+import pytest
+
 from benchmarks.launch.local import start_local_ranks, stop_ranks
 from benchmarks.errors import EXIT_OK, EXIT_STOPPED
 from benchmarks.sweep.resume import record_key
-from conftest import commscale, read_records
+from conftest import commscale_here, read_records
 from record_checks import check_record
 from test_reliability import _wait_for_records
+
+pytestmark = pytest.mark.slow  # gloo ranks
 
 SIZES = [1024, 4096, 16384, 65536]
 ARGS = ["--sizes", "1K,4K,16K,64K", "-n", "100", "-w", "1", "--in-place", "both"]
@@ -92,6 +96,6 @@ def test_resume_refuses_a_different_sweep_or_launch(tmp_path):
         (["run", "--resume", out], "that run had 2 ranks on 1 host(s), this launch has 1 on 1"),
         (["run", "--resume", tmp_path / "nothing"], "no meta.json there"),
     ]:
-        result = commscale(*argv)
+        result = commscale_here(*argv)
         assert result.returncode == 2 and result.stderr.count("\n") == 1, (argv, result.stderr)
         assert message in result.stderr and "Traceback" not in result.stderr, result.stderr

@@ -1,4 +1,4 @@
-"""The sbatch renderer (slurm/render.py) against golden files, checked by bash -n; and the
+"""The sbatch renderer (slurm/render.py) against golden files, each checked by bash -n; and the
 quoting that keeps every user string a string. Regenerate the golden files after an
 intended change with COMMSCALE_UPDATE_GOLDEN=1."""
 import os
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import commscale
+from conftest import commscale_here
 from slurm.render import JobPlan, check_directive, render
 
 GOLDEN = Path(__file__).with_name("golden") / "slurm"
@@ -39,8 +39,14 @@ def test_rendered_scripts_match_the_golden_files(case):
             path.write_text(text)
         assert path.exists(), f"no golden file {path}: run with COMMSCALE_UPDATE_GOLDEN=1 once, then review it"
         assert text == path.read_text(), f"{path} differs: review, then COMMSCALE_UPDATE_GOLDEN=1"
+
+
+@pytest.mark.slow  # bash
+@pytest.mark.parametrize("case", PLANS)
+def test_rendered_scripts_are_bash(case):
+    for name, text in render(PLANS[case]).items():
         syntax = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
-        assert syntax.returncode == 0, syntax.stderr
+        assert syntax.returncode == 0, (name, syntax.stderr)
 
 
 def test_one_job_sweeps_the_smaller_counts_and_reads_the_largest_from_slurm():
@@ -64,6 +70,7 @@ HOSTILE = "x'; touch /tmp/commscale-pwned; echo '$(touch /tmp/commscale-pwned)`i
 HOSTILE_PATH = "x'; touch /tmp/commscale-pwned; echo '$(touch /tmp/commscale-pwned)`id` b"
 
 
+@pytest.mark.slow  # bash
 def test_every_string_in_the_script_body_is_one_word_for_the_shell(tmp_path):
     """Run the rendered assignments in bash: the hostile path and python come back as they went in."""
     plan = JobPlan(launcher="torchrun", **{**BASE, "out": "/scratch/" + HOSTILE_PATH, "python": "/opt/" + HOSTILE,
@@ -92,16 +99,16 @@ def test_directive_values_keep_shell_characters_inside_double_quotes():
 def test_print_writes_and_prints_the_same_script_then_the_same_out_takes_the_same_job(tmp_path):
     out = tmp_path / "job"
     flags = ["--nodes", "1,2", "--time", "30", "--gpus-per-node", "0", "--ranks-per-node", "2", "--out", out]
-    result = commscale("slurm", *flags, "--print")
+    result = commscale_here("slurm", *flags, "--print")
     assert result.returncode == 0, result.stderr
     script = (out / "commscale.sbatch").read_text()
     assert result.stdout == script + f"# wrote {out / 'commscale.sbatch'}\n# submit with: sbatch {out / 'commscale.sbatch'}\n"
-    again = commscale("slurm", *flags)  # look first, then the same job again (README): kept as it is
+    again = commscale_here("slurm", *flags)  # look first, then the same job again (README): kept as it is
     assert again.returncode == 0, again.stderr
     assert (out / "commscale.sbatch").read_text() == script
-    other = commscale("slurm", *flags, "-e", "1M")
+    other = commscale_here("slurm", *flags, "-e", "1M")
     assert other.returncode == 2 and "holds other commscale job scripts" in other.stderr
     assert (out / "commscale.sbatch").read_text() == script
     (out / "submitted.json").write_text('{"job_ids": ["7"]}\n')
-    submitted = commscale("slurm", *flags)
+    submitted = commscale_here("slurm", *flags)
     assert submitted.returncode == 2 and "already holds a submitted commscale Slurm job" in submitted.stderr

@@ -9,7 +9,7 @@ import pytest
 
 from collectives.cost import PAIRWISE, RING_ALL_REDUCE
 from collectives.records import FIELDS, make_record
-from conftest import REPO, commscale
+from conftest import REPO, commscale_here
 from synthetic import close, family_time_us
 
 SERIES = REPO / "tests/fixtures/real/series/nccl-oci-gb300-alltoall"
@@ -92,8 +92,8 @@ def gb300(tmp_path_factory):
     """The real OCI GB300 NVL72 all-to-all series, imported with its rack's 18 nodes."""
     out = tmp_path_factory.mktemp("gb300")
     files = [SERIES / f"n{k:02d}.txt" for k in (1, 2, 16, 32)]
-    result = commscale("import", "--format", "nccl-tests", *files, "--nnodes", "1,2,16,32", "--domain-size", "18",
-                       "--out", out)
+    result = commscale_here("import", "--format", "nccl-tests", *files, "--nnodes", "1,2,16,32", "--domain-size", "18",
+                            "--out", out)
     assert result.returncode == 0, result.stderr
     return out
 
@@ -104,7 +104,7 @@ def test_real_gb300_all_to_all_falls_at_the_nvl72_boundary(gb300):
     assert {(r["nnodes"], r["ndomains"], r["nodes_per_domain"]) for r in records} == {
         (1, 1, 1), (2, 1, 2), (16, 1, 16), (32, 2, None)}  # 32 nodes in domains of 18: 18 and 14
     assert json.loads((runs[0] / "meta.json").read_text())["domains"]["domain_size_nodes"] == 18
-    result = commscale("fit", *runs, "--bootstrap", "200", "--out", gb300)
+    result = commscale_here("fit", *runs, "--bootstrap", "200", "--out", gb300)
     assert result.returncode == 0, result.stderr
     (h,) = json.loads((gb300 / "model.json").read_text())["hierarchical"]
     tiers = {t["name"]: t for t in h["tiers"]}
@@ -122,8 +122,8 @@ def test_real_gb300_all_to_all_falls_at_the_nvl72_boundary(gb300):
 
 def test_the_crossover_names_the_boundary(gb300):
     runs = sorted(p for p in gb300.iterdir() if p.is_dir())
-    result = commscale("crossover", *runs, "--workload", "mixtral-8x7b-ep", "--gpu-tflops", "2000",
-                       "--gpus-per-node", "4", "--limit", "64", "--bootstrap", "100", "--out", gb300)
+    result = commscale_here("crossover", *runs, "--workload", "mixtral-8x7b-ep", "--gpu-tflops", "2000",
+                            "--gpus-per-node", "4", "--limit", "64", "--bootstrap", "100", "--out", gb300)
     assert result.returncode == 0, result.stderr
     res = json.loads((gb300 / "crossover.json").read_text())
     assert res["crossover_nodes"] == 19 and res["crossover_tier"] == "inter_domain"
@@ -133,8 +133,8 @@ def test_the_crossover_names_the_boundary(gb300):
 
 
 def test_import_domain_size_must_be_positive(tmp_path):
-    result = commscale("import", "--format", "nccl-tests", SERIES / "n01.txt", "--domain-size", "0",
-                       "--out", tmp_path / "x")
+    result = commscale_here("import", "--format", "nccl-tests", SERIES / "n01.txt", "--domain-size", "0",
+                            "--out", tmp_path / "x")
     assert result.returncode == 2 and "--domain-size 0" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
 
@@ -166,6 +166,6 @@ def test_the_scale_figure_marks_the_tier_boundaries(gb300, tmp_path):
     marks = tier_boundaries(df)  # x in ranks (each run is one node count): edges at 4 and 18 x 4 ranks
     assert [label for _, label in marks] == ["node boundary", "domain boundary (18 nodes)"]
     assert 4 < marks[0][0] < 5 and 72 < marks[1][0] < 73
-    result = commscale("report", *runs, "--out", tmp_path / "rep")
+    result = commscale_here("report", *runs, "--out", tmp_path / "rep")
     assert result.returncode == 0, result.stderr
     assert "busbw vs scale (dotted: node boundary; domain boundary (18 nodes))" in (tmp_path / "rep" / "report.md").read_text()

@@ -7,12 +7,13 @@ import pytest
 
 from benchmarks.sweep.harness import BATCH_CALLS
 from collectives.records import FIELDS, normalize
-from conftest import commscale, read_records
+from conftest import commscale, commscale_here, read_records
 from reports.importers import parse
 
 REAL = __import__("pathlib").Path(__file__).parent / "fixtures" / "real"
 
 
+@pytest.mark.slow
 def test_gloo_batch_timing_is_recorded_and_reported_beside_per_call(tmp_path):
     runs = {}
     for mode in ("call", "batch"):
@@ -26,12 +27,13 @@ def test_gloo_batch_timing_is_recorded_and_reported_beside_per_call(tmp_path):
         assert json.loads((runs[mode] / "meta.json").read_text())["config"]["timing"] == mode
     fits = json.loads((runs["batch"] / "model.json").read_text())["fits"]
     assert {f["timing"] for f in fits} == {"batch"}
-    assert commscale("report", runs["call"], runs["batch"], "--out", tmp_path / "rep").returncode == 0
+    assert commscale_here("report", runs["call"], runs["batch"], "--out", tmp_path / "rep").returncode == 0
     text = (tmp_path / "rep" / "report.md").read_text()
     table = text.split("## Per-call vs batch timing")[1].split("\n## ")[0]
     assert "| all_reduce | gloo |" in table and "4 MiB" in table
 
 
+@pytest.mark.slow
 def test_mpi_batch_timing_under_mpiexec(tmp_path):
     pytest.importorskip("mpi4py")
     from test_mpi import mpiexec
@@ -60,11 +62,11 @@ def test_imports_say_how_the_tool_timed():
 
 
 def test_an_unknown_timing_is_one_line_and_status_2(tmp_path):
-    result = commscale("run", "--timing", "sometimes", "--out", tmp_path / "x")
+    result = commscale_here("run", "--timing", "sometimes", "--out", tmp_path / "x")
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0 and "--timing 'sometimes' is unknown: use call or batch" in result.stderr
 
 
 def test_batch_calls_constant_is_what_the_help_says():
-    help_text = commscale("run", "--help").stdout
+    help_text = commscale_here("run", "--help").stdout
     assert f"batches of {BATCH_CALLS}" in " ".join(help_text.split())
