@@ -106,6 +106,16 @@ def run_cli():
 
 
 @pytest.fixture(scope="session")
+def default_dryrun(tmp_path_factory):
+    """`commscale dryrun --nproc 4` as the README's quick start runs it (every collective at 2
+    and 4 gloo ranks, 1 KiB to 16 MiB, then compute, fit, crossover, plan and report), once
+    for the tests that read it (test_dryrun.py, test_fit.py, test_predict.py, marked slow):
+    (its directory, its CompletedProcess). They only read it."""
+    out = tmp_path_factory.mktemp("default-dryrun") / "run"
+    return out, commscale("dryrun", "--nproc", "4", "--out", out, timeout=600)
+
+
+@pytest.fixture(scope="session")
 def slurm():
     """A real Slurm (munged, slurmctld, 2 slurmd as nodes n1, n2 with 4 CPUs each) for the
     whole session, stopped by PID at the end; skipped where Slurm cannot run."""

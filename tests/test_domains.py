@@ -13,7 +13,7 @@ from benchmarks.errors import UsageError
 from benchmarks.host.domains import resolve
 from benchmarks.sweep.plan import plan_groups
 from collectives.domains import DomainError, by_size, for_node_count, group_domains, read_domain_file, tier_of
-from conftest import commscale
+from conftest import commscale, commscale_here
 
 HOSTS = [f"node{i}" for i in range(8) for _ in range(2)]  # 8 nodes of 2 ranks, rank order
 RACKS = {f"node{i}": f"rack{i // 4}" for i in range(8)}
@@ -87,21 +87,25 @@ def test_flags_win_then_each_ranks_view_then_slurm(tmp_path, monkeypatch):
     (["--domain-size", "x"], "--domain-size 'x' is not a whole number"),
     (["--domain-size", "2", "--domain-file", "f"], "--domain-size and --domain-file both given"),
     (["--domain-file", "/nonexistent/f"], "--domain-file /nonexistent/f: no such file"),
-    (["--layout", "intra-domain"], "--layout intra-domain needs the domains"),
+    pytest.param(["--layout", "intra-domain"], "--layout intra-domain needs the domains", marks=pytest.mark.slow),
 ])
 def test_bad_domain_flags_are_one_line_errors(tmp_path, flags, message):
-    result = commscale("dryrun", "--collectives", "all_reduce", "-b", "1K", "-e", "4K", "--ranks", "2", *flags,
-                       "--out", tmp_path / "d")
+    """Checked before any rank starts (in this process), or, for the layout, by the ranks
+    once they know their hosts (a real dry run)."""
+    run = commscale if "--layout" in flags else commscale_here
+    result = run("dryrun", "--nproc", "2", "--collectives", "all_reduce", "-b", "1K", "-e", "4K", "--ranks", "2",
+                 *flags, "--out", tmp_path / "d")
     assert result.returncode == 2 and message in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_real_run_records_its_domains(tmp_path):
     """Two gloo ranks on this machine with --domain-size 1: meta.json says where the domains
     came from, every record carries the group's domain fields."""
     out = tmp_path / "d"
-    result = commscale("dryrun", "--collectives", "all_reduce", "-b", "1K", "-e", "4K", "--ranks", "2", "-n", "2",
-                       "-w", "1", "--domain-size", "1", "--out", out, timeout=300)
+    result = commscale("dryrun", "--nproc", "2", "--collectives", "all_reduce", "-b", "1K", "-e", "4K", "--ranks", "2",
+                       "-n", "2", "-w", "1", "--domain-size", "1", "--out", out, timeout=300)
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "meta.json").read_text())
     assert meta["domains"]["source"] == "--domain-size 1" and meta["domains"]["domain_size_nodes"] == 1

@@ -10,11 +10,11 @@ from reports.runs.load import load_run
 
 COLLECTIVES = {"all_reduce", "all_to_all", "all_gather", "reduce_scatter", "broadcast", "reduce", "sendrecv"}
 
+pytestmark = pytest.mark.slow  # dry runs: gloo ranks
 
-@pytest.mark.slow
-def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(tmp_path):
-    out = tmp_path / "run"
-    result = commscale("dryrun", "--nproc", "4", "--out", out, timeout=600)
+
+def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(default_dryrun):
+    out, result = default_dryrun
     assert result.returncode == 0, result.stderr
     records = read_records(out)
     requested = [1024 << i for i in range(15)]  # 1 KiB .. 16 MiB

@@ -1,5 +1,5 @@
 """The scaling model recovers known parameters from synthetic records, run through the
-real `commscale fit` command as a user would."""
+real `commscale fit` command (its entry point, in this process)."""
 import json
 from collections import Counter
 
@@ -9,12 +9,13 @@ import pytest
 
 from collectives.cost import RING_ALL_REDUCE
 from collectives.registry import COLLECTIVES
-from conftest import commscale
+from conftest import commscale_here
 from synthetic import close, family_time_us, flat_points, write_run
 
 SEEDS = 8
 
 
+@pytest.mark.slow  # about 40 s: 8 seeds of every family
 def test_every_family_is_recovered_within_3_percent_with_2_percent_noise(tmp_path):
     truth, runs = {}, []
     for name, spec in COLLECTIVES.items():
@@ -26,7 +27,7 @@ def test_every_family_is_recovered_within_3_percent_with_2_percent_noise(tmp_pat
                                 noise=0.02, seed=seed, collective=name)
                 truth[run] = (family.name, alpha, bw)
                 runs.append(run)
-    result = commscale("fit", "--each", "--bootstrap", "100", *runs, timeout=900)
+    result = commscale_here("fit", "--each", "--bootstrap", "100", *runs)
     assert result.returncode == 0, result.stderr
     right, errors = Counter(), []
     for run, (family, alpha, bw) in truth.items():
@@ -50,7 +51,7 @@ def test_a_protocol_switch_becomes_two_regimes(tmp_path):
     large = [(1, p, p, "loopback", n, family_time_us(RING_ALL_REDUCE, p, n, 40.0, 50.0))
              for p in (2, 4, 8) for n in [8 * 4 ** i for i in range(7, 14)]]        # 128 KiB .. 512 MiB
     run = write_run(tmp_path / "run", small + large, noise=0.02)
-    result = commscale("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     fits = json.loads((run / "model.json").read_text())["fits"]
     assert [(f["size_bytes_min"], f["size_bytes_max"]) for f in fits] == [(8, 32768), (131072, 536870912)]
@@ -67,7 +68,7 @@ def test_hierarchical_fit_separates_the_intra_and_inter_node_tiers(tmp_path):
         points += [(nodes, nodes * g, g, "net", n, family_time_us(RING_ALL_REDUCE, g, n, 2.0, 150.0)
                     + family_time_us(RING_ALL_REDUCE, nodes, n, 8.0, 12.0)) for n in sizes]
     run = write_run(tmp_path / "run", points, noise=0.02)
-    result = commscale("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     (h,) = json.loads((run / "model.json").read_text())["hierarchical"]
     assert (h["family"], h["ranks_per_node"], h["fabric_intra"], h["fabric_inter"]) == ("ring", 8, "loopback", "net")
@@ -79,19 +80,18 @@ def test_hierarchical_fit_separates_the_intra_and_inter_node_tiers(tmp_path):
     assert (h["tiers"][1]["nnodes"], h["tiers"][0]["nranks"]) == ([2, 4, 8], [2, 4, 8])
 
 
-def test_real_dryrun_records_get_an_honest_heldout_error(tmp_path):
+@pytest.mark.slow
+def test_real_dryrun_records_get_an_honest_heldout_error(default_dryrun):
     """The held-out error model.json reports for a real dry run at 2 and 4 ranks is the one
     of a fit made on the 2-rank points alone, recomputed here from the run's own records,
     and not the error the full fit (which saw the 4-rank points) makes on them."""
-    from collectives.registry import get_collective
+    from collectives.registry import COLLECTIVES, get_collective
     from reports.model.fit import KEY, TIME_FIELD, fit_points, usable
     from reports.runs.load import load_run
-    out = tmp_path / "run"
-    result = commscale("dryrun", "--nproc", "4", "--collectives", "all_reduce,all_gather", "-b", "1K", "-e", "1M",
-                       "-n", "5", "--out", out)
+    out, result = default_dryrun  # every collective, 1 KiB to 16 MiB
     assert result.returncode == 0, result.stderr
     fits = json.loads((out / "model.json").read_text())["fits"]
-    assert {f["collective"] for f in fits} == {"all_reduce", "all_gather"}
+    assert {f["collective"] for f in fits} == set(COLLECTIVES)
     for f in fits:
         assert f["heldout_nranks"] == 4 and f["heldout_from_nranks"] == [2]
         assert f["points"] >= 6 and f["mape_pct"] >= 0
@@ -207,7 +207,7 @@ def test_one_rank_count_cannot_tell_families_apart_several_can(tmp_path):
     one = write_run(tmp_path / "one", flat_points(RABENSEIFNER, 10.0, 100.0, ranks=(8,)), noise=0.01)
     many = write_run(tmp_path / "many", flat_points(RABENSEIFNER, 10.0, 100.0), noise=0.01)
     for run in (one, many):
-        assert commscale("fit", run, "--bootstrap", "100").returncode == 0
+        assert commscale_here("fit", run, "--bootstrap", "100").returncode == 0
     (f1,), (fm,) = (json.loads((r / "model.json").read_text())["fits"] for r in (one, many))
     assert (f1["family"], f1["family_identified"], f1["family_used"]) == ("unidentified", False, "ring")
     assert f1["bandwidth_gbps"] == pytest.approx(f1["busbw_asymptote_gbps"])  # busbw units, whatever the truth
@@ -223,12 +223,12 @@ def test_two_sizes_at_several_rank_counts_fit_the_bandwidth_term_across_scales(t
     pts = [(1, p, p, "net", n, family_time_us(RING_ALL_REDUCE, p, n, 2.0, 180.0))
            for p in (8, 16, 128, 256) for n in (8 << 30, 16 << 30)]
     run = write_run(tmp_path / "vendor", pts, noise=0.01)
-    result = commscale("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     (f,) = json.loads((run / "model.json").read_text())["fits"]
     assert (f["alpha_identified"], f["alpha_us"]) == (False, None)
     assert f["family"] in ("ring", "rabenseifner", "unidentified") and f["busbw_asymptote_gbps"] == pytest.approx(180, rel=0.03)
     assert f["heldout_nranks"] == 256 and f["heldout_from_nranks"] == [8, 16, 128] and f["heldout_mape_pct"] < 5
     one = write_run(tmp_path / "one", pts[:2])
-    refused = commscale("fit", one, "--bootstrap", "100")
+    refused = commscale_here("fit", one, "--bootstrap", "100")
     assert refused.returncode == 2 and "or several rank counts" in refused.stderr

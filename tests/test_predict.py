@@ -15,7 +15,7 @@ import pytest
 
 from collectives.cost import RING_ALL_REDUCE
 from collectives.records import FIELDS, make_record
-from conftest import commscale
+from conftest import commscale_here
 from reports.model.fit import usable
 from reports.model.predict import (Scale, conformal, fit_trend, key_model, phi, predict, prior_quantile)
 from synthetic import family_time_us
@@ -131,15 +131,15 @@ def abci(tmp_path_factory):
     """ABCI 2.0 V100 all_reduce at 1-32 nodes (real nccl-tests logs, SOURCES.md there)."""
     out = tmp_path_factory.mktemp("abci")
     for n in ("01", "02", "04", "08", "16", "32"):
-        r = commscale("import", REAL / "nccl-abci-v100-allreduce" / f"n{n}.txt", "--format", "nccl-tests",
-                      "--out", out / f"n{n}")
+        r = commscale_here("import", REAL / "nccl-abci-v100-allreduce" / f"n{n}.txt", "--format", "nccl-tests",
+                           "--out", out / f"n{n}")
         assert r.returncode == 0, r.stderr
     return out
 
 
 def test_predict_json_on_real_imported_logs_has_every_field(abci):
     runs = [abci / f"n{n}" for n in ("01", "02", "04", "08", "16")]
-    r = commscale("predict", *runs, "--nodes", "32,64", "--size", "32M", "--collective", "all_reduce", "--json")
+    r = commscale_here("predict", *runs, "--nodes", "32,64", "--size", "32M", "--collective", "all_reduce", "--json")
     assert r.returncode == 0, r.stderr
     preds = json.loads(r.stdout)
     assert len(preds) == 4  # in and out of place, 32 and 64 nodes
@@ -154,7 +154,7 @@ def test_predict_json_on_real_imported_logs_has_every_field(abci):
     top = [m for m in measured if m["size_bytes"] == 32 << 20 and m["in_place"] is False]
     out32 = next(p for p in preds if p["nodes"] == 32 and p["in_place"] is False)
     assert out32["busbw_interval_gbps"][0] <= top[0]["busbw_gbps"] <= out32["busbw_interval_gbps"][1]
-    table = commscale("predict", *runs, "--nodes", "64", "--place", "out")
+    table = commscale_here("predict", *runs, "--nodes", "64", "--place", "out")
     assert table.returncode == 0 and "all_reduce" in table.stdout and "corpus prior" in table.stdout
 
 
@@ -167,17 +167,17 @@ def test_predict_json_on_real_imported_logs_has_every_field(abci):
 def test_predict_bad_input_is_one_line_and_exit_2(abci, args, words):
     base = [] if args == () else [abci / "n01"]
     nodes = [] if "--nodes" in args else ["--nodes", "4"]
-    r = commscale("predict", *base, *nodes, *args)
+    r = commscale_here("predict", *base, *nodes, *args)
     assert r.returncode == 2 and words in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
 
 
-def test_predict_on_a_dry_run(tmp_path):
-    out = tmp_path / "dry"
-    r = commscale("dryrun", "--nproc", "4", "--out", out, "--collectives", "all_reduce", "--sizes", "4K,64K,1M",
-                  "-n", "3", "-w", "1")
+@pytest.mark.slow
+def test_predict_on_a_dry_run(default_dryrun):
+    out, r = default_dryrun
     assert r.returncode == 0, r.stderr
-    r = commscale("predict", out, "--nodes", "1,2", "--ranks-per-node", "8", "--json")
+    r = commscale_here("predict", out, "--collective", "all_reduce", "--nodes", "1,2", "--ranks-per-node", "8",
+                       "--json")
     assert r.returncode == 0, r.stderr
     preds = json.loads(r.stdout)
     one = [p for p in preds if p["nodes"] == 1]
@@ -186,12 +186,13 @@ def test_predict_on_a_dry_run(tmp_path):
     assert two and all(p["warning"] and p["busbw_interval_gbps"][1] is None for p in two)
 
 
+@pytest.mark.slow  # headless Chromium
 def test_report_on_an_imported_node_count_series_shows_the_pooled_model(abci, tmp_path):
     """ABCI V100, 1 to 32 nodes: the report has the series section (busbw by node count,
     predictions at 2x/4x/8x with intervals) and a headline whose held-out error is the one
     `predict --json` gives; at 1400 px nothing scrolls sideways (headless Chromium)."""
     runs = sorted(abci.iterdir())
-    r = commscale("report", *runs, "--out", tmp_path / "rep")
+    r = commscale_here("report", *runs, "--out", tmp_path / "rep")
     assert r.returncode == 0, r.stderr
     md = (tmp_path / "rep" / "report.md").read_text()
     section = md[md.index("## Scaling across node counts: all_reduce"):]
@@ -200,7 +201,7 @@ def test_report_on_an_imported_node_count_series_shows_the_pooled_model(abci, tm
     for nodes in (64, 128, 256):
         assert f"\n| {nodes} | {4 * nodes} | 32 MiB |" in section
     head = next(line for line in md.splitlines() if line.startswith("- **Scaling** all_reduce at 64 nodes"))
-    pred = json.loads(commscale("predict", *runs, "--nodes", "64", "--size", "32M", "--place", "out", "--json").stdout)
+    pred = json.loads(commscale_here("predict", *runs, "--nodes", "64", "--size", "32M", "--place", "out", "--json").stdout)
     assert f"error on this series {pred[0]['heldout_error_pct']:.0f}%" in head
     lo, hi = pred[0]["busbw_interval_gbps"]
     assert f"{pred[0]['busbw_gbps']:.3g} GB/s busbw [{lo:.3g}, {hi:.3g}], 90%" in head
