@@ -4,8 +4,12 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from benchmarks.host.detect import free_port
 from conftest import REPO, read_records
+
+pytestmark = pytest.mark.slow  # gloo ranks
 
 # Runs the real CLI in each rank after wrapping the torch backend's all_reduce so that,
 # after the real collective, global rank 1 overwrites element 0 of its result.

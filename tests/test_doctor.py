@@ -90,6 +90,7 @@ def test_three_nodes_tell_a_slow_node_from_a_slow_link(case):
     assert s["kind"] == case
 
 
+@pytest.mark.slow  # 5 s: 11 analyses
 def test_noise_alone_is_not_a_suspect_and_a_small_shortfall_is_not_either():
     for seed in range(10):
         assert analyse(names(6), synthetic_samples(6, noise=0.03, seed=seed))["suspects"] == []

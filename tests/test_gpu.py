@@ -8,7 +8,8 @@ from conftest import commscale, read_records
 from record_checks import check_record
 
 torch = pytest.importorskip("torch")
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+pytestmark = [pytest.mark.gpu, pytest.mark.slow,  # ranks
+              pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
 SIZES = [1024, 1 << 20, 16 << 20]
 

@@ -344,6 +344,7 @@ def test_provenance_of_a_real_log():
     assert run["meta"]["tool_settings"]["iters"] == "20"
 
 
+@pytest.mark.slow  # about 40 s: import, fit and report of every log
 def test_fit_and_report_on_every_real_log_work_or_say_why_in_one_line(tmp_path, capsys):
     """The whole path a user takes: import, fit, report; exit 0 or 2, never a traceback."""
     outcomes = {}

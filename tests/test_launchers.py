@@ -4,9 +4,13 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from benchmarks.host.detect import free_port
 from conftest import REPO, read_records
 from record_checks import check_record
+
+pytestmark = pytest.mark.slow  # torchrun, ranks
 
 
 def _clean_env(**extra):

@@ -14,6 +14,8 @@ from benchmarks.host.detect import free_port
 from conftest import REPO, commscale, read_records
 from record_checks import check_record
 
+pytestmark = pytest.mark.slow  # mpiexec and its ranks
+
 COLLECTIVES = {"all_reduce", "all_to_all", "all_gather", "reduce_scatter", "broadcast", "reduce", "sendrecv"}
 
 try:

@@ -6,7 +6,11 @@ import resource
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO, read_records
+
+pytestmark = pytest.mark.slow  # processes under an address-space limit
 
 LIMIT_BYTES = 64 << 30
 

@@ -8,6 +8,8 @@ import pytest
 
 from conftest import REPO
 
+pytestmark = pytest.mark.slow  # the benchmarks' own ranks, mpiexec, gcc
+
 
 @pytest.mark.parametrize("module", ["benchmarks.selfbench.overhead_torch", "benchmarks.selfbench.overhead_mpi"])
 def test_overhead_benchmark_prints_a_row_per_size_and_the_call_path_line(module):

@@ -165,6 +165,7 @@ def squatter():
         conn.close()
 
 
+@pytest.mark.slow
 def test_an_unresolvable_master_addr_is_one_line_and_status_2(tmp_path):
     code, elapsed, stderr = _launch(tmp_path, ["nohost.invalid"] * 2, free_port())
     line = _one_line(stderr)
@@ -176,6 +177,7 @@ def test_an_unresolvable_master_addr_is_one_line_and_status_2(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_a_squatter_on_master_port_is_one_line_and_status_2(tmp_path, squatter):
     code, elapsed, stderr = _launch(tmp_path, ["127.0.0.1"] * 2, squatter)
     line = _one_line(stderr)
@@ -185,6 +187,7 @@ def test_a_squatter_on_master_port_is_one_line_and_status_2(tmp_path, squatter):
                     f"pick another MASTER_PORT")
 
 
+@pytest.mark.slow
 def test_a_problem_only_rank_1_sees_is_its_own_one_line(tmp_path):
     """Rank 1's MASTER_ADDR does not resolve; rank 0's store is up and waits for it: rank 1
     says so (after asking its resolver again for RESOLVE_RETRY_S), naming itself."""
@@ -195,6 +198,7 @@ def test_a_problem_only_rank_1_sees_is_its_own_one_line(tmp_path):
     assert stderr[0] == ""  # rank 0, ended by the launcher while it waited, said nothing
 
 
+@pytest.mark.slow
 def test_a_master_addr_of_another_host_is_rank_0s_one_line(tmp_path):
     code, elapsed, stderr = _launch(tmp_path, ["192.0.2.1"] * 2, free_port())  # TEST-NET-1: nobody's
     line = _one_line(stderr)
@@ -222,6 +226,7 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+@pytest.mark.slow
 def test_a_healthy_launch_runs_and_the_preflight_costs_little(tmp_path, monkeypatch):
     """The check functions timed in a real run (rank 1's check_launch includes waiting for
     rank 0's store to come up, which init_process_group would wait for anyway)."""
@@ -277,6 +282,7 @@ def _mismatch_line(stderr: str, host1: str, host0: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_version_mismatch_under_torchrun(tmp_path, changed_tree):
     """torchrun adds its own summary when workers fail (a ChildFailedError traceback from
     the launcher itself, with each worker's exit code): commscale's line is the one checked."""
@@ -303,6 +309,7 @@ def _srun(slurm, argv, **env):
 
 
 @pytest.mark.parametrize("addr", ["nohost.invalid", None])
+@pytest.mark.slow
 def test_srun_with_an_unresolvable_master_addr(slurm, tmp_path, addr):
     """None: MASTER_ADDR unset, so srun's first node, n1, which does not resolve here (the
     emulated nodes are names Slurm alone knows): the launch that retried for 5 minutes."""
@@ -316,6 +323,7 @@ def test_srun_with_an_unresolvable_master_addr(slurm, tmp_path, addr):
     assert "IPv6 network addresses" not in result.stderr
 
 
+@pytest.mark.slow
 def test_srun_with_a_squatter_on_master_port(slurm, tmp_path, squatter):
     result, elapsed = _srun(slurm, [sys.executable, "-m", "benchmarks", *RUN, "--out", str(tmp_path / "run")],
                             MASTER_ADDR="127.0.0.1", MASTER_PORT=str(squatter))
@@ -325,6 +333,7 @@ def test_srun_with_a_squatter_on_master_port(slurm, tmp_path, squatter):
                            f"process")
 
 
+@pytest.mark.slow
 def test_a_version_mismatch_under_srun(slurm, tmp_path, changed_tree):
     result, elapsed = _srun(slurm, [str(changed_tree), *RUN, "--out", str(tmp_path / "run")],
                             MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))

@@ -61,6 +61,7 @@ def _wait_all(procs, timeout):
     return codes
 
 
+@pytest.mark.slow
 def test_a_killed_gloo_rank_ends_the_run_on_every_rank_and_is_named(tmp_path):
     out = tmp_path / "run"
     procs = _gloo_ranks(out, 3)
@@ -87,6 +88,7 @@ def test_a_killed_gloo_rank_ends_the_run_on_every_rank_and_is_named(tmp_path):
     assert len(records) == meta["points_done"] >= 1
 
 
+@pytest.mark.slow
 def test_a_frozen_rank_times_out_and_a_sigterm_marks_the_run_at_once(tmp_path):
     """Rank 1 stopped (SIGSTOP): rank 0 blocks in the collective. A SIGTERM to rank 0 marks
     meta.json incomplete within seconds although its main thread is blocked; at --timeout
@@ -132,6 +134,7 @@ def _rank_pid(out: Path, rank: int) -> int | None:
     return None
 
 
+@pytest.mark.slow
 def test_a_killed_mpi_rank_ends_the_job_and_the_run_is_marked_incomplete(tmp_path):
     """MPICH's mpiexec ends every rank the moment one dies (and names a PID); the dry run,
     which outlives the ranks, marks meta.json incomplete. Records stay intact."""
@@ -161,6 +164,7 @@ def test_a_killed_mpi_rank_ends_the_job_and_the_run_is_marked_incomplete(tmp_pat
     _check_intact(out)
 
 
+@pytest.mark.slow
 def test_a_frozen_mpi_rank_times_out_and_the_job_is_aborted(tmp_path):
     """MPI has no timeout of its own: the watchdog names the frozen rank at --timeout and
     MPI_Abort ends the whole job, the frozen rank too."""

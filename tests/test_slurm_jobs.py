@@ -13,6 +13,8 @@ from benchmarks.host.detect import free_port
 from conftest import REPO, commscale, read_records
 from record_checks import check_record
 
+pytestmark = pytest.mark.slow  # a real Slurm
+
 SIZES = [1024, 8192, 65536]
 SWEEP = ["slurm", "--nodes", "1,2", "--gpus-per-node", "0", "--ranks-per-node", "2", "--time", "10",
          "--backend", "gloo", "--collectives", "all_reduce,all_to_all", "--sizes", "1K,8K,64K", "-n", "3", "-w", "1"]

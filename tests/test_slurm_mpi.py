@@ -7,6 +7,8 @@ import pytest
 from conftest import REPO, read_records
 from record_checks import check_record
 
+pytestmark = pytest.mark.slow  # a real Slurm, mpi ranks
+
 pytest.importorskip("mpi4py")
 
 SRUN = ["srun", "-N", "2", "--ntasks-per-node", "2"]

@@ -157,6 +157,7 @@ def _fake_scontrol(tmp_path, stdout="", stderr="", status=0, sleep_s=0) -> dict:
     return {"PATH": str(bin_dir)}
 
 
+@pytest.mark.slow
 def test_a_stand_in_scontrol_gives_every_host_its_switch(tmp_path):
     env = _fake_scontrol(tmp_path, stdout=TREE_22_05)
     assert read_slurm_domains(NODES, env=env) == ({"n1": "s0", "n2": "s0", "n3": "s1", "n4": "s1"}, None)
@@ -167,6 +168,7 @@ def test_no_scontrol_on_path(tmp_path):
     assert mapping is None and "scontrol is not on PATH" in reason
 
 
+@pytest.mark.slow
 def test_scontrol_failing_gives_its_stderr_on_one_short_line(tmp_path):
     stderr = ("scontrol: error: ClusterName needs to be specified\n"
               "scontrol: fatal: Unable to process configuration file\n" + "x" * 500)
@@ -176,24 +178,28 @@ def test_scontrol_failing_gives_its_stderr_on_one_short_line(tmp_path):
                              "specified | scontrol: fatal: Unable to process configuration file | xxx")
 
 
+@pytest.mark.slow
 def test_no_topology_configured_as_slurm_22_05_says_it(tmp_path):
     mapping, reason = read_slurm_domains(NODES, env=_fake_scontrol(tmp_path, stderr=NONE_STDERR_22_05))
     assert mapping is None and "no Slurm topology is configured" in reason
     assert "No topology information available" in reason and "\n" not in reason
 
 
+@pytest.mark.slow
 def test_hosts_missing_from_the_topology_are_named(tmp_path):
     hosts = NODES + [f"x{i}" for i in range(7)]
     mapping, reason = read_slurm_domains(hosts, env=_fake_scontrol(tmp_path, stdout=TREE_22_05))
     assert mapping is None and "x0, x1, x2, x3, x4 and 2 more not in Slurm's topology" in reason and "n1" not in reason
 
 
+@pytest.mark.slow
 def test_unreadable_output_is_a_reason_not_an_exception(tmp_path):
     env = _fake_scontrol(tmp_path, stdout="SwitchName=s0 Level=0 LinkSpeed=1 Nodes=n[1-\n")
     mapping, reason = read_slurm_domains(NODES, env=env)
     assert mapping is None and "cannot read" in reason and "n[1-" in reason
 
 
+@pytest.mark.slow
 def test_a_hanging_scontrol_is_given_up(tmp_path, monkeypatch):
     monkeypatch.setattr(slurm_topology, "SCONTROL_TIMEOUT_S", 0.5)
     mapping, reason = read_slurm_domains(NODES, env=_fake_scontrol(tmp_path, stdout=TREE_22_05, sleep_s=30))
@@ -224,6 +230,7 @@ def plain_slurm():
         yield cluster
 
 
+@pytest.mark.slow
 def test_real_slurm_prints_the_captured_tree_and_gives_each_node_its_leaf_switch(tree_slurm):
     shown = tree_slurm.run(["scontrol", "show", "topology"])
     assert shown.stdout == TREE_22_05 and shown.stderr == ""
@@ -232,6 +239,7 @@ def test_real_slurm_prints_the_captured_tree_and_gives_each_node_its_leaf_switch
     assert mapping is None and "n5 not in Slurm's topology" in reason
 
 
+@pytest.mark.slow
 def test_real_slurm_inside_a_job_step_each_rank_finds_its_node(tree_slurm):
     """Where a rank would ask: each task of a 4-node step asks for its own node
     (SLURMD_NODENAME), with the environment the step gave it."""
@@ -246,6 +254,7 @@ def test_real_slurm_inside_a_job_step_each_rank_finds_its_node(tree_slurm):
                        ["n3", {"n3": "s1"}, None], ["n4", {"n4": "s1"}, None]]
 
 
+@pytest.mark.slow
 def test_real_slurm_without_a_topology_gives_the_reason(plain_slurm):
     shown = plain_slurm.run(["scontrol", "show", "topology"])
     assert shown.stdout == "" and shown.stderr == NONE_STDERR_22_05
@@ -255,6 +264,7 @@ def test_real_slurm_without_a_topology_gives_the_reason(plain_slurm):
                       "or block) (scontrol: scontrol: error: No topology information available)")
 
 
+@pytest.mark.slow
 def test_real_scontrol_without_its_configuration_is_given_up_not_waited_for(tmp_path, monkeypatch):
     """Slurm 22.05's scontrol, its SLURM_CONF missing, retries for 60 s ("cannot stat file
     ..., retrying in 1sec up to 60sec"): the time limit (10 s; 2 s here) ends that. A Slurm
@@ -270,6 +280,7 @@ def test_real_scontrol_without_its_configuration_is_given_up_not_waited_for(tmp_
         reason.startswith("scontrol show topology failed (exit 1): scontrol: error: s_p_parse_file: cannot stat file")
 
 
+@pytest.mark.slow
 def test_a_run_under_srun_takes_its_domains_from_slurms_topology(tree_slurm, tmp_path):
     """`commscale run` on 4 nodes of a real srun step (gloo, one rank per node): the domains
     come from the topology (leaf switches s0 and s1), the domain layouts measure inside a

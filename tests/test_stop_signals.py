@@ -13,6 +13,8 @@ from benchmarks.launch.local import start_local_ranks
 from conftest import read_records
 from record_checks import check_record
 
+pytestmark = pytest.mark.slow  # gloo ranks
+
 SIZES = [1024, 4096, 16384, 65536]
 # Long enough that a signal lands mid-sweep: 7 collectives x 4 sizes x 200 calls.
 ARGS = ["run", "--sizes", "1K,4K,16K,64K", "-n", "200", "-w", "1"]
