@@ -9,7 +9,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -31,6 +33,40 @@ def commscale(*args, env=None, timeout=300, cwd=None):
             full_env.pop(name, None)
     return subprocess.run([sys.executable, "-m", "benchmarks", *map(str, args)], env=full_env,
                           capture_output=True, text=True, timeout=timeout, cwd=cwd or REPO)
+
+
+def local_run(nproc, *args, mpi=False, timeout=300) -> subprocess.CompletedProcess:
+    """`commscale run ARGS` on NPROC ranks of this machine, started as `commscale dryrun` starts
+    them (benchmarks.launch.local: torchrun's variables and a fresh port, or one `mpiexec -n
+    NPROC`), without the dry run's compute, fit, crossover, plan and report that follow: for
+    the tests that read the records only. Rank 0's stdout, every rank's stderr, the first
+    status other than 0 (the other ranks are then stopped) or 0. It starts processes."""
+    from benchmarks.launch.local import LAUNCH_VARS, find_mpiexec, start_local_ranks, stop_ranks
+    argv = [sys.executable, "-m", "benchmarks", "run", *map(str, args)]
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err, \
+            pytest.MonkeyPatch.context() as mp:
+        for name in LAUNCH_VARS:
+            mp.delenv(name, raising=False)
+        mp.setenv("PYTHONPATH", str(REPO))
+        mp.chdir(REPO)
+        if mpi:
+            procs = [subprocess.Popen([find_mpiexec(), "-n", str(nproc), *argv], stdout=out, stderr=err)]
+        else:
+            procs = start_local_ranks(argv, nproc, rank0_stdout=out, stderr=err, text=True)
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                codes = [p.poll() for p in procs]
+                code = next((c for c in codes if c not in (None, 0)), 0 if None not in codes else None)
+                if code is not None:
+                    break
+                assert time.monotonic() < deadline, f"{argv} on {nproc} ranks still running after {timeout} s"
+                time.sleep(0.05)
+        finally:
+            stop_ranks(procs)
+        out.seek(0)
+        err.seek(0)
+        return subprocess.CompletedProcess(argv, code, out.read(), err.read())
 
 
 SHOWN_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
@@ -103,6 +139,22 @@ def read_records(run_dir) -> list[dict]:
 @pytest.fixture
 def run_cli():
     return commscale
+
+
+MPICH_THROTTLE = "MPIR_CVAR_CH4_PROGRESS_THROTTLE"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def mpich_waits_without_spinning():
+    """MPICH's ranks spin while they wait; with more ranks than cores (4 on the 2-core VM)
+    the waiting ones starve the working ones, and a 4-rank sweep under mpiexec took 30 s
+    where it takes 9 s when MPICH throttles its polling once nothing progresses. The MPI
+    tests check records, statuses and messages, not times: every process they start runs
+    with the throttle on (unless the environment sets it already; other MPIs ignore it)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if MPICH_THROTTLE not in os.environ:
+            mp.setenv(MPICH_THROTTLE, "1")
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from benchmarks.errors import UsageError
 from benchmarks.host.domains import resolve
 from benchmarks.sweep.plan import plan_groups
 from collectives.domains import DomainError, by_size, for_node_count, group_domains, read_domain_file, tier_of
-from conftest import commscale, commscale_here
+from conftest import commscale, commscale_here, local_run
 
 HOSTS = [f"node{i}" for i in range(8) for _ in range(2)]  # 8 nodes of 2 ranks, rank order
 RACKS = {f"node{i}": f"rack{i // 4}" for i in range(8)}
@@ -104,8 +104,8 @@ def test_a_real_run_records_its_domains(tmp_path):
     """Two gloo ranks on this machine with --domain-size 1: meta.json says where the domains
     came from, every record carries the group's domain fields."""
     out = tmp_path / "d"
-    result = commscale("dryrun", "--nproc", "2", "--collectives", "all_reduce", "-b", "1K", "-e", "4K", "--ranks", "2",
-                       "-n", "2", "-w", "1", "--domain-size", "1", "--out", out, timeout=300)
+    result = local_run(2, "--backend", "gloo", "--collectives", "all_reduce", "-b", "1K", "-e", "4K", "--ranks", "2",
+                       "-n", "2", "-w", "1", "--domain-size", "1", "--out", out)
     assert result.returncode == 0, result.stderr
     meta = json.loads((out / "meta.json").read_text())
     assert meta["domains"]["source"] == "--domain-size 1" and meta["domains"]["domain_size_nodes"] == 1

@@ -1,10 +1,12 @@
-"""Real multi-process runs on CPU: gloo process groups of 2 and 4 ranks."""
+"""Real multi-process runs on CPU: gloo process groups of 2 and 4 ranks. The quick start's
+dry run, checked record by record; then sweeps on 2 to 4 local ranks started as the dry run
+starts them (conftest.local_run), whose records are what the tests read."""
 import json
 from collections import Counter
 
 import pytest
 
-from conftest import commscale, read_records
+from conftest import local_run, read_records
 from record_checks import check_record
 from reports.runs.load import load_run
 
@@ -49,7 +51,7 @@ def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(default_dryrun)
 
 def test_every_dtype_op_and_placement_checks_out(tmp_path):
     out = tmp_path / "run"
-    result = commscale("dryrun", "--nproc", "2", "--out", out, "-d", "float32,float64,float16,bfloat16,int32,int8",
+    result = local_run(2, "--backend", "gloo", "--out", out, "-d", "float32,float64,float16,bfloat16,int32,int8",
                        "-o", "sum,max,min", "--in-place", "both", "--sizes", "1K,256K", "-n", "2", "-w", "1")
     assert result.returncode == 0, result.stderr
     records = read_records(out)
@@ -65,7 +67,7 @@ def test_every_dtype_op_and_placement_checks_out(tmp_path):
 
 def test_auto_iterations_reach_the_target_or_the_budget(tmp_path):
     out = tmp_path / "run"
-    result = commscale("dryrun", "--nproc", "2", "--out", out, "--collectives", "all_reduce",
+    result = local_run(2, "--backend", "gloo", "--out", out, "--collectives", "all_reduce",
                        "--sizes", "64K", "-n", "auto", "--iters-budget-s", "0.5")
     assert result.returncode == 0, result.stderr
     (rec,) = read_records(out)
@@ -76,7 +78,7 @@ def test_auto_iterations_reach_the_target_or_the_budget(tmp_path):
 
 def test_group_sizes_in_one_launch(tmp_path):
     out = tmp_path / "run"
-    result = commscale("dryrun", "--nproc", "3", "--ranks", "1,3", "--out", out,
+    result = local_run(3, "--backend", "gloo", "--ranks", "1,3", "--out", out,
                        "--collectives", "all_gather,all_reduce", "--sizes", "4K", "-n", "2")
     assert result.returncode == 0, result.stderr
     assert sorted((r["collective"], r["nranks"]) for r in read_records(out)) == \
@@ -85,7 +87,7 @@ def test_group_sizes_in_one_launch(tmp_path):
 
 def test_too_small_points_are_skipped_with_a_reason(tmp_path):
     out = tmp_path / "run"
-    result = commscale("dryrun", "--nproc", "4", "--ranks", "4", "--out", out,
+    result = local_run(4, "--backend", "gloo", "--ranks", "4", "--out", out,
                        "--collectives", "all_to_all", "--sizes", "8,1K", "-n", "2")
     assert result.returncode == 0, result.stderr
     small, big = read_records(out)

@@ -11,7 +11,7 @@ import pytest
 from benchmarks.launch.local import find_mpiexec
 from benchmarks.errors import UsageError
 from benchmarks.host.detect import free_port
-from conftest import REPO, commscale, read_records
+from conftest import REPO, commscale, local_run, read_records
 from record_checks import check_record
 
 pytestmark = pytest.mark.slow  # mpiexec and its ranks
@@ -87,11 +87,13 @@ def _points(records):
 
 
 def test_gloo_and_mpi_measure_the_same_points(tmp_path):
-    args = ["--nproc", "4", "-d", "float32,int32", "-o", "sum,max", "--sizes", "8,1K,64K", "-n", "2", "-w", "1"]
+    """4 local ranks each, started as `commscale dryrun` starts them (gloo: torchrun's
+    variables; mpi: one mpiexec)."""
+    args = ["-d", "float32,int32", "-o", "sum,max", "--sizes", "8,1K,64K", "-n", "2", "-w", "1"]
     runs = {}
     for backend in ("gloo", "mpi"):
         out = tmp_path / backend
-        result = commscale("dryrun", "--backend", backend, *args, "--out", out)
+        result = local_run(4, "--backend", backend, *args, "--out", out, mpi=backend == "mpi")
         assert result.returncode == 0, result.stderr
         runs[backend] = read_records(out)
     gloo, mpi = _points(runs["gloo"]), _points(runs["mpi"])

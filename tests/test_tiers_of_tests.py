@@ -14,10 +14,10 @@ import pytest
 TESTS = Path(__file__).resolve().parent
 
 STARTS_PROCESSES = re.compile(r"^\s*(import subprocess|from subprocess import)|\bstart_local_ranks\(|\bslurm_cluster\b"
-                              r"|\bmpiexec\(|\bchromium\b|\bcommscale\(|\brun_cli\b", re.M)
+                              r"|\bmpiexec\(|\bchromium\b|\bcommscale\(|\blocal_run\(|\brun_cli\b", re.M)
 """What in a module's text says it can start a process."""
-STARTERS = {"commscale", "mpiexec", "start_local_ranks", "run_cli"}
-"""Calls that start one: the conftest helper, test_mpi's mpiexec, the local launcher..."""
+STARTERS = {"commscale", "local_run", "mpiexec", "start_local_ranks", "run_cli"}
+"""Calls that start one: the conftest helpers, test_mpi's mpiexec, the local launcher..."""
 SUBPROCESS = {"run", "Popen", "call", "check_call", "check_output"}
 """... and subprocess's own, as subprocess.NAME."""
 PROCESS_FIXTURES = {"slurm", "tree_slurm", "plain_slurm", "default_dryrun", "dry"}
