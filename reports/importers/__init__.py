@@ -1,18 +1,5 @@
 """Other tools' output as commscale runs, so fit, report and compare work on them.
-
-- nccl-tests stdout in every layout it has printed (nccl_text.py), or its `-J` JSON
-  (nccl_json.py);
-- OSU micro-benchmarks collective latency tests (osu.py).
-
-Logs arrive as people keep them: launcher prefixes, prompts, warnings, elided lines, two
-runs in one file (lines.py strips the wrapping; each run becomes its own run). What the
-log says about the run is settled in evidence.py: the collective, ranks and nodes come
-from what the tool printed, or the user's flag; a fact the log does not settle is
-recorded as null with a warning naming the flag, never guessed.
-
-Both tools report the average over ranks (nccl-tests' default -a 1), where commscale
-records the max; meta.json of the imported run says so. Times are as printed (rounded).
-"""
+The formats in detail: docs/methods.md (`reports/importers/__init__.py`); the user's view: docs/reports.md (import)."""
 from __future__ import annotations
 
 import hashlib

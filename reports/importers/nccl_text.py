@@ -1,16 +1,5 @@
 """nccl-tests stdout, every layout it has printed, as runs of rows plus what the log says.
-
-Layouts (nccl-tests src/common.cu and src/<collective>.cu over its history):
-- 2017 to 2019: `bytes N type [op] [root] time algbw busbw res`, time in ms, `res` the
-  largest deviation;
-- 2019 to 2022: `size count type [redop] [root] time algbw busbw error` x2, time in us,
-  redop only for reductions (and alltoall), root only for rooted collectives;
-- 2022 on: every column always (`redop` `none`, `root` -1), `#wrong` a count of wrong
-  elements or `N/A` without validation; `cputime` with -C; a timestamp after the in-place
-  figures with -T; since 2026 `-I` adds i_min i_max i_p99 i_cv% to each placement.
-Values wider than the column switch to fewer decimals or 1.2e+04. Rows are told apart from
-noise (NCCL INFO lines, MPI warnings, prompts) by their shape: two integers and a type.
-"""
+The formats in detail: docs/methods.md (`reports/importers/nccl_text.py`); the user's view: docs/reports.md (import)."""
 from __future__ import annotations
 
 import re

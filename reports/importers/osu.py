@@ -1,14 +1,7 @@
 """OSU micro-benchmarks collective latency tests (osu_allreduce, osu_allgather,
 osu_alltoall, osu_reduce_scatter, osu_bcast, osu_reduce, osu_gather, osu_scatter and
 their -d cuda, NCCL (osu_xccl_*) and --validation variants), every run in a file.
-
-OSU prints `# OSU <LIB>[-<DEV>] <Test> Latency Test vX`, on OMB 7 `# Datatype: MPI_X.`,
-then `# Size  Avg Latency(us) [Min Max Iterations] [Validation]`. It never prints how many
-ranks ran. Its size is the buffer of one call: for allgather, alltoall, gather and
-scatter that is one rank's chunk, so the nccl-tests size (what records hold) is size x
-ranks and is unknown (null) until the rank count is. Before OMB 7 the reductions summed
-floats and the rest moved chars.
-"""
+The formats in detail: docs/methods.md (`reports/importers/osu.py`); the user's view: docs/reports.md (import)."""
 from __future__ import annotations
 
 import re
