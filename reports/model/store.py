@@ -97,30 +97,48 @@ def write_model(out: Path, runs, fits, hier, samples=BOOTSTRAP) -> Path:
     return path
 
 
-def load_model(path) -> StoredModel | None:
-    """model.json (a file, or the directory holding it) with its samples as objects; None
-    where either file is missing, unreadable or of another schema version."""
-    path = model_path(path)
+def _read_json(file: Path) -> dict | None:
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-        if doc.get("schema_version") != SCHEMA_VERSION:
-            return None
-        with np.load(path.parent / doc["samples_file"]) as npz:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _stored(file: Path, doc: dict) -> StoredModel | None:
+    """The fits of a model.json document already read, with its samples; None where the
+    samples file is missing or either is unreadable or of another schema version."""
+    if doc.get("schema_version") != SCHEMA_VERSION:
+        return None
+    try:
+        with np.load(file.parent / doc["samples_file"]) as npz:
             samples = {name: npz[name] for name in npz.files}
-        return StoredModel(path, key_fits(doc["fits"], samples), hier_fits(doc["hierarchical"], samples),
+        return StoredModel(file, key_fits(doc["fits"], samples), hier_fits(doc["hierarchical"], samples),
                            doc.get("fingerprint"), int(doc["bootstrap"]))
     except (OSError, ValueError, KeyError, StopIteration):
         return None
 
 
+def load_model(path) -> StoredModel | None:
+    """model.json (a file, or the directory holding it) with its samples as objects; None
+    where either file is missing, unreadable or of another schema version."""
+    file = model_path(path)
+    doc = _read_json(file)
+    return None if doc is None else _stored(file, doc)
+
+
 def current_model(places, runs, samples: int = BOOTSTRAP) -> StoredModel | None:
     """The first model.json among `places` (directories) fitted on exactly these runs'
-    records with this bootstrap setting; None where none is."""
+    records with this bootstrap setting; None where none is. The fingerprint is compared
+    before the samples are read and the fits rebuilt."""
     want = fingerprint(runs, samples)
     for place in places:
-        if place is None or not (Path(place) / MODEL_FILE).is_file():
+        if place is None:
             continue
-        stored = load_model(place)
-        if stored is not None and stored.fingerprint == want:
-            return stored
+        file = Path(place) / MODEL_FILE
+        doc = _read_json(file) if file.is_file() else None
+        if doc is not None and doc.get("fingerprint") == want:
+            stored = _stored(file, doc)
+            if stored is not None:
+                return stored
     return None

@@ -5,6 +5,7 @@ reports/planning/stated_rates.py. docs/model.md (crossover) has the method."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from statistics import NormalDist
 from typing import Protocol, runtime_checkable
 
@@ -151,6 +152,11 @@ class WithModelError:
     def heldout_note(self, n) -> str | None:
         return self.model.heldout_note(n)
 
+    @cached_property
+    def z_level(self) -> float:
+        """The standard normal quantile of `level`'s two-sided interval."""
+        return NormalDist().inv_cdf((1 + self.level) / 2)
+
     def error_halfwidth(self, nnodes) -> float:
         return error_halfwidth(int(nnodes), _tier_of(self.model, int(nnodes)), self.measured, self.level)
 
@@ -160,7 +166,7 @@ class WithModelError:
         if q <= 0:
             return base
         z = self._z.setdefault(base.shape, np.random.default_rng(0).standard_normal(base.shape))
-        return base * np.exp(z * q / NormalDist().inv_cdf((1 + self.level) / 2))
+        return base * np.exp(z * q / self.z_level)
 
 
 def _tier_of(model: CommModel, nnodes: int) -> str:

@@ -83,6 +83,10 @@ class KindCost:
     hidden_ms: float
 
 
+_PLAN_ROW_HEAD = ("nnodes", "nranks", "dp", "microbatches", "extrapolation")
+"""what every row has, the layout fitting or not"""
+
+
 @dataclass(frozen=True)
 class PlanRow:
     """One node count of the plan; `problem` set (and the step's figures None) where the
@@ -113,10 +117,10 @@ class PlanRow:
         return self.problem is None
 
     def to_json(self) -> dict:
-        head = {k: _plain(getattr(self, k)) for k in ("nnodes", "nranks", "dp", "microbatches", "extrapolation")}
+        head = {k: _plain(getattr(self, k)) for k in _PLAN_ROW_HEAD}
         if self.problem is not None:
             return {**head, "problem": self.problem}
-        body = {f.name: getattr(self, f.name) for f in fields(self)[6:]}
+        body = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in (*_PLAN_ROW_HEAD, "problem")}
         body["kinds"] = {k: asdict(v) for k, v in self.kinds.items()}
         body["calls"] = list(self.calls)
         return _json({**head, **body})

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from reports.model.stats import ci95
 from reports.planning.pricing import CommModel, CrossoverError, choose_model
 from reports.planning.results import KindCost, PlanResult, PlanRow
 from reports.planning.llm import KINDS_ORDER, LLM, bubble, communications, group_shape, layout_at, window_fraction
@@ -75,11 +76,6 @@ def needed_collectives(w: LLM, nodes, gpus_per_node: int) -> list[str]:
     return list(seen)
 
 
-def _ci(samples) -> list[float]:
-    lo, hi = np.percentile(samples, [2.5, 97.5])
-    return [float(lo), float(hi)]
-
-
 def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops: float, peak_tflops: float,
              measured_nodes: int, rails: int | None = None) -> PlanRow:
     """One node count's step: every figure of the module docstring (seconds as ms)."""
@@ -119,11 +115,11 @@ def plan_row(w: LLM, nnodes: int, gpus_per_node: int, priced: dict, rate_tflops:
     tokens = w.global_batch * w.seq
     return PlanRow(
         **head, compute_ms=compute_s * 1e3, bubble=b, bubble_ms=busy * b * 1e3,
-        step_ms=step_s * 1e3, step_ms_ci=[v * 1e3 for v in _ci(step_draws)],
-        tokens_per_s=tokens / step_s, tokens_per_s_ci=sorted(tokens / v for v in _ci(step_draws)),
+        step_ms=step_s * 1e3, step_ms_ci=[v * 1e3 for v in ci95(step_draws)],
+        tokens_per_s=tokens / step_s, tokens_per_s_ci=sorted(tokens / v for v in ci95(step_draws)),
         tflops_per_gpu=flops["hardware"] / lay.ranks / step_s / 1e12,
         mfu=flops["model"] / lay.ranks / step_s / (peak_tflops * 1e12),
-        kinds={k: KindCost(comm_ms=kinds[k] * 1e3, comm_ms_ci=[v * 1e3 for v in _ci(draws[k])],
+        kinds={k: KindCost(comm_ms=kinds[k] * 1e3, comm_ms_ci=[v * 1e3 for v in ci95(draws[k])],
                            window_ms=window_fraction(w, k, lay) * compute_s * 1e3, overlap=w.overlap[k],
                            exposed_ms=float(exposed[k]) * 1e3, hidden_ms=(kinds[k] - float(exposed[k])) * 1e3)
                for k in KINDS_ORDER if k in kinds},
