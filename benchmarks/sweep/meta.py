@@ -24,6 +24,7 @@ def new_meta(cfg, launch, backend, run_id: str, hosts: list[str], topology: dict
         "hosts": list(dict.fromkeys(hosts)), "rank_hosts": hosts,
         "versions": {"python": platform.python_version(), "commscale_schema": SCHEMA_VERSION, **backend.versions()},
         "platform": platform.platform(), "env": allowed_env(), "topology": topology,
+        "host_load": backend.host_load() if hasattr(backend, "host_load") else None,
     }
 
 

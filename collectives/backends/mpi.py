@@ -32,6 +32,66 @@ initialised both ways, alternating launches), 8 B 1.5 us instead of 0.24. The us
 MPI4PY_RC_THREAD_LEVEL wins; meta.json records the level MPI granted (`mpi_thread_level`)."""
 if "MPI4PY_RC_THREAD_LEVEL" not in os.environ and "mpi4py.MPI" not in sys.modules and hasattr(mpi4py, "rc"):
     mpi4py.rc.thread_level = THREAD_LEVEL
+
+LOCAL_SIZE_VARS = ("MPI_LOCALNRANKS", "OMPI_COMM_WORLD_LOCAL_SIZE", "MV2_COMM_WORLD_LOCAL_SIZE", "PMI_LOCAL_SIZE",
+                   "LOCAL_WORLD_SIZE")
+"""How many ranks a launcher started on this host, before MPI_Init: Hydra (MPICH's mpiexec),
+Open MPI, MVAPICH, Cray PMI, torchrun. srun: SLURM_STEP_TASKS_PER_NODE and SLURM_NODEID."""
+YIELD_CVARS = {"MPIR_CVAR_CH4_PROGRESS_THROTTLE": "1", "MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT": "16",
+               **{f"MPIR_CVAR_{c}_POSIX_INTRA_ALGORITHM": "mpir" for c in ("ALLREDUCE", "BCAST", "REDUCE", "BARRIER")}}
+"""MPICH's waits spin without yielding. With more ranks on a host than CPUs they may use, a
+waiting rank holds a CPU the rank it waits for needs until its time slice ends: on 2 cores,
+4 ranks took 0.3-1.3 s per 1 MiB all_reduce. The throttle makes a wait in the progress
+engine sleep (usleep(1): the kernel runs another rank) after 16 polls that found nothing;
+the shared-memory release/gather algorithms of all_reduce, broadcast, reduce and barrier
+spin on flags outside the progress engine, so they give way to MPICH's point-to-point ones
+(`mpir`): 1 MiB all_reduce 4-16 ms (docs/mpi.md). Set only when oversubscribed, never over
+a value the user set; other MPIs ignore these names."""
+
+
+def local_ranks(env) -> int | None:
+    """Ranks the launcher started on this host, from its variables; None where none says."""
+    for name in LOCAL_SIZE_VARS:
+        if env.get(name, "").isdigit():
+            return int(env[name])
+    tasks, node = env.get("SLURM_STEP_TASKS_PER_NODE") or env.get("SLURM_TASKS_PER_NODE"), env.get("SLURM_NODEID")
+    if tasks and node and node.isdigit():
+        per_node = []
+        for part in tasks.split(","):  # "2(x3),1": 2 tasks on each of 3 nodes, then 1
+            count, _, times = part.partition("(x")
+            per_node += [int(count)] * int(times.rstrip(")") or 1)
+        return per_node[int(node)] if int(node) < len(per_node) else None
+    return None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity: taskset, a cgroup's cpuset, a launcher's binding)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def oversubscription(env) -> dict:
+    """More ranks on this host than CPUs to run them: the facts, and whether MPICH was told
+    to yield (`mpi_yield`: the variables in effect, the user's where set, else None)."""
+    ranks, cpus = local_ranks(env), usable_cpus()
+    over = ranks is not None and ranks > cpus
+    set_ = {k: env[k] for k in YIELD_CVARS if k in env}
+    return {"local_ranks": ranks, "usable_cpus": cpus, "mpi_oversubscribed": over,
+            "mpi_yield": " ".join(f"{k}={v}" for k, v in set_.items()) or None}
+
+
+def yield_when_oversubscribed(env) -> dict:
+    """Before MPI_Init: where ranks outnumber CPUs, MPICH throttles its polling (YIELD_CVARS,
+    each unless set already). The facts for meta.json (`oversubscription`)."""
+    if oversubscription(env)["mpi_oversubscribed"] and "mpi4py.MPI" not in sys.modules:
+        for name, value in YIELD_CVARS.items():
+            env.setdefault(name, value)
+    return oversubscription(env)
+
+
+OVERSUBSCRIPTION = yield_when_oversubscribed(os.environ)
 from mpi4py import MPI  # noqa: E402 - initialises MPI at the level chosen above
 
 from ..clocks import time_host_calls
@@ -238,6 +298,10 @@ class MpiBackend:
                 "host_huge_pages": host_huge_pages(),
                 "torch": torch.__version__}
 
+    def host_load(self) -> dict:
+        """Ranks against CPUs on rank 0's host, and whether MPICH yields (meta.json's `host_load`)."""
+        return dict(OVERSUBSCRIPTION)
+
     def close(self):
         """Free the communicators (every rank, after the sweep)."""
         for comm in self._groups:
@@ -290,8 +354,21 @@ def library_name() -> str:
     return " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
 
 
+def oversubscribed_line(facts: dict) -> str | None:
+    """The one line rank 0 prints when its host has more ranks than CPUs (None otherwise)."""
+    if not facts["mpi_oversubscribed"]:
+        return None
+    how = f"MPICH yields while it waits ({facts['mpi_yield']})" if facts["mpi_yield"] else \
+        "nothing tells this MPI to yield: times measure the scheduler"
+    return (f"# mpi: {facts['local_ranks']} ranks on {facts['usable_cpus']} usable CPUs of this host: "
+            f"oversubscribed; {how}; figures are not those of a rank per core")
+
+
 def create(name, launch: LaunchEnv, options):
     backend = MpiBackend(launch, options)
+    line = oversubscribed_line(OVERSUBSCRIPTION)
+    if line and backend.rank == 0:
+        print(line, flush=True)
     if launch.world_size > 1 and launch.world_size != backend.world_size:
         raise BackendSetupError(f"the launch ({launch.launcher}) has {launch.world_size} processes but MPI sees a world "
                                 f"of {backend.world_size}: launch --backend mpi with mpiexec, or srun --mpi=pmi2 (or pmix)")
