@@ -196,3 +196,13 @@ def no_leftovers():
     before = namespaces()
     yield
     assert namespaces() == before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def verbs_write_default_outputs_under_a_temp_dir(tmp_path_factory):
+    """A verb given no --out writes into a new commscale-runs/<verb>-<time> under the working
+    directory (the repository, for commscale_here): the tests' go under a temporary
+    directory instead ($COMMSCALE_RUNS_DIR), for every process they start."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COMMSCALE_RUNS_DIR", str(tmp_path_factory.mktemp("commscale-runs")))
+        yield

@@ -27,7 +27,7 @@ def test_crossover_matches_the_case_worked_by_hand(tmp_path):
     wl = tmp_path / "dp.json"
     wl.write_text(json.dumps({"kind": "data_parallel", "params": 1e9, "bytes_per_param": 2,
                               "global_tokens": 1e6, "overlap": 0.5}))
-    result = commscale_here("crossover", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
+    result = commscale_here("crossover", run, "--out", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
                             "--limit", "1000", "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     res = json.loads((run / "crossover.json").read_text())
@@ -79,7 +79,7 @@ def test_yaml_moe_workload_with_weak_scaling(tmp_path):
     wl = tmp_path / "moe.yaml"
     wl.write_text("kind: moe_all_to_all\ntokens: 1.0e6\nhidden: 4096\ntop_k: 2\nbytes_per_element: 2\n"
                   "layers: 4\nflops_per_token: 1.0e9\nscaling: weak\n")
-    result = commscale_here("crossover", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
+    result = commscale_here("crossover", run, "--out", run, "--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1",
                             "--limit", "64", "--bootstrap", "20")
     assert result.returncode == 0, result.stderr
     res = json.loads((run / "crossover.json").read_text())
@@ -120,7 +120,7 @@ def test_preset_with_compute_records_from_the_run(tmp_path):
     rate = max(json.loads(line)["tflops"] for line in (run / "compute.jsonl").read_text().splitlines()
                if json.loads(line)["kind"] == "gemm")
     result = commscale_here("crossover", run, "--workload", "gpt2-small-dp", "--dtype", "float32", "--limit", "16",
-                            "--bootstrap", "20")
+                            "--bootstrap", "20", "--out", run)
     assert result.returncode == 0, result.stderr
     res = json.loads((run / "crossover.json").read_text())
     assert res["compute_tflops"] == rate and res["workload"]["params"] == 124e6
@@ -145,7 +145,8 @@ def test_the_suggested_compute_fix_works_on_a_run_that_has_compute_rows_and_kind
     assert again.returncode == 2 and "already holds cpu GEMM rates for bfloat16" in again.stderr
     for kind in ("data_parallel", "data-parallel"):
         result = commscale_here("crossover", run, "--workload", kind, "--params", "124e6", "--bytes-per-param", "2",
-                                "--global-tokens", "524288", "--limit", "16", "--bootstrap", "20")
+                                "--global-tokens", "524288", "--limit", "16", "--bootstrap", "20", "--out", run,
+                                "--force")
         assert result.returncode == 0, result.stderr
         res = json.loads((run / "crossover.json").read_text())
         assert res["workload"]["kind"] == "data_parallel" and res["workload"]["params"] == 124e6

@@ -36,7 +36,7 @@ def _record(nnodes, d, m, n, t, collective):
 
 
 def _fit(run_dir):
-    result = commscale_here("fit", run_dir, "--bootstrap", "20")
+    result = commscale_here("fit", run_dir, "--out", run_dir, "--bootstrap", "20")
     assert result.returncode == 0, result.stderr
     return run_dir
 
@@ -340,7 +340,10 @@ def test_the_verb_writes_the_file_and_its_side_file(hier_run, tmp_path):
     assert yaml.safe_load(out.read_text())["npus_count"] == [4, 4, 2]
     side = json.loads((tmp_path / ("net.yml" + SIDE_SUFFIX)).read_text())
     assert side["model"] == str(hier_run / "model.json") and side["target"] == "astra-sim"
-    assert f"# export: {out}" in result.stdout
+    assert f"# wrote {out}\n# wrote {out}{SIDE_SUFFIX}" in result.stdout
+    again = commscale_here("export", hier_run, "--to", "astra-sim", "--out", out, "--nodes", "8")
+    assert again.returncode == 2 and "exists: add --force to replace it" in again.stderr
+    assert commscale_here("export", hier_run, "--to", "astra-sim", "--out", out, "--force").returncode == 0
 
 
 @pytest.mark.parametrize("args, message", [

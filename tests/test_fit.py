@@ -51,7 +51,7 @@ def test_a_protocol_switch_becomes_two_regimes(tmp_path):
     large = [(1, p, p, "loopback", n, family_time_us(RING_ALL_REDUCE, p, n, 40.0, 50.0))
              for p in (2, 4, 8) for n in [8 * 4 ** i for i in range(7, 14)]]        # 128 KiB .. 512 MiB
     run = write_run(tmp_path / "run", small + large, noise=0.02)
-    result = commscale_here("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--out", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     fits = json.loads((run / "model.json").read_text())["fits"]
     assert [(f["size_bytes_min"], f["size_bytes_max"]) for f in fits] == [(8, 32768), (131072, 536870912)]
@@ -68,7 +68,7 @@ def test_hierarchical_fit_separates_the_intra_and_inter_node_tiers(tmp_path):
         points += [(nodes, nodes * g, g, "net", n, family_time_us(RING_ALL_REDUCE, g, n, 2.0, 150.0)
                     + family_time_us(RING_ALL_REDUCE, nodes, n, 8.0, 12.0)) for n in sizes]
     run = write_run(tmp_path / "run", points, noise=0.02)
-    result = commscale_here("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--out", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     (h,) = json.loads((run / "model.json").read_text())["hierarchical"]
     assert (h["family"], h["ranks_per_node"], h["fabric_intra"], h["fabric_inter"]) == ("ring", 8, "loopback", "net")
@@ -207,7 +207,7 @@ def test_one_rank_count_cannot_tell_families_apart_several_can(tmp_path):
     one = write_run(tmp_path / "one", flat_points(RABENSEIFNER, 10.0, 100.0, ranks=(8,)), noise=0.01)
     many = write_run(tmp_path / "many", flat_points(RABENSEIFNER, 10.0, 100.0), noise=0.01)
     for run in (one, many):
-        assert commscale_here("fit", run, "--bootstrap", "100").returncode == 0
+        assert commscale_here("fit", run, "--out", run, "--bootstrap", "100").returncode == 0
     (f1,), (fm,) = (json.loads((r / "model.json").read_text())["fits"] for r in (one, many))
     assert (f1["family"], f1["family_identified"], f1["family_used"]) == ("unidentified", False, "ring")
     assert f1["bandwidth_gbps"] == pytest.approx(f1["busbw_asymptote_gbps"])  # busbw units, whatever the truth
@@ -223,7 +223,7 @@ def test_two_sizes_at_several_rank_counts_fit_the_bandwidth_term_across_scales(t
     pts = [(1, p, p, "net", n, family_time_us(RING_ALL_REDUCE, p, n, 2.0, 180.0))
            for p in (8, 16, 128, 256) for n in (8 << 30, 16 << 30)]
     run = write_run(tmp_path / "vendor", pts, noise=0.01)
-    result = commscale_here("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--out", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     (f,) = json.loads((run / "model.json").read_text())["fits"]
     assert (f["alpha_identified"], f["alpha_us"]) == (False, None)

@@ -103,7 +103,7 @@ def test_fit_marks_an_asymptote_the_log_never_reached(tmp_path):
         flags = dict(next(f for n, f, _, _ in REAL_LOGS if n == name))
         extra = [x for k, v in flags.items() for x in (f"--{k}", str(v))]
         assert commscale_here("import", REAL / name, "--format", fmt, "--out", run, *extra).returncode == 0
-        result = commscale_here("fit", run, "--bootstrap", "50")
+        result = commscale_here("fit", run, "--out", run, "--bootstrap", "50")
         assert result.returncode == 0, result.stderr
         fits = json.loads((run / "model.json").read_text())["fits"]
         top = max(fits, key=lambda e: e["size_bytes_max"] if not e["in_place"] else 0)

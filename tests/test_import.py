@@ -154,7 +154,7 @@ def test_zero_byte_rows_are_kept_but_not_fitted_or_plotted(tmp_path):
     run = tmp_path / "p5"
     assert commscale_here("import", log, "--format", "nccl-tests", "--out", run, "--nnodes", "2").returncode == 0
     assert [r["size_bytes"] for r in read_records(run)][:2] == [0, 0]
-    assert commscale_here("fit", run, "--bootstrap", "50").returncode == 0
+    assert commscale_here("fit", run, "--out", run, "--bootstrap", "50").returncode == 0
     report = commscale_here("report", run, "--out", tmp_path / "rep")
     assert report.returncode == 0, report.stderr
     assert "Not in the figures or the fit: 2 at 0 bytes" in (tmp_path / "rep" / "report.md").read_text()
@@ -165,7 +165,7 @@ def test_zero_byte_rows_are_kept_but_not_fitted_or_plotted(tmp_path):
 def test_imported_runs_work_with_fit_report_and_compare(tmp_path):
     _import(tmp_path, "handmade_nccl-tests_current.txt")
     run = tmp_path / "handmade_nccl-tests_current.txt"
-    assert commscale_here("fit", run, "--bootstrap", "50").returncode == 0
+    assert commscale_here("fit", run, "--out", run, "--bootstrap", "50").returncode == 0
     assert commscale_here("report", run, "--out", tmp_path / "rep").returncode == 0
     assert commscale_here("compare", run, run, "--fail-on", "busbw_gbps:-5%").returncode == 0
 

@@ -16,7 +16,7 @@ def test_a_last_line_cut_short_is_reported_and_skipped(tmp_path):
     path = run / "records.jsonl"
     lines = path.read_text().splitlines(keepends=True)
     path.write_text("".join(lines[:-1]) + lines[-1][:40])  # killed mid-write: no newline, half a record
-    result = commscale_here("fit", run, "--bootstrap", "100")
+    result = commscale_here("fit", run, "--out", run, "--bootstrap", "100")
     assert result.returncode == 0, result.stderr
     assert f"{path}:{len(lines)}: the last line is cut short (the run was killed mid-write); skipped" in result.stderr
     model = json.loads((run / "model.json").read_text())
@@ -44,6 +44,6 @@ def test_an_unknown_schema_version_is_rejected_clearly(tmp_path):
     rec = json.loads(lines[0])
     rec["schema_version"] = 99
     path.write_text(json.dumps(rec) + "\n" + "".join(lines[1:]))
-    result = commscale_here("fit", run)
+    result = commscale_here("fit", run, "--out", run)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"{path}:1: record schema_version 99 is not supported (this commscale reads 1)" in result.stderr

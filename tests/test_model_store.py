@@ -95,7 +95,7 @@ def test_crossover_plan_and_report_read_a_current_model_json(tmp_path, monkeypat
     args = ["--workload", wl, "--gpu-tflops", "100", "--gpus-per-node", "1"]
     fresh = commscale_here("crossover", run, *args, "--out", tmp_path / "fresh")
     assert fresh.returncode == 0, fresh.stderr
-    assert commscale_here("fit", run).returncode == 0
+    assert commscale_here("fit", run, "--out", run).returncode == 0
     calls = []
     real = fit_module.fit_frame
     monkeypatch.setattr(fit_module, "fit_frame", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -105,7 +105,7 @@ def test_crossover_plan_and_report_read_a_current_model_json(tmp_path, monkeypat
     first = json.loads((tmp_path / "fresh" / "crossover.json").read_text())
     second = json.loads((tmp_path / "again" / "crossover.json").read_text())
     assert first == second, "the crossover from model.json differs from one fitted afresh"
-    plan = commscale_here("plan", run, "--workload", "dryrun-llm", "--gpu-tflops", "1", "--gpus-per-node", "1",
+    plan = commscale_here("plan", run, "--workload", "dryrun-llm", "--gpu-tflops", "1", "--gpus-per-node", "4",
                           "--nodes", "1,2,4", "--out", tmp_path / "plan")
     assert plan.returncode == 0, plan.stderr
     report = commscale_here("report", run, "--out", tmp_path / "report")

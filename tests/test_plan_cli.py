@@ -24,7 +24,7 @@ def dry(tmp_path_factory):
 @pytest.mark.slow  # the dry run's ranks
 def test_plan_on_a_dry_run_prices_every_kind_and_lands_in_the_report(dry):
     result = commscale_here("plan", dry, "--workload", "dryrun-llm", "--gpus-per-node", "4", "--nodes", "1-8",
-                            "--set", "zero=1", "--bootstrap", "100")
+                            "--set", "zero=1", "--bootstrap", "100", "--out", dry, "--force")
     assert result.returncode == 0, result.stderr
     res = json.loads((dry / "plan.json").read_text())
     assert res["workload"]["zero"] == 1 and [r["nnodes"] for r in res["rows"]] == [1, 2, 4, 8]
@@ -55,7 +55,7 @@ def test_plan_on_real_nccl_tests_logs(tmp_path):
     assert imp.returncode == 0, imp.stderr
     runs = sorted((tmp_path / "runs").iterdir())
     result = commscale_here("plan", *runs, "--workload", "mixtral-8x7b", "--gpu-tflops", "600", "--peak-tflops", "989",
-                            "--nodes", "1-64", "--bootstrap", "100")
+                            "--nodes", "1-64", "--bootstrap", "100", "--out", runs[0])
     assert result.returncode == 0, result.stderr
     res = json.loads((runs[0] / "plan.json").read_text())  # into the first run, where the report finds it
     assert res["measured_nodes"] == 10

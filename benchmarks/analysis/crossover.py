@@ -2,7 +2,7 @@
 (reports/planning/crossover.py), from runs' records and compute rates, written to crossover.json."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +10,7 @@ import pandas as pd
 from reports.model.fit import BOOTSTRAP
 
 from ..errors import UsageError
-from ..outdirs import write_json
+from ..outdirs import claim, say_written, write_json
 from .fit import check_bootstrap, fit_records
 
 CROSSOVER_FILE = "crossover.json"
@@ -29,20 +29,23 @@ class CrossoverOptions:
     """WORKLOAD_FIELDS over the workload's own values (None values ignored)."""
     gpu_tflops: float | None = None
     """Compute rate per GPU; None: the best measured GEMM of the workload's dtype."""
-    gpus_per_node: int = 8
+    out: Path
+    """Directory for crossover.json (the CLI's default: a new commscale-runs/crossover-<time>)."""
+    gpus_per_node: int | None = None
+    """None: the runs' own ranks per node (gpus_per_node_of)."""
     limit: int = 4096
     """Largest node count considered."""
     backend: str | None = None
     """Which backend's fit, if the runs have several."""
     bootstrap: int = BOOTSTRAP
-    out: Path | None = None
-    """Directory for crossover.json; None: the first run."""
+    force: bool = False
+    """Replace a crossover.json already in `out`."""
 
     def __post_init__(self):
         unknown = set(self.overrides) - set(WORKLOAD_FIELDS)
         if unknown:
             raise ValueError(f"not workload fields: {', '.join(sorted(unknown))}")
-        if self.gpus_per_node < 1 or self.limit < 1:
+        if (self.gpus_per_node is not None and self.gpus_per_node < 1) or self.limit < 1:
             raise UsageError("--gpus-per-node and --limit must be at least 1: use e.g. --gpus-per-node 8 --limit 4096")
         if self.gpu_tflops is not None and self.gpu_tflops <= 0:
             raise UsageError(f"--gpu-tflops {self.gpu_tflops} must be positive: use e.g. --gpu-tflops 400")
@@ -57,6 +60,30 @@ def compute_rate(runs, dtype: str) -> float:
         raise UsageError(f"no GEMM rate for {dtype} in {', '.join(map(str, runs))}: run 'commscale compute -d {dtype} "
                          f"--out RUN' or pass --gpu-tflops")
     return max(rates)
+
+
+ASSUMED_GPUS_PER_NODE = 8
+"""GPUs per node where neither --gpus-per-node nor the runs say (an 8-GPU server)."""
+
+
+def gpus_per_node_of(used, given: int | None) -> tuple[int, str]:
+    """(GPUs per node, where that came from): --gpus-per-node, else the most ranks per
+    node the runs measured (their records' ranks_per_node, or ranks over nodes), else
+    ASSUMED_GPUS_PER_NODE, said to be assumed."""
+    if given is not None:
+        return given, "--gpus-per-node"
+    known = used["ranks_per_node"].dropna()
+    if len(known):
+        return int(known.max()), "the runs' ranks per node"
+    both = used.dropna(subset=["nnodes"])
+    if len(both):
+        return int((both["nranks"] // both["nnodes"]).max()), "the runs' ranks over their nodes"
+    return ASSUMED_GPUS_PER_NODE, ("assumed: the runs do not say how many ranks a node ran; "
+                                   "set --gpus-per-node")
+
+
+def say_gpus_per_node(gpus: int, source: str) -> None:
+    print(f"# GPUs per node: {gpus} ({source})", flush=True)
 
 
 def top_nodes(used, gpus_per_node: int) -> int:
@@ -78,6 +105,7 @@ def run_crossover(opts: CrossoverOptions, fitted=None):
         workload = load_workload(opts.workload, opts.overrides)
     except WorkloadError as exc:
         raise UsageError(str(exc)) from None
+    target = claim(Path(opts.out) / CROSSOVER_FILE, opts.force)
     rate = opts.gpu_tflops or compute_rate(opts.runs, workload.dtype)
     df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted, places=[opts.out])
     try:
@@ -85,11 +113,13 @@ def run_crossover(opts: CrossoverOptions, fitted=None):
     except CrossoverError as exc:
         raise UsageError(str(exc)) from None
     used = usable(df)
+    gpus, source = gpus_per_node_of(used, opts.gpus_per_node)
     used = used[used["collective"] == workload.collective]
     model = with_model_error(model, used["nnodes"].dropna().unique())
-    result = crossover(workload, model, rate, opts.gpus_per_node, opts.limit, top_nodes(used, opts.gpus_per_node),
-                       int(used["nranks"].max()))
-    path = write_json(opts.out or opts.runs[0], CROSSOVER_FILE, result.to_json())
+    result = crossover(workload, model, rate, gpus, opts.limit, top_nodes(used, gpus), int(used["nranks"].max()))
+    result = replace(result, gpus_per_node_source=source)
+    path = write_json(target.parent, target.name, result.to_json())
+    say_gpus_per_node(gpus, source)
     print(format_crossover(result))
-    print(f"# crossover: {path}")
+    say_written(path)
     return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 from reports.model.fit import BOOTSTRAP
 
 from ..errors import UsageError
+from ..outdirs import say_written
 from .records import load_records, why_nothing
 
 MIN_BOOTSTRAP = 10
@@ -36,7 +37,7 @@ def fit_records(runs, samples: int = BOOTSTRAP, fitted=None, places=()):
 def fit_runs(runs, out, samples: int = BOOTSTRAP):
     """Fit, write OUT/model.json, print the tables; returns (fits, hierarchical fits)."""
     from reports.model.entries import fit_entries, hier_entries
-    from reports.model.store import write_model
+    from reports.model.store import SAMPLES_FILE, write_model
     from reports.present.fit_tables import format_fits, format_hier
     df, fits, hier = fit_records(runs, samples, places=[out])
     if not fits:
@@ -48,5 +49,5 @@ def fit_runs(runs, out, samples: int = BOOTSTRAP):
     table = format_hier(hier_entries(hier))
     if table:
         print(table)
-    print(f"# model: {path}")
+    say_written(path, path.with_name(SAMPLES_FILE))
     return fits, hier

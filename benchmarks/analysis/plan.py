@@ -7,9 +7,10 @@ from pathlib import Path
 from reports.model.fit import BOOTSTRAP
 
 from ..errors import UsageError
-from ..outdirs import write_json
-from .crossover import compute_rate, top_nodes
+from ..outdirs import claim, say_written, write_json
+from .crossover import compute_rate, gpus_per_node_of, say_gpus_per_node, top_nodes
 from .fit import check_bootstrap, fit_records
+from .records import load_records
 
 PLAN_FILE = "plan.json"
 DEFAULT_NODES = tuple(2 ** i for i in range(13))
@@ -25,20 +26,25 @@ class PlanOptions:
     sets: dict = field(default_factory=dict)
     """Workload fields over the preset's or the file's (reports/training.parse_sets)."""
     nodes: tuple[int, ...] = DEFAULT_NODES
+    out: Path
+    """Directory for plan.json (the CLI's default: a new commscale-runs/plan-<time>)."""
     gpu_tflops: float | None = None
     """Compute rate per GPU; None: the best measured GEMM of the workload's dtype."""
     peak_tflops: float | None = None
     """The rate MFU is measured against; None: the compute rate."""
-    gpus_per_node: int = 8
+    gpus_per_node: int | None = None
+    """None: the runs' own ranks per node (analysis/crossover.py: gpus_per_node_of)."""
+    allow_tp_across_nodes: bool = False
+    """Price a tp larger than a node across nodes (with a warning) instead of refusing it."""
     rails: int | None = None
     """Network interfaces per node (None: one per GPU)."""
     backend: str | None = None
     bootstrap: int = BOOTSTRAP
-    out: Path | None = None
-    """Directory for plan.json; None: the first run."""
+    force: bool = False
+    """Replace a plan.json already in `out`."""
 
     def __post_init__(self):
-        if self.gpus_per_node < 1 or not self.nodes or min(self.nodes) < 1 or (self.rails or 1) < 1:
+        if (self.gpus_per_node is not None and self.gpus_per_node < 1) or not self.nodes or min(self.nodes) < 1 or (self.rails or 1) < 1:
             raise UsageError("--gpus-per-node, --rails and every --nodes count must be at least 1: "
                              "e.g. --nodes 1,2,4,8")
         for flag, v in (("--gpu-tflops", self.gpu_tflops), ("--peak-tflops", self.peak_tflops)):
@@ -72,21 +78,64 @@ def measured_ranks_per_node(used) -> dict:
     return {c: int(v) for c, v in across.groupby("collective")["ranks_per_node"].max().items()}
 
 
+def _not_a_crossover_preset(name: str) -> None:
+    """One name set for both verbs: a preset of the crossover's is sent there."""
+    from reports.planning.catalog import preset
+    found = preset(name)
+    if found is not None and found.verb != "plan":
+        raise UsageError(f"workload {name} is one collective ({found.kind}: {found.collective}), priced by commscale "
+                         f"crossover: run commscale crossover RUN --workload {name}, or give plan a training step "
+                         f"('commscale workloads' lists them)")
+
+
+def check_tp(w, gpus_per_node: int, source: str, allow: bool) -> bool:
+    """Tensor parallelism stays inside a node: a tp larger than a node is refused, or with
+    `allow` priced across nodes and said so. True where tp crosses nodes."""
+    if w.tp <= gpus_per_node:
+        return False
+    if not allow:
+        raise UsageError(f"workload {w.name}: tp {w.tp} is larger than a node ({gpus_per_node} GPUs per node, "
+                         f"{source}), and tensor parallelism stays inside a node: lower it (--set tp="
+                         f"{gpus_per_node}), or price it across nodes with --allow-tp-across-nodes")
+    print(f"# warning: tp {w.tp} spans {-(-w.tp // gpus_per_node)} nodes of {gpus_per_node} GPUs: its "
+          f"communication is priced across nodes, over the network (--allow-tp-across-nodes)", flush=True)
+    return True
+
+
 def run_plan(opts: PlanOptions, fitted=None):
     """Price, print and write the plan. `fitted`: (fits, hierarchical fits) if the caller has them."""
-    from reports.planning.pricing import CrossoverError
     from reports.model.fit import usable
-    from reports.planning.pricing import with_model_error
-    from reports.planning.training_plan import needed_collectives, plan, pricing
-    from reports.present.plan_text import format_plan
     from reports.planning.llm import TrainingError, load_training
+    from reports.present.plan_text import format_plan
+    target = claim(Path(opts.out) / PLAN_FILE, opts.force)
+    _not_a_crossover_preset(opts.workload)
     try:
         w = load_training(opts.workload, opts.sets)
     except TrainingError as exc:
         raise UsageError(str(exc)) from None
+    gpus, source = gpus_per_node_of(usable(load_records(opts.runs)), opts.gpus_per_node)
+    across = check_tp(w, gpus, source, opts.allow_tp_across_nodes)
     rate = opts.gpu_tflops or compute_rate(opts.runs, w.dtype)
+    result = _priced_plan(opts, w, gpus, rate, fitted)
+    if not result.fitting_rows:
+        raise UsageError(f"workload {w.name} fits none of --nodes {','.join(map(str, opts.nodes))} at "
+                         f"{gpus} GPUs per node ({result.rows[0].problem}): change --nodes, "
+                         f"--gpus-per-node or the layout")
+    result = replace(result, gpus_per_node_source=source, tp_across_nodes=across)
+    path = write_json(target.parent, target.name, result.to_json())
+    say_gpus_per_node(gpus, source)
+    print(format_plan(result))
+    say_written(path)
+    return result
+
+
+def _priced_plan(opts: PlanOptions, w, gpus: int, rate: float, fitted):
+    """The plan of `w` on `gpus` GPUs per node, each collective priced by its fit."""
+    from reports.model.fit import usable
+    from reports.planning.pricing import CrossoverError, with_model_error
+    from reports.planning.training_plan import needed_collectives, plan, pricing
     df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted, places=[opts.out])
-    wanted = needed_collectives(w, opts.nodes, opts.gpus_per_node)
+    wanted = needed_collectives(w, opts.nodes, gpus)
     used = usable(df)
     try:
         priced = pricing(fits, hier, wanted, opts.backend, w.dtype, ranks_per_node=measured_ranks_per_node(used))
@@ -95,13 +144,4 @@ def run_plan(opts: PlanOptions, fitted=None):
     for name, pr in priced.items():
         nodes = used.loc[used["collective"] == (pr.stand_in or name), "nnodes"].dropna().unique()
         priced[name] = replace(pr, model=with_model_error(pr.model, nodes))
-    result = plan(w, priced, rate, opts.peak_tflops or rate, opts.gpus_per_node, opts.nodes,
-                  top_nodes(used, opts.gpus_per_node), opts.rails)
-    if not result.fitting_rows:
-        raise UsageError(f"workload {w.name} fits none of --nodes {','.join(map(str, opts.nodes))} at "
-                         f"{opts.gpus_per_node} GPUs per node ({result.rows[0].problem}): change --nodes, "
-                         f"--gpus-per-node or the layout")
-    path = write_json(opts.out or opts.runs[0], PLAN_FILE, result.to_json())
-    print(format_plan(result))
-    print(f"# plan: {path}")
-    return result
+    return plan(w, priced, rate, opts.peak_tflops or rate, gpus, opts.nodes, top_nodes(used, gpus), opts.rails)

@@ -87,8 +87,9 @@ def _model(cfg: RunConfig, nproc: int) -> None:
     else:
         run_compute(compute_options(cfg.out, **DRYRUN_GEMMS))
     print("#", flush=True)
-    crossover = CrossoverOptions(runs=(cfg.out,), workload=DRYRUN_WORKLOAD, gpus_per_node=nproc)
-    plan = PlanOptions(runs=(cfg.out,), workload=DRYRUN_TRAINING, gpus_per_node=nproc, nodes=parse_nodes("1-64"))
+    crossover = CrossoverOptions(runs=(cfg.out,), workload=DRYRUN_WORKLOAD, out=cfg.out, force=True)
+    plan = PlanOptions(runs=(cfg.out,), workload=DRYRUN_TRAINING, nodes=parse_nodes("1-64"), out=cfg.out,
+                       force=True)
 
     def then(fitted):
         run_crossover(crossover, fitted)

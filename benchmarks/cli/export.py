@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EXIT_OK, UsageError
+from ..outdirs import claim, say_written
 
 
 def add_parser(sub):
@@ -23,6 +24,7 @@ def add_parser(sub):
     p.add_argument("--backend", help="which backend's fit, if model.json has several")
     p.add_argument("--dtype", help="which dtype's fit, if model.json has several")
     p.add_argument("--nodes", type=int, help="nodes the exported network spans [the largest measured]")
+    p.add_argument("--force", action="store_true", help="replace FILE (and FILE.commscale.json) if there")
     return p
 
 
@@ -36,6 +38,7 @@ class ExportOptions:
     dtype: str | None
     nodes: int | None
     """None: the largest node count measured."""
+    force: bool = False
 
     def __post_init__(self):
         if self.nodes is not None and self.nodes < 1:
@@ -44,7 +47,7 @@ class ExportOptions:
 
 def options(args) -> ExportOptions:
     return ExportOptions(run=args.run, target=args.to, out=Path(args.out), collective=args.collective,
-                         backend=args.backend, dtype=args.dtype, nodes=args.nodes)
+                         backend=args.backend, dtype=args.dtype, nodes=args.nodes, force=args.force)
 
 
 def _write(path: Path, text: str) -> None:
@@ -57,15 +60,18 @@ def _write(path: Path, text: str) -> None:
 def run(args) -> int:
     from reports.exports import SIDE_SUFFIX, ExportError, export, read_model
     opts = options(args)
+    side = opts.out.with_name(opts.out.name + SIDE_SUFFIX)
+    for path in (opts.out, side):
+        claim(path, opts.force)
     try:
         model, path = read_model(opts.run)
         made = export(model, opts.target, opts.collective, opts.backend, opts.dtype, opts.nodes)
     except ExportError as exc:
         raise UsageError(str(exc)) from None
-    side = opts.out.with_name(opts.out.name + SIDE_SUFFIX)
     _write(opts.out, made.text)
     _write(side, json.dumps({"model": str(path), "file": str(opts.out), **made.side}, indent=1) + "\n")
     for note in made.side["notes"]:
         print(f"# note: {note}")
-    print(f"# export: {opts.out} ({made.summary}); intervals and notes: {side}")
+    print(f"# export: {made.summary}; intervals and notes beside it")
+    say_written(opts.out, side)
     return EXIT_OK

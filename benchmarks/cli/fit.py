@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..analysis.fit import BOOTSTRAP, check_bootstrap, fit_runs
 from ..errors import EXIT_OK, UsageError
-from ..outdirs import make_out_dir
+from ..outdirs import analysis_out, claim, make_out_dir
 
 
 def add_parser(sub):
@@ -13,8 +14,9 @@ def add_parser(sub):
                        description="Fit T(n, p) = alpha A(p) + n B(p) / bandwidth per collective, backend, "
                                    "fabric and dtype (families, regimes, bootstrap intervals, held-out error).")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (records.jsonl), fitted together")
-    p.add_argument("--out", help="directory for model.json [the first RUN]")
-    p.add_argument("--each", action="store_true", help="fit every RUN on its own, model.json in each")
+    p.add_argument("--out", help="directory for model.json [a new commscale-runs/fit-<time>]")
+    p.add_argument("--each", action="store_true", help="fit every RUN on its own, model.json in each RUN")
+    p.add_argument("--force", action="store_true", help="replace a model.json already there")
     p.add_argument("--bootstrap", type=int, default=BOOTSTRAP,
                    help=f"bootstrap samples for the intervals [{BOOTSTRAP}]")
     return p
@@ -24,9 +26,11 @@ def add_parser(sub):
 class FitOptions:
     runs: tuple[str, ...]
     out: str | None
-    """Directory for model.json; None: the first run (with each: every run)."""
+    """Directory for model.json; None: a new commscale-runs/fit-<time> (with each: every run)."""
     each: bool
     bootstrap: int
+    force: bool = False
+    """Replace a model.json already in the directory."""
 
     def __post_init__(self):
         check_bootstrap(self.bootstrap)
@@ -35,10 +39,15 @@ class FitOptions:
 
 
 def run(args) -> int:
-    opts = FitOptions(runs=tuple(args.runs), out=args.out, each=args.each, bootstrap=args.bootstrap)
+    from reports.model.store import MODEL_FILE
+    opts = FitOptions(runs=tuple(args.runs), out=args.out, each=args.each, bootstrap=args.bootstrap,
+                      force=args.force)
     if opts.each:
-        for run_dir in opts.runs:
-            fit_runs([run_dir], run_dir, opts.bootstrap)
-        return EXIT_OK
-    fit_runs(list(opts.runs), make_out_dir(opts.out or opts.runs[0]), opts.bootstrap)
+        jobs = [([run_dir], Path(run_dir)) for run_dir in opts.runs]
+    else:
+        jobs = [(list(opts.runs), analysis_out("fit", opts.out))]
+    for _, place in jobs:  # every target checked before anything is fitted
+        claim(place / MODEL_FILE, opts.force)
+    for runs, place in jobs:
+        fit_runs(runs, make_out_dir(place), opts.bootstrap)
     return EXIT_OK

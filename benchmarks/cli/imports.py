@@ -142,7 +142,7 @@ def run(args) -> int:
     opts = options(args)
     parsed = [(path, _parse(path, opts.format, given)) for path, given in zip(opts.files, opts.given)]
     targets = _targets(opts.out, parsed)
-    outs = [check_out_dir(out) for _, _, out in targets]  # all refused before any is written
+    outs = [check_out_dir(out, resumable=False) for _, _, out in targets]  # all refused before any is written
     now = now_utc()
     for (path, r, _), out in zip(targets, outs):
         _write(path, r, out, now, opts.domain_size)

@@ -3,11 +3,10 @@ workload (tensor, pipeline, data and expert parallelism) priced by the measured 
 each node count (benchmarks/analysis/plan.py), written to plan.json."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..analysis.fit import BOOTSTRAP
 from ..analysis.plan import PlanOptions, parse_nodes
 from ..errors import EXIT_OK, UsageError
+from ..outdirs import analysis_out
 
 
 def add_parser(sub):
@@ -18,20 +17,25 @@ def add_parser(sub):
                                    "and hidden, step time, tokens/s, MFU.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories: records (fitted here) and compute.jsonl")
     p.add_argument("--workload", required=True,
-                   help=f"a training preset ({', '.join(TRAINING_PRESETS)}) or a JSON/YAML file with kind llm")
+                   help=f"a training preset ({', '.join(TRAINING_PRESETS)}; 'commscale workloads' lists them with "
+                        f"their fields) or a JSON/YAML file with kind llm")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="sets",
                    help="a workload field over the preset's or file's (tp=4, zero=3, overlap.dp=0.5); repeatable")
     p.add_argument("--nodes", default="1-4096", help="node counts: 1,2,4 or 1-4096 (powers of two) [1-4096]")
     g = p.add_argument_group("machine")
     g.add_argument("--gpu-tflops", type=float, help="compute rate per GPU [best measured GEMM of the dtype]")
     g.add_argument("--peak-tflops", type=float, help="the rate MFU is taken against [the compute rate]")
-    g.add_argument("--gpus-per-node", type=int, default=8, help="GPUs (ranks) per node [8]")
+    g.add_argument("--gpus-per-node", type=int,
+                   help="GPUs (ranks) per node [the runs' ranks per node; 8 where they do not say]")
     g.add_argument("--rails", type=int, help="network interfaces per node: a group with fewer ranks per node than "
                                             "measured crosses nodes through fewer of them [one per GPU]")
+    g.add_argument("--allow-tp-across-nodes", action="store_true",
+                   help="price a tp larger than a node across nodes (with a warning) instead of refusing it")
     g.add_argument("--backend", help="which backend's fits, if the runs have several")
     p.add_argument("--bootstrap", type=int, default=BOOTSTRAP,
                    help=f"bootstrap samples for the intervals [{BOOTSTRAP}]")
-    p.add_argument("--out", help="directory for plan.json [the first RUN]")
+    p.add_argument("--out", help="directory for plan.json [a new commscale-runs/plan-<time>]")
+    p.add_argument("--force", action="store_true", help="replace a plan.json already in --out")
     return p
 
 
@@ -43,8 +47,8 @@ def options(args) -> PlanOptions:
         raise UsageError(str(exc)) from None
     return PlanOptions(runs=tuple(args.runs), workload=args.workload, sets=sets, nodes=parse_nodes(args.nodes),
                        gpu_tflops=args.gpu_tflops, peak_tflops=args.peak_tflops, gpus_per_node=args.gpus_per_node,
-                       rails=args.rails, backend=args.backend, bootstrap=args.bootstrap,
-                       out=Path(args.out) if args.out else None)
+                       rails=args.rails, allow_tp_across_nodes=args.allow_tp_across_nodes, backend=args.backend, bootstrap=args.bootstrap,
+                       out=analysis_out("plan", args.out), force=args.force)
 
 
 def run(args) -> int:

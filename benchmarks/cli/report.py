@@ -5,14 +5,15 @@ from dataclasses import dataclass
 
 from ..analysis.records import load_records
 from ..errors import EXIT_OK, UsageError
-from ..outdirs import make_out_dir
+from ..outdirs import analysis_out, claim, make_out_dir, say_written
 
 
 def add_parser(sub):
     p = sub.add_parser("report", help="HTML and Markdown report, figures and summary CSV of runs",
                        description="Write report.html (self-contained), report.md, figures/*.png and summary.csv.")
     p.add_argument("runs", nargs="+", metavar="RUN")
-    p.add_argument("--out", required=True, help="directory for the report")
+    p.add_argument("--out", help="directory for the report [a new commscale-runs/report-<time>]")
+    p.add_argument("--force", action="store_true", help="replace a report already in --out")
     p.add_argument("--scale-sizes", help="sizes for the busbw-vs-scale figure, e.g. 1M,64M [two per run]")
     return p
 
@@ -21,6 +22,7 @@ def add_parser(sub):
 class ReportOptions:
     runs: tuple[str, ...]
     out: str
+    force: bool
     scale_sizes: tuple[int, ...] | None
     """Sizes for the busbw-vs-scale figure; None: two per run."""
 
@@ -31,13 +33,17 @@ def options(args) -> ReportOptions:
         sizes = tuple(parse_size(s) for s in args.scale_sizes.split(",")) if args.scale_sizes else None
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    return ReportOptions(runs=tuple(args.runs), out=args.out, scale_sizes=sizes)
+    return ReportOptions(runs=tuple(args.runs), out=str(analysis_out("report", args.out)), force=args.force,
+                         scale_sizes=sizes)
 
 
 def run(args) -> int:
     from reports.present.report import build_report
     load_records(args.runs)  # every RUN must be a readable run: one-line errors otherwise
     opts = options(args)
+    for name in ("report.html", "report.md", "summary.csv"):
+        claim(make_out_dir(opts.out) / name, opts.force)
     made = build_report(list(opts.runs), make_out_dir(opts.out), list(opts.scale_sizes) if opts.scale_sizes else None)
-    print(f"# report: {made['html']} ({len(made['figures'])} figures inline), {made['md']}, {made['csv']}")
+    print(f"# report: {len(made['figures'])} figures, inline in the HTML and in {made['html'].parent / 'figures'}")
+    say_written(made["html"], made["md"], made["csv"])
     return EXIT_OK

@@ -343,7 +343,8 @@ def load_training(spec: str, sets: dict | None = None) -> LLM:
         path = Path(spec)
         if not path.is_file():
             raise TrainingError(f"workload {spec!r} is neither a training preset ({', '.join(TRAINING_PRESETS)}) "
-                                f"nor a file: name one, or a JSON/YAML file with \"kind\": \"llm\"")
+                                f"nor a file: name one ('commscale workloads' lists them), or a JSON/YAML file "
+                                f"with \"kind\": \"llm\"")
         try:
             data = read_spec(path)
         except SpecError as exc:

@@ -62,6 +62,8 @@ class CrossoverResult:
     crossover_tier: str | None
     crossover_boundary: str | None
     rows: tuple[CrossoverRow, ...] = ()
+    gpus_per_node_source: str = "--gpus-per-node"
+    """where gpus_per_node came from: the flag, the runs' records, or assumed"""
 
     def to_json(self) -> dict:
         return _json(asdict(self))
@@ -148,6 +150,10 @@ class PlanResult:
     first: dict
     """kind -> {exceeds_window_nodes, exposed_nodes}"""
     rows: tuple[PlanRow, ...] = ()
+    gpus_per_node_source: str = "--gpus-per-node"
+    """where gpus_per_node came from: the flag, the runs' records, or assumed"""
+    tp_across_nodes: bool = False
+    """tp larger than a node, priced across nodes (--allow-tp-across-nodes)"""
 
     @property
     def fitting_rows(self) -> list[PlanRow]:

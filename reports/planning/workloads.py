@@ -80,7 +80,8 @@ def load_workload(spec: str, overrides: dict | None = None) -> Workload:
         path = Path(spec)
         if not path.is_file():
             raise WorkloadError(f"workload {spec!r} is neither a preset ({', '.join(PRESETS)}), a kind "
-                                f"({', '.join(KINDS)}) nor a file: name one, or a JSON/YAML file")
+                                f"({', '.join(KINDS)}) nor a file: name one ('commscale workloads' lists them), "
+                                f"or a JSON/YAML file")
         try:
             data, name = read_spec(path), path.stem
         except SpecError as exc:
