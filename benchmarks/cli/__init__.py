@@ -18,13 +18,15 @@ import time
 import traceback
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, report_usage_error
-from . import compare, compute, crossover, doctor, dryrun, emulate, export, fit, imports, plan, predict, report, run, slurm
+from ..warnings_said import say_once
+from . import (compare, compute, crossover, doctor, dryrun, emulate, export, fit, imports, plan, predict, report, run,
+               slurm, workloads)
 
 USAGE_ERROR_GRACE_S = 2.0
 
 VERBS = {"run": run, "dryrun": dryrun, "emulate": emulate, "doctor": doctor, "compute": compute, "fit": fit,
          "predict": predict, "export": export,
-         "crossover": crossover, "plan": plan, "import": imports, "compare": compare, "report": report, "slurm": slurm}
+         "crossover": crossover, "plan": plan, "workloads": workloads, "import": imports, "compare": compare, "report": report, "slurm": slurm}
 """Verb name -> its module, in the order --help lists them."""
 
 
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                  if v in os.environ), "0")
     try:
         args = parse(argv)
-        return VERBS[args.verb].run(args)
+        with say_once():
+            return VERBS[args.verb].run(args)
     except UsageError as exc:
         if rank == "0" and not exc.reported:
             report_usage_error(exc)

@@ -8,6 +8,7 @@ replay, dividing by the calls in it: what is left is the collective without laun
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import timedelta
 
@@ -67,6 +68,27 @@ _CALLS = {
 }
 
 
+def _gloo_on_loopback_if_unresolvable(launch: LaunchEnv) -> None:
+    """Gloo binds to the address this host's name resolves to; where it resolves to none it
+    warns once per rank (c10d, in C++) and falls back to loopback. Where every rank is on
+    this host (the master on a loopback address: the dry run), commscale binds gloo to
+    loopback itself, and rank 0 says so once, in its own words."""
+    import socket
+    if "GLOO_SOCKET_IFNAME" in os.environ or not launch.master_addr.startswith(("127.", "localhost")):
+        return
+    host = socket.gethostname()
+    try:
+        socket.getaddrinfo(host, None)
+        return
+    except OSError:
+        pass
+    loopback = next((name for _, name in socket.if_nameindex() if name.startswith("lo")), "lo")
+    os.environ["GLOO_SOCKET_IFNAME"] = loopback
+    if launch.rank == 0:
+        print(f"commscale: this host's name {host!r} resolves to no address: gloo binds to {loopback} "
+              f"(every rank is on this host; set GLOO_SOCKET_IFNAME to choose)", file=sys.stderr, flush=True)
+
+
 class TorchDistBackend:
     """One process's view of a torch.distributed launch."""
 
@@ -86,6 +108,7 @@ class TorchDistBackend:
             kwargs["device_id"] = torch.device("cuda", launch.local_rank)
         else:
             self.device = "cpu"
+            _gloo_on_loopback_if_unresolvable(launch)
         dist.init_process_group(
             name, init_method=f"tcp://{launch.master_addr}:{launch.master_port}",
             rank=launch.rank, world_size=launch.world_size,

@@ -217,6 +217,13 @@ def _hier_dims(collective: str, entry: dict, nodes: int) -> tuple[list, list]:
     return dims, notes
 
 
+def family_words(entry: dict, used: str) -> str:
+    """'family ring', or 'family unidentified, priced as ring' where the fit could not tell
+    the family and model.json's family_used stands in (as the file header says)."""
+    told = entry.get("family")
+    return f"family {used}" if told in (None, used) else f"family {told}, priced as {used}"
+
+
 def _flat_dims(collective: str, entry: dict) -> tuple[list, list]:
     p = max(entry["nranks"])
     family = entry.get("family_used") or entry["family"]
@@ -231,7 +238,7 @@ def _flat_dims(collective: str, entry: dict) -> tuple[list, list]:
                     measured_nnodes=[])
     note = (f"one dimension from the flat fit of the largest sizes ({entry['fabric']}, "
             f"{format_bytes(entry['size_bytes_min'])}-{format_bytes(entry['size_bytes_max'])}, up to {p} ranks, "
-            f"family {family}): model.json has no fit across nodes ('hierarchical') of {collective}")
+            f"{family_words(entry, family)}): model.json has no fit across nodes ('hierarchical') of {collective}")
     return [dim], [note]
 
 
@@ -241,7 +248,7 @@ def network(model: dict, collective: str = "all_reduce", backend=None, dtype=Non
         raise ExportError(f"--nodes {nodes} must be at least 1")
     source, entry = select_entry(model, collective, backend, dtype)
     key = {k: entry.get(k) for k in ("collective", "backend", "device", "fabric", "dtype", "in_place", "timing",
-                                     "family", "size_bytes_min", "size_bytes_max") if k in entry}
+                                     "family", "family_used", "size_bytes_min", "size_bytes_max") if k in entry}
     if source == "flat":
         if nodes not in (None, 1):
             raise ExportError(f"--nodes {nodes} needs a fit across nodes, and model.json has none of {collective} "

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .network import Network
+from .network import Network, family_words
 
 SIDE_SUFFIX = ".commscale.json"
 GIB_GBPS_PER_GBPS = 1e9 / 2 ** 30
@@ -28,7 +28,7 @@ def header_lines(net: Network, target: str) -> list[str]:
     where = (f"the hierarchical fit at {net.nodes} node{'s' if net.nodes != 1 else ''} x {net.ranks_per_node} "
              f"ranks per node" if net.source == "hierarchical" else "the flat fit (one node)")
     return [f"exported by `commscale export --to {target}`: {net.collective}, backend {e['backend']}, "
-            f"dtype {e['dtype']}, timing {e.get('timing')}, family {e.get('family')}, from {where}"]
+            f"dtype {e['dtype']}, timing {e.get('timing')}, {family_words(e, e.get('family_used') or e.get('family'))}, from {where}"]
 
 
 def side_document(net: Network, target: str, units: dict, exported: list, extra_notes=()) -> dict:

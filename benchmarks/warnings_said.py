@@ -1,0 +1,58 @@
+"""Third-party warnings in commscale's words: numpy's, pandas', matplotlib's and torch's
+Python warnings would print a file path, a line of their source and, for numpy, repeat per
+call site. `say_once` replaces Python's printer for one command: each distinct warning is
+one line on stderr, `commscale: note: a <library> <category>: <message> (<where>)`, once. C++
+warnings (torch's c10d) are not Python's: the backends prevent the ones commscale can
+(collectives/backends/torch_dist.py: gloo on loopback where the host name resolves to none)."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _library(filename: str) -> str:
+    """The top package a warning was raised in ('numpy', 'pandas', ...), or 'commscale'."""
+    path = os.path.abspath(filename)
+    if path.startswith(REPO + os.sep) and "site-packages" not in path:
+        return "commscale"
+    parts = path.split(os.sep)
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return parts[parts.index(marker) + 1].split(".")[0]
+    return os.path.basename(filename)
+
+
+def _where(filename: str, lineno: int) -> str:
+    """The file, within the repository or the library, and the line."""
+    path = os.path.abspath(filename)
+    parts = path.split(os.sep)
+    for marker in ("site-packages", "dist-packages"):
+        if marker in parts:
+            return f"{os.path.join(*parts[parts.index(marker) + 1:])}:{lineno}"
+    return f"{os.path.relpath(path, REPO)}:{lineno}" if path.startswith(REPO + os.sep) else f"{path}:{lineno}"
+
+
+@contextlib.contextmanager
+def say_once(stream=None):
+    """Within the block, every warning Python would show is one line, once per message and place."""
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        key = (category, str(message), filename, lineno)
+        if key in seen:
+            return
+        seen.add(key)
+        text = " ".join(str(message).split())
+        print(f"commscale: note: a {_library(filename)} {category.__name__}: {text} "
+              f"({_where(filename, lineno)})", file=stream or sys.stderr, flush=True)
+
+    saved = warnings.showwarning
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = saved
