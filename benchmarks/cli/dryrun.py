@@ -18,7 +18,7 @@ from ..compute.measure import compute_options, run_compute
 from ..errors import UsageError
 from ..launch.command import rank_argv
 from ..launch.local import run_ranks
-from ..launch.outcome import launch_failed
+from ..launch.outcome import launch_failed, launch_stopped
 from ..outdirs import check_out_dir
 from ..sweep.config import RunConfig
 from .options import add_resume, add_run_options, env_default, sweep_config
@@ -67,9 +67,14 @@ def run(args) -> int:
 
 
 def dryrun(cfg: RunConfig, opts: DryrunOptions) -> int:
-    code = run_ranks(rank_argv(cfg), opts.nproc, mpi=cfg.backend == "mpi")
+    """The ranks' sweep, then the model. A stop signal (SIGTERM, SIGINT, SIGHUP) goes on to
+    the ranks, which keep their records; the model is skipped and the resume line printed."""
+    code, signum = run_ranks(rank_argv(cfg), opts.nproc, mpi=cfg.backend == "mpi")
+    resume = f"commscale dryrun --backend {cfg.backend} --nproc {opts.nproc}"
+    if signum:
+        return launch_stopped(cfg.out, signum, resume)
     if code not in (0, 1, 2):
-        return launch_failed(cfg.out, code, f"commscale dryrun --nproc {opts.nproc}")
+        return launch_failed(cfg.out, code, resume)
     if code != 2:
         from reports.runs.load import load_run
         print_summary(cfg.out, load_run(cfg.out))

@@ -11,7 +11,7 @@ from dataclasses import replace
 from ..analysis.after_run import fit_or_say_why, print_summary, write_report
 from ..doctor.options import doctor_argv
 from ..errors import EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError
-from ..launch.outcome import launch_failed, mark_abandoned
+from ..launch.outcome import doctor_stopped, launch_failed, launch_stopped
 from ..netemu.emulate import emulate_options, record_network, run_emulated
 from ..netemu.netns import EmulatedNetwork, payload_gbps
 from ..outdirs import check_out_dir
@@ -84,13 +84,10 @@ def run(args) -> int:
                           pair_rates={(j, k): bits for j, k, bits in opts.pair_links})
     if args.doctor:
         return _doctor(args, cfg, net, opts)
-    try:
-        code = run_emulated(cfg, net, opts.ranks_per_node)
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the network is gone; say what the run holds
-        record_network(cfg, net)
-        mark_abandoned(cfg.out, 130)
-        raise
+    code, signum = run_emulated(cfg, net, opts.ranks_per_node)
     record_network(cfg, net)
+    if signum:  # SIGTERM, SIGINT, SIGHUP: the ranks stopped with their records, the network is gone
+        return launch_stopped(cfg.out, signum, opts.resume_command())
     if code not in (EXIT_OK, EXIT_WRONG_DATA):
         return launch_failed(cfg.out, code, opts.resume_command())
     _analyse(cfg, net)
@@ -135,8 +132,10 @@ def _doctor(args, cfg: RunConfig, net: EmulatedNetwork, opts) -> int:
     if cfg.resume:
         raise UsageError("emulate --doctor starts afresh: drop --resume")
     doctor = doctor_options(args, cfg.backend, cfg.device, str(cfg.out), layout="inter")
-    code = run_emulated(cfg, net, opts.ranks_per_node, doctor_argv(doctor))
+    code, signum = run_emulated(cfg, net, opts.ranks_per_node, doctor_argv(doctor))
     path = cfg.out / DOCTOR_FILE
+    if signum:
+        return doctor_stopped(cfg.out, signum)
     if code not in (EXIT_OK, EXIT_WRONG_DATA, EXIT_SUSPECTS) or not path.exists():
         return launch_failed(cfg.out, code, opts.resume_command() + " --doctor")
     doc = json.loads(path.read_text(encoding="utf-8"))

@@ -8,10 +8,13 @@ what was measured; the pair measurements are also records (records.jsonl, meta.j
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
+import signal
 import sys
+import threading
 import uuid
 
 import numpy as np
@@ -24,10 +27,11 @@ from reports.doctor.result import DoctorResult
 from reports.doctor.stats import DOCTOR_FILE, Method, analyse, pool_tests, rerank
 from reports.present.doctor_text import format_doctor
 
-from ..errors import EXIT_LOST, EXIT_OK, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError
+from ..errors import EXIT_LOST, EXIT_OK, EXIT_STOPPED, EXIT_SUSPECTS, EXIT_WRONG_DATA, UsageError
 from ..host import preflight
 from ..host.detect import node_name
 from ..outdirs import check_out_dir
+from ..reliability.stop import StopRequest, signal_name
 from ..sweep.harness import Timing
 from ..sweep.meta import RunMeta, new_meta
 from ..sweep.sweep import agree, end_on_usage_error, open_backend
@@ -37,12 +41,14 @@ from .probe import Prober, doctor_points
 from .schedule import all_rounds, plan_rounds
 
 def run_doctor(opts: DoctorOptions, launch: LaunchEnv) -> int:
-    """Start the backend, run the doctor, end the backend; the exit status."""
+    """Start the backend, run the doctor, end the backend; the exit status. A stop signal
+    (SIGTERM, SIGUSR1, SIGINT, SIGHUP) ends it after the round being measured (EXIT_STOPPED)."""
     cfg = opts.cfg
     backend = open_backend(cfg, launch)
     try:
         preflight.check_world(backend, launch)  # versions, GPUs, clocks: the same error on every rank
-        code = Doctor(opts, launch, backend).run()
+        with StopRequest() as stop, _also_stopped_by(stop, (signal.SIGINT, signal.SIGHUP)):
+            code = Doctor(opts, launch, backend, stop).run()
     except UsageError as exc:
         end_on_usage_error(backend, exc)
         raise
@@ -59,9 +65,24 @@ def run_doctor(opts: DoctorOptions, launch: LaunchEnv) -> int:
     return code
 
 
+@contextlib.contextmanager
+def _also_stopped_by(stop: StopRequest, signals):
+    """`signals` note a stop as StopRequest's do (main thread only), for the length of the block."""
+    def note(signum, frame):
+        stop.signum = signum
+    main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, note) for sig in signals} if main else {}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 class Doctor:
-    def __init__(self, opts: DoctorOptions, launch: LaunchEnv, backend):
+    def __init__(self, opts: DoctorOptions, launch: LaunchEnv, backend, stop: StopRequest | None = None):
         self.opts, self.cfg, self.launch, self.backend = opts, opts.cfg, launch, backend
+        self.stop, self.stopped_by = stop, None
         self.rank0 = backend.rank == 0
         self.timing = Timing(self.cfg.warmup, self.cfg.iters, self.cfg.iters_budget_s, self.cfg.timing)
         self.points = doctor_points(backend, TESTS, opts.size_bytes)
@@ -76,6 +97,8 @@ class Doctor:
             for sweep in range(self.opts.passes):
                 for number, pairs in enumerate(self.rounds):
                     self.measure_round(sweep, number, pairs)
+                    if self._asked_to_stop():
+                        return self._stopped(sweep * len(self.rounds) + number + 1)
             self.analyse_and_confirm()
             if self._intra_wanted():
                 self.measure_intra()
@@ -83,13 +106,29 @@ class Doctor:
         finally:
             if self.rank0:
                 self.writer.close()
-                self.meta.update(status=status, finished_at=now_utc(), points_done=len(self.pairs))
+                self.meta.update(status=status, finished_at=now_utc(), points_done=len(self.pairs),
+                                 stopped_by=self.stopped_by)
                 self.save(status)
         code = None
         if self.rank0:
             code = EXIT_WRONG_DATA if self.any_wrong else (EXIT_SUSPECTS if self.doc["suspects"] else EXIT_OK)
             print(format_doctor(DoctorResult.from_json(self.doc), self.cfg.out / DOCTOR_FILE, code), flush=True)
         return int(self.backend.broadcast_object(code))
+
+    def _asked_to_stop(self) -> bool:
+        """Every rank, after each round: whether any of them received a stop signal."""
+        signum = int(self.backend.max_over([self.stop.signum if self.stop else 0], None)[0])
+        if signum:
+            self.stopped_by = signal_name(signum)
+        return bool(signum)
+
+    def _stopped(self, rounds_done: int) -> int:
+        """Rank 0: what a stop leaves (doctor.json and meta.json are marked by `run`)."""
+        if self.rank0:
+            print(f"# stopped by {self.stopped_by} after {rounds_done} of {len(self.rounds) * self.opts.passes} "
+                  f"rounds: what was measured is in {self.cfg.out / DOCTOR_FILE} and records.jsonl (status "
+                  f"'incomplete'); the doctor has no --resume: run it again to finish", flush=True)
+        return EXIT_STOPPED
 
     def prepare(self) -> None:
         """Hosts, nodes, rounds; rank 0: the run directory, meta.json, the record writer."""

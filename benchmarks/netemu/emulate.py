@@ -6,12 +6,12 @@ Each node's ranks run `python -m benchmarks run` inside the node's namespace wit
 variables torchrun would set, gloo bound to the node's veth (GLOO_SOCKET_IFNAME), the node
 named by COMMSCALE_NODE_NAME, its rack (with --racks 2 or more) by COMMSCALE_DOMAIN_NAME,
 and records between nodes labelled fabric `emulated-net`.
-The network is torn down whatever happens: a failed rank, Ctrl-C or SIGTERM.
+The network is torn down whatever happens: a failed rank, or a stop signal (SIGTERM, SIGINT,
+SIGHUP), which goes on to the ranks first so they keep their records.
 """
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ from collectives.records import read_meta, write_meta
 from ..errors import UsageError
 from ..launch.command import rank_argv
 from ..host.detect import DEFAULT_PORT
-from ..launch.local import clean_env, stop_ranks, wait_ranks
+from ..launch.local import Forward, RanksEnded, clean_env, stop_ranks, wait_ranks
 from ..sweep.config import RunConfig
 from ..sweep.transports import EMULATED_FABRIC_VAR
 from .netns import IFNAME, MIN_BURST_BITS, EmulatedNetwork, check_can_build, parse_rate, payload_gbps
@@ -209,27 +209,24 @@ def _start_ranks(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int,
     return procs
 
 
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
-
-
-def run_emulated(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int, argv: list[str] | None = None) -> int:
+def run_emulated(cfg: RunConfig, net: EmulatedNetwork, ranks_per_node: int,
+                 argv: list[str] | None = None) -> RanksEnded:
     """Build the network, run the ranks in it (`argv`: the doctor's command instead of the
-    sweep's), tear it all down; the ranks' worst status."""
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # SIGTERM tears down like Ctrl-C
-    procs = []
-    try:
-        net.build()
-        print(_network_line(net, ranks_per_node), flush=True)
-        procs = _start_ranks(cfg, net, ranks_per_node, argv)
-        return wait_ranks(procs)
-    finally:
-        stop_ranks(procs)
-        left = net.close()
-        if left:
-            print(f"commscale: warning: could not delete namespaces {', '.join(left)}: remove them with "
-                  f"'ip netns del NAME'", file=sys.stderr)
-        signal.signal(signal.SIGTERM, previous)
+    sweep's), tear it all down: the ranks' worst status, and the stop signal (SIGTERM,
+    SIGINT, SIGHUP) forwarded to them if one came (launch/local.py's Forward)."""
+    with Forward() as forward:
+        try:
+            net.build()
+            print(_network_line(net, ranks_per_node), flush=True)
+            if not forward.signum:  # a signal while the network was being built: no ranks
+                forward.procs = _start_ranks(cfg, net, ranks_per_node, argv)
+            return RanksEnded(wait_ranks(forward.procs, forward), forward.signum)
+        finally:
+            stop_ranks(forward.procs)
+            left = net.close()
+            if left:
+                print(f"commscale: warning: could not delete namespaces {', '.join(left)}: remove them with "
+                      f"'ip netns del NAME'", file=sys.stderr)
 
 
 def _network_line(net: EmulatedNetwork, ranks_per_node: int) -> str:
