@@ -23,12 +23,12 @@ def _frame(runs=("a", "b"), ranks=(2, 4), sizes=(1024, 65536, 1 << 20)):
 def test_busbw_figure_has_units_one_series_per_run_and_group_and_the_data_extents(tmp_path):
     fig = figures.busbw_vs_size(_frame(), "all_reduce", tmp_path / "f.png")
     (ax,) = fig.axes
-    assert ax.get_xlabel() == "size (bytes, nccl-tests semantics)" and ax.get_ylabel() == "busbw (GB/s)"
+    assert ax.get_xlabel() == "size (bytes, nccl-tests semantics)" and ax.get_ylabel() == "busbw (GB/s, from the mean time)"
     assert len(ax.get_lines()) == 4  # 2 runs x 2 group sizes
     xs = np.concatenate([line.get_xdata() for line in ax.get_lines()])
     ys = np.concatenate([line.get_ydata() for line in ax.get_lines()])
     assert (xs.min(), xs.max()) == (1024, 1 << 20) and ys.max() == pytest.approx((1 << 20) / 1e5 * 4)
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]  # one legend, under the axes
     assert labels == ["a: 2 ranks, loopback", "a: 4 ranks, loopback", "b: 2 ranks, loopback", "b: 4 ranks, loopback"]
     fig.canvas.draw()
     ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
@@ -54,8 +54,9 @@ def test_latency_figure_draws_the_model_and_its_band(tmp_path):
 
 def _report(tmp_path, name):
     run = write_run(tmp_path / name, flat_points(RING_ALL_REDUCE, 10.0, 10.0, ranks=(2, 4, 8)), noise=0.02)
-    assert commscale_here("crossover", run, "--workload", "gpt2-small-dp", "--gpu-tflops", "100", "--limit", "64",
-                          "--bootstrap", "20").returncode == 0
+    crossing = commscale_here("crossover", run, "--workload", "gpt2-small-dp", "--gpu-tflops", "100", "--limit", "64",
+                              "--bootstrap", "20", "--out", run)
+    assert crossing.returncode == 0 and (run / "crossover.json").exists(), crossing.stderr
     out = tmp_path / "report"
     result = commscale_here("report", run, "--out", out)
     assert result.returncode == 0, result.stderr
@@ -119,11 +120,12 @@ def _crossing(measured_nodes, cross, limit=64, held=12.5):
 def test_the_crossover_sentence_says_measured_or_how_far_extrapolated():
     from reports.present.findings import crossover_sentence
     assert crossover_sentence(_crossing(16, 10)) == (
-        "wl: communication exceeds compute from 10 nodes (95% interval 9 to 11), measured: within the measured "
-        "scale; the fit's held-out error was 12.5%")
-    assert "extrapolated 10 x past the largest measured scale (1 node); " in crossover_sentence(_crossing(1, 10))
+        "wl: communication exceeds compute from 10 nodes (95% interval 9 to 11); the crossover lies within the "
+        "measured scale (16 nodes); held-out MAPE 12.5% in the fit's size regime")
+    assert "the crossover is extrapolated 10.0 x past the largest measured scale (1 node); " in \
+        crossover_sentence(_crossing(1, 10))
     none = crossover_sentence(_crossing(2, None, held=None))
-    assert "stays below compute up to the limit of 64 nodes (extrapolated 32 x past" in none
+    assert "stays below compute up to the limit of 64 nodes (no crossover within 64 nodes, 32.0 x past" in none
     assert "no held-out error" in none
 
 
@@ -149,9 +151,10 @@ def test_fit_quality_words_and_the_band_count_can_fail():
     from reports.model.entries import fit_entries
     entries = fit_entries([fit])
     note = fit_note(entries, outside)
-    assert note.startswith("model fit good: MAPE ") and f"{outside.outside} of 28 measured points lie outside" in note
-    poor = fit_note([{**entries[0], "mape_pct": 33.6}], outside)
-    assert poor.startswith("model fit poor: MAPE 33.6%") and poor.endswith("the model's form does not describe them")
+    assert note.startswith("model fit good on held-out MAPE ") and f"{outside.outside} of 28 measured points lie outside" in note
+    poor = fit_note([{**entries[0], "key_heldout_mape_pct": 33.6}], outside)
+    assert poor.startswith("model fit poor on held-out MAPE 33.6% (all sizes, predicting 4 ranks from a fit on 2)")
+    assert poor.endswith("the model's form does not describe them")
 
 
 def test_the_crossover_figure_draws_extrapolation_apart_even_from_one_measured_node(tmp_path):
@@ -165,7 +168,7 @@ def test_the_crossover_figure_draws_extrapolation_apart_even_from_one_measured_n
     assert len(hollow) == 2 and all(list(l.get_xdata()) == [2, 4, 8, 16, 32, 64] for l in hollow)
     hatched = [p for p in ax.patches if p.get_hatch() == "//"]
     assert len(hatched) == 1 and hatched[0].get_window_extent().width > 100  # visible, not a zero-width span
-    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "extrapolated: past 1 measured node(s)" in labels and "crossover: 10 nodes" in labels
 
 
@@ -225,11 +228,13 @@ def test_the_report_leads_with_its_findings_and_reads_in_binary_units(tmp_path):
     assert "CPU ranks stand in for GPUs" in headline
     assert "42 points: 42 ok, 0 skipped, 0 failed; 0 wrong elements" in headline
     assert "communication exceeds compute from" in headline or "stays below compute" in headline
-    assert "<th>peak busbw_gbps</th>" in headline and "<td class=l>good</td>" in headline
+    assert "<th>peak busbw_gbps (mean time)</th>" in headline and "<td class=l>good</td>" in headline
+    assert "<td class=l>held-out MAPE</td>" in headline  # what the word was given on
     tables = page[page.index("<h2>Summary</h2>"):]
     assert "<td class=l>8 B</td>" in tables and "<td class=l>512 MiB</td>" in tables
     assert not re.search(r"<td>(1024|1048576|536870912)</td>", tables)  # no sizes in bytes
-    assert "<th>R\u00b2</th>" in tables and "<th>alpha_us 95%</th>" in tables and "<th>bandwidth_gbps 95%</th>" in tables
+    assert "<th>R\u00b2</th>" in tables and "<th>alpha_us [95%]</th>" in tables and "<th>bandwidth_gbps [95%]</th>" in tables
+    assert "<th>peak busbw_gbps (median time)</th>" in tables and "<th>time_us there (median)</th>" in tables
     crossover = tables[tables.index("<h2>Crossover: run</h2>"):]
     assert "<pre" not in page and "<tr class=x>" in crossover and "<th>comm_ms 95%</th>" in crossover
     assert "model fit good" in page  # the sentence beside each figure

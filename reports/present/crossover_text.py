@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from reports.planning.results import CrossoverResult
 
-from .format import interval, num
+from .format import fixed, interval, num
 
 
 def format_crossover(res: CrossoverResult) -> str:
@@ -35,14 +35,9 @@ def format_crossover(res: CrossoverResult) -> str:
                     else ""))
     lines.append(f"# with {res.overlap:.0%} of compute to hide under, communication is exposed "
                  f"{when(res.hidden_crossover_nodes, res.hidden_crossover_nodes_ci)}")
-    beyond = res.crossover_nodes and res.crossover_nodes > res.measured_nodes
     note = res.heldout_note or ("no held-out error" if res.heldout_mape_pct is None else
                                        f"held-out error {res.heldout_mape_pct:.1f}%")
-    where = (f"the crossover is extrapolated {res.crossover_nodes / res.measured_nodes:.1f} x past the largest "
-             f"measured scale ({res.measured_nodes} node(s))" if beyond else
-             "the crossover lies within the measured scale" if res.crossover_nodes else
-             f"no crossover within {res.limit_nodes} nodes, {res.limit_nodes / res.measured_nodes:.1f} x past "
-             f"the largest measured scale")
+    where = crossover_where(res)
     lines.append(f"# {where}; {note} (the error to expect one step up in scale)")
     errs = [(r.nnodes, r.model_error_pct) for r in res.rows if r.model_error_pct]
     if errs:
@@ -50,3 +45,36 @@ def format_crossover(res: CrossoverResult) -> str:
                      + ", ".join(f"x{1 + e / 100:.3g} either way at {k} node(s)" for k, e in errs[:1] + errs[-1:])
                      + "; docs/model.md#predictions)")
     return "\n".join(lines)
+
+
+
+def answer_row(res: CrossoverResult):
+    """The row the crossover rests on: the one at the crossover's node count (None where the
+    rows skip it), or without a crossover the largest node count asked for."""
+    if res.crossover_nodes is None:
+        return res.rows[-1] if res.rows else None
+    return next((r for r in res.rows if r.nnodes == res.crossover_nodes), None)
+
+
+def crossover_within(res: CrossoverResult) -> bool:
+    """The crossover lies within the measured scale: its node count is at most the largest
+    measured node count, and its row is not extrapolated (more ranks than were measured)."""
+    row = answer_row(res)
+    return (res.crossover_nodes is not None and res.crossover_nodes <= res.measured_nodes
+            and (row is None or row.measured))
+
+
+def crossover_where(res: CrossoverResult, nodes=lambda n: f"{n} node(s)") -> str:
+    """Where the crossover lies against the measured scale, in words: the same words in
+    crossover's printed verdict and the report's findings (`nodes` writes a node count)."""
+    measured, cross, row = res.measured_nodes, res.crossover_nodes, answer_row(res)
+    if cross is None:
+        return (f"no crossover within {res.limit_nodes} nodes, {fixed(res.limit_nodes / measured, 1)} x past the "
+                f"largest measured scale ({nodes(measured)})")
+    if crossover_within(res):
+        return f"the crossover lies within the measured scale ({nodes(measured)})"
+    if cross > measured:
+        return (f"the crossover is extrapolated {fixed(cross / measured, 1)} x past the largest measured scale "
+                f"({nodes(measured)})")
+    return (f"the crossover is extrapolated: {nodes(cross)} hold {row.nranks} ranks, past the {res.measured_ranks} "
+            f"ranks measured")

@@ -78,6 +78,14 @@ class Panel:
 
 
 @dataclass(frozen=True)
+class Details:
+    """Blocks folded under a one-line summary: collapsed in the HTML (<details>), and in
+    Markdown the same element, which GitHub and GitLab fold too."""
+    summary: str
+    blocks: tuple
+
+
+@dataclass(frozen=True)
 class Document:
     title: str
     blocks: tuple
@@ -109,6 +117,9 @@ def _md_block(block, home) -> str:
         return "\n".join(f"- {_md_figure(f, home)}" for f in block.figures)
     if isinstance(block, Panel):
         return "\n\n".join(p for p in (_md_block(b, home) for b in block.blocks) if p)
+    if isinstance(block, Details):
+        inner = "\n\n".join(p for p in (_md_block(b, home) for b in block.blocks) if p)
+        return f"<details><summary>{html.escape(block.summary)}</summary>\n\n{inner}\n\n</details>"
     raise TypeError(f"not a block: {block!r}")
 
 
@@ -163,6 +174,9 @@ def _html_block(block) -> str:
     if isinstance(block, Panel):
         inner = filter(None, (_html_block(b) for b in block.blocks))
         return "\n".join([f"<section{_cls(block.style)}>", *inner, "</section>"])
+    if isinstance(block, Details):
+        inner = filter(None, (_html_block(b) for b in block.blocks))
+        return "\n".join([f"<details><summary>{html.escape(block.summary)}</summary>", *inner, "</details>"])
     raise TypeError(f"not a block: {block!r}")
 
 

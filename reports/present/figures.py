@@ -19,6 +19,10 @@ from reports.present.format import size  # noqa: E402
 from reports.planning.results import CrossoverResult, PlanResult  # noqa: E402
 
 DPI = 100
+LEGEND_PT = 9
+"""The smallest text of any figure (legends, annotations), in points: 12.5 px in the PNG at
+DPI 100, and above 10 px where the page shows it at 0.85 of its width or more (a figure in
+the report's two columns at 1400 px shows at about 0.92; the plan's takes the page's width)."""
 
 
 def _label(text) -> str:
@@ -34,8 +38,55 @@ def _bytes_axis(ax) -> None:
         tick.set_rotation(30)
 
 
+def _figure(width_in: float = 7, height_in: float = 4.2, ncols: int = 1):
+    """A figure whose layout leaves room for a legend outside the axes (_legend_below)."""
+    return plt.subplots(1, ncols, figsize=(width_in, height_in), layout="constrained")
+
+
+def _legend_below(fig, axes, ncols: int = 2) -> None:
+    """One legend for `axes` under them, outside the data, at LEGEND_PT; each label once."""
+    handles, labels = [], []
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if labels:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(ncols, len(labels)), fontsize=LEGEND_PT,
+                   frameon=False)
+
+
+def regime_spans(fit, lo: float, hi: float, points: int = 60) -> list[np.ndarray]:
+    """Sizes to draw `fit` at between lo and hi: a grid per regime over its own sizes only
+    (one size where the regime has one), nothing over the gaps between regimes."""
+    spans = []
+    for regime in fit.regimes:
+        a, b = max(float(lo), float(regime.size_lo)), min(float(hi), float(regime.size_hi))
+        if a < b:
+            spans.append(np.geomspace(a, b, points))
+        elif a == b:
+            spans.append(np.array([a]))
+    return spans
+
+
+def _regime_curves(ax, fit, g, p: int, colour, to_y) -> None:
+    """The model and its 95% band over each regime's sizes within the group's (regime_spans);
+    `to_y(sizes, times_us)` turns times into the figure's y (busbw or the time itself)."""
+    for sizes in regime_spans(fit, g["size_bytes"].min(), g["size_bytes"].max()):
+        model = to_y(sizes, np.array([fit.predict(n, p) for n in sizes]))
+        q = np.array([np.percentile(fit.predict_samples(n, p), [2.5, 97.5]) for n in sizes])
+        a, b = to_y(sizes, q[:, 0]), to_y(sizes, q[:, 1])
+        if len(sizes) == 1:
+            ax.plot(sizes, model, "_", color=colour, ms=12)
+            ax.vlines(sizes, np.minimum(a, b), np.maximum(a, b), color=colour, alpha=0.3, lw=4)
+            continue
+        ax.plot(sizes, model, "-", color=colour, lw=1)
+        ax.fill_between(sizes, np.minimum(a, b), np.maximum(a, b), color=colour, alpha=0.15, lw=0)
+
+
 def _save(fig, path: Path):
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return fig
@@ -49,51 +100,49 @@ def _series(df):
 
 def busbw_vs_size(df, collective, path, fits=None, spec_factor=None):
     """fits: {(run, fabric): KeyFit} for this collective; with `spec_factor` (the busbw
-    factor of p) the model's busbw = n factor(p) / T(n, p) is drawn with its 95% band."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    factor of p) the model's busbw = n factor(p) / T(n, p) is drawn with its 95% band, over
+    each size regime's own sizes."""
+    fig, ax = _figure(7, 4.2 + 0.25 * _legend_rows(df))
     for label, g in _series(df):
         line, = ax.plot(g["size_bytes"], g["busbw_gbps"], "o", ms=3, label=label)
         fit = (fits or {}).get((g["run"].iloc[0], g["fabric"].iloc[0]))
         p = int(g["nranks"].fillna(0).iloc[0])
         if fit is None or spec_factor is None or p < 2:
             continue
-        sizes = np.geomspace(g["size_bytes"].min(), g["size_bytes"].max(), 60)
-        to_gbps = np.array([n * spec_factor(p) * 1e-3 for n in sizes])
-        model = to_gbps / np.array([fit.predict(n, p) for n in sizes])
-        band = np.array([np.percentile(fit.predict_samples(n, p), [2.5, 97.5]) for n in sizes])
-        ax.plot(sizes, model, "-", color=line.get_color(), lw=1)
-        ax.fill_between(sizes, to_gbps / band[:, 1], to_gbps / band[:, 0], color=line.get_color(), alpha=0.15, lw=0)
+        _regime_curves(ax, fit, g, p, line.get_color(), lambda n, t: n * spec_factor(p) * 1e-3 / t)
     _bytes_axis(ax)
     ax.set_xlabel("size (bytes, nccl-tests semantics)")
-    ax.set_ylabel("busbw (GB/s)")
+    ax.set_ylabel("busbw (GB/s, from the mean time)")
     ax.set_title(_label(f"{collective}: bus bandwidth vs size; lines: model, bands: 95% interval"
-                        if fits else f"{collective}: bus bandwidth vs size"))
+                        if fits else f"{collective}: bus bandwidth vs size"), fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend_below(fig, [ax])
     return _save(fig, path)
 
 
+def _legend_rows(df, ncols: int = 2) -> int:
+    """Rows of the legend under a figure of one entry per run, group size and fabric."""
+    return -(-len(df.groupby(["run", "nranks", "fabric"], dropna=False)) // ncols)
+
+
 def latency_vs_size(df, collective, fits, path):
-    """fits: {(run, fabric): KeyFit} for this collective."""
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    """fits: {(run, fabric): KeyFit} for this collective; the model and its band over each
+    size regime's own sizes."""
+    fig, ax = _figure(7, 4.2 + 0.25 * _legend_rows(df))
     for label, g in _series(df):
         line, = ax.plot(g["size_bytes"], g["time_us"], "o", ms=3, label=label)
         fit = fits.get((g["run"].iloc[0], g["fabric"].iloc[0]))
         p = int(g["nranks"].fillna(0).iloc[0])
         if fit is None or p < 2:
             continue
-        sizes = np.geomspace(g["size_bytes"].min(), g["size_bytes"].max(), 60)
-        model = [fit.predict(n, p) for n in sizes]
-        band = np.array([np.percentile(fit.predict_samples(n, p), [2.5, 97.5]) for n in sizes])
-        ax.plot(sizes, model, "-", color=line.get_color(), lw=1)
-        ax.fill_between(sizes, band[:, 0], band[:, 1], color=line.get_color(), alpha=0.15, lw=0)
+        _regime_curves(ax, fit, g, p, line.get_color(), lambda n, t: t)
     _bytes_axis(ax)
     ax.set_yscale("log")
     ax.set_xlabel("size (bytes)")
     ax.set_ylabel("time per call (us, median)")
-    ax.set_title(_label(f"{collective}: latency vs size; lines: fitted model, bands: 95% interval"))
+    ax.set_title(_label(f"{collective}: latency vs size; lines: fitted model, bands: 95% interval"), fontsize=11)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend_below(fig, [ax])
     return _save(fig, path)
 
 
@@ -104,7 +153,7 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
     to all runs together) is drawn over all of them, dashed up to twice the largest."""
     multi = _x_in_nodes(df)
     x_field = "nnodes" if multi else "nranks"
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _figure(7, 4.7)
     for run, g in df.groupby("run", sort=True):
         for n in sizes_for(g):
             pts = g[g["size_bytes"] == n].groupby(x_field)["busbw_gbps"].mean()
@@ -127,15 +176,15 @@ def busbw_vs_scale(df, collective, fits, sizes_for, spec_factor, path, pooled=No
     for x, label in tier_boundaries(df):
         ax.axvline(x, color="0.4", ls=":", lw=1.2)
         ax.annotate(label, (x, 1), xycoords=("data", "axes fraction"), xytext=(3, -12), textcoords="offset points",
-                    fontsize=7, color="0.3")
+                    fontsize=LEGEND_PT, color="0.3")
     ax.set_xscale("log", base=2)
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_yscale("log")
     ax.set_xlabel("nodes" if multi else "ranks in the group")
     ax.set_ylabel("busbw (GB/s)")
-    ax.set_title(_label(f"{collective}: busbw vs scale\nmodel solid where measured, dashed past it"), fontsize=10)
+    ax.set_title(_label(f"{collective}: busbw vs scale\nmodel solid where measured, dashed past it"), fontsize=11)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=7)
+    _legend_below(fig, [ax])
     return _save(fig, path)
 
 
@@ -215,7 +264,7 @@ def compute_vs_comm(crossing: CrossoverResult, path):
     rows = crossing.rows
     x = np.array([r.nnodes for r in rows])
     measured = np.array([r.measured for r in rows])
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _figure(7, 5.2)
     for key, style, colour, label in (("compute_ms", "o", "C0", "compute per step"),
                                       ("comm_ms", "s", "C1", "communication per step")):
         y = np.array([getattr(r, key) for r in rows])
@@ -235,22 +284,22 @@ def compute_vs_comm(crossing: CrossoverResult, path):
         ax.axvline(crossing.crossover_nodes, color="k", ls="--", lw=1,
                    label=f"crossover: {crossing.crossover_nodes} nodes")
     _per_node(ax, crossing.gpus_per_node, "time per step per GPU (ms)")
-    ax.set_title(_label(f"{crossing.workload['name']}: compute vs communication"))
-    ax.legend(fontsize=7)
+    ax.set_title(_label(f"{crossing.workload['name']}: compute vs communication"), fontsize=11)
+    _legend_below(fig, [ax])
     return _save(fig, path)
 
 
 def roofline(crossing: CrossoverResult, path):
     rows = [r for r in crossing.rows if r.needed_flops_per_byte]
     x = [r.nnodes for r in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.2))
+    fig, ax = _figure(7, 4.8)
     ax.plot(x, [r.needed_flops_per_byte for r in rows], "o-",
             label="FLOP per byte the fabric needs to stay compute-bound")
     ax.plot(x, [r.workload_flops_per_byte for r in rows], "s-", label="FLOP per byte the workload has")
     _per_node(ax, crossing.gpus_per_node, "arithmetic intensity (FLOP / communicated byte)")
     ax.set_title(_label(f"{crossing.workload['name']}: communication roofline\n"
-                        "(compute-bound while the workload's FLOP/byte is above the fabric's need)"), fontsize=10)
-    ax.legend(fontsize=7)
+                        "(compute-bound while the workload's FLOP/byte is above the fabric's need)"), fontsize=11)
+    _legend_below(fig, [ax], ncols=1)
     return _save(fig, path)
 
 
@@ -263,7 +312,7 @@ def plan_breakdown(res: PlanResult, path):
     each communication against the compute it can hide under, with its 95% interval."""
     rows = res.fitting_rows
     x = np.array([r.nnodes for r in rows])
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (left, right) = _figure(12, 5.4, ncols=2)
     parts = {"compute": [r.compute_ms for r in rows], "bubble": [r.bubble_ms for r in rows]}
     kinds = [k for k in ("tp", "ep", "pp", "dp") if any(k in r.kinds for r in rows)]
     for k in kinds:
@@ -274,11 +323,10 @@ def plan_breakdown(res: PlanResult, path):
         share = np.array(values) / step
         left.bar(pos, share, bottom=bottom, color=PLAN_COLOURS[label.split()[0]], label=label)
         bottom += share
-    left.set_xticks(pos, [f"{v:g}" for v in x], fontsize=7)
+    left.set_xticks(pos, [f"{v:g}" for v in x])
     left.set_xlabel(f"nodes ({res.gpus_per_node} GPUs each)")
     left.set_ylabel("share of the step time")
-    left.set_title(_label(f"{res.workload['name']}: what a step is made of"), fontsize=10)
-    left.legend(fontsize=7)
+    left.set_title(_label(f"{res.workload['name']}: what a step is made of"), fontsize=11)
     edge = res.measured_nodes or 1
     for k in kinds:
         mine = [r for r in rows if k in r.kinds]
@@ -292,9 +340,8 @@ def plan_breakdown(res: PlanResult, path):
     if x.max() > edge:
         _extrapolated(right, edge, x.max())
     _per_node(right, res.gpus_per_node, "time per step per GPU (ms)")
-    right.set_title("each communication vs its compute window", fontsize=10)
-    if kinds:
-        right.legend(fontsize=6)
-    else:
+    right.set_title("each communication vs its compute window", fontsize=11)
+    _legend_below(fig, [left, right], ncols=4)
+    if not kinds:
         right.text(0.5, 0.5, "no communication at these scales", ha="center", transform=right.transAxes)
     return _save(fig, path)

@@ -11,7 +11,8 @@ import pandas as pd
 
 from reports.planning.results import CrossoverResult
 
-from .format import count, fixed, size
+from .crossover_text import answer_row, crossover_where
+from .format import count, fixed, pct, size
 
 QUALITY = ((10.0, "good"), (25.0, "fair"))
 """(largest MAPE %, word); above the last: poor."""
@@ -55,40 +56,59 @@ def band_coverage(points: pd.DataFrame, fit) -> Coverage:
                     float(np.mean(errors) * 100) if errors else None)
 
 
-def fit_errors(entries: list[dict], coverage: Coverage | None) -> tuple[float | None, dict | None]:
-    """(MAPE %, the regime entry with the worst held-out error) of a fit: one regime's own
-    MAPE, or over several regimes the MAPE of all their points (`coverage`)."""
+@dataclass(frozen=True)
+class Errors:
+    """A fit's errors as the report states them, the same number in every sentence and table."""
+    mape_pct: float | None
+    """in-sample: one regime's own MAPE, or over several regimes the MAPE of all their points"""
+    heldout_pct: float | None
+    """held-out, all sizes: MAPE predicting every point at the largest rank count from a fit
+    made without them (KeyFit.heldout_mape_pct; None where one rank count was measured)"""
+    heldout_nranks: int | None = None
+    heldout_from: tuple = ()
+
+    @property
+    def judged_on(self) -> str:
+        """What the quality word is given: the held-out error where there is one."""
+        return "in-sample MAPE" if self.heldout_pct is None else "held-out MAPE"
+
+    @property
+    def quality(self) -> str:
+        return fit_quality(self.mape_pct if self.heldout_pct is None else self.heldout_pct)
+
+    @property
+    def heldout_words(self) -> str:
+        """'held-out MAPE 66.8% (all sizes, predicting 4 ranks from a fit on 2)'."""
+        return (f"held-out MAPE {pct(self.heldout_pct)} (all sizes, predicting {self.heldout_nranks} ranks from a "
+                f"fit on {', '.join(map(str, self.heldout_from)) or 'the rest'})")
+
+
+def fit_errors(entries: list[dict], coverage: Coverage | None) -> Errors:
+    """The errors of a fit (its model.json entries, one per regime)."""
     mape = entries[0]["mape_pct"] if len(entries) == 1 else (coverage.mape_pct if coverage else None)
-    held = [e for e in entries if e.get("heldout_mape_pct") is not None]
-    return mape, max(held, key=lambda e: e["heldout_mape_pct"]) if held else None
-
-
-def judged(mape: float | None, worst: dict | None) -> float | None:
-    """The error the fit-quality word is given: the worse of the in-sample MAPE and the
-    held-out error where there is one (a fit that only describes its points is not good)."""
-    held = worst["heldout_mape_pct"] if worst else None
-    return mape if held is None else held if mape is None else max(mape, held)
+    first = entries[0]
+    return Errors(mape, first.get("key_heldout_mape_pct"), first.get("key_heldout_nranks"),
+                  tuple(first.get("heldout_from_nranks") or ()))
 
 
 def fit_note(entries: list[dict], coverage: Coverage | None) -> str:
-    """One sentence on a fit (its model.json entries, one per regime), for beside its figure."""
+    """One sentence on a fit (its model.json entries, one per regime), for beside its figure:
+    its quality word, the error the word was given on first, then the other."""
     one = entries[0] if len(entries) == 1 else None
-    mape, worst = fit_errors(entries, coverage)
-    words = [f"model fit {fit_quality(judged(mape, worst))}"
-             + (f": MAPE {fixed(mape, 1)}%" if mape is not None else "")]
-    if len(entries) > 1:
-        words[0] += f" over {len(entries)} regimes"
+    errors = fit_errors(entries, coverage)
+    in_sample = (f"in-sample MAPE {pct(errors.mape_pct)}" + (f" over {len(entries)} regimes" if len(entries) > 1
+                                                              else ""))
+    if errors.heldout_pct is None:
+        words = [f"model fit {errors.quality} on {in_sample} (nothing held out: one rank count)"]
+    else:
+        words = [f"model fit {errors.quality} on {errors.heldout_words}", in_sample]
     if one and one.get("r2") is not None:
         words.append(f"R\u00b2 {fixed(one['r2'], 2)}")
-    if worst:
-        frm = worst.get("heldout_from_nranks") or []
-        words.append(f"held-out {fixed(worst['heldout_mape_pct'], 1)}% predicting {worst['heldout_nranks']} ranks "
-                     f"from a fit on {', '.join(map(str, frm)) or 'the rest'}")
     text = ", ".join(words)
     if coverage and coverage.outside:
         text += (f"; {coverage.outside} of {coverage.points} measured points lie outside the 95% band of the fitted "
                  f"curve (most at {coverage.worst_ranks} ranks: {coverage.worst_outside} of {coverage.worst_points})")
-        text += (": the band is the curve's uncertainty, not the points' scatter" if fit_quality(judged(mape, worst)) == "good"
+        text += (": the band is the curve's uncertainty, not the points' scatter" if errors.quality == "good"
                  else ": the model's form does not describe them")
     elif coverage:
         text += f"; all {coverage.points} measured points lie inside the 95% band of the fitted curve"
@@ -131,36 +151,50 @@ def unplotted_sentence(df: pd.DataFrame) -> str | None:
     return f"Not in the figures or the fit: {' and '.join(parts)}; they are in the records and the summary."
 
 
+PEAK_BUSBW = "peak busbw_gbps (mean time)"
+"""The records' busbw is size / the mean time of the iterations (nccl-tests prints the same);
+the fits' peak busbw (the scaling-model table) is from the time they fit, the median."""
+HELDOUT = "held-out MAPE (all sizes)"
+
+
 def key_row(collective: str, run: str, key: dict, points: pd.DataFrame, entries: list[dict],
             coverage: Coverage) -> dict:
-    """One fitted key for the headline table: its peak busbw and its fit in a word."""
+    """One fitted key for the headline table: its peak busbw and its fit in a word, with the
+    error the word was given on."""
     ok = points[points["busbw_gbps"].notna()]
     best = ok.loc[ok["busbw_gbps"].idxmax()] if not ok.empty else None
-    mape, worst = fit_errors(entries, coverage)
+    errors = fit_errors(entries, coverage)
     return {"collective": collective, "run": run, "backend": key["backend"], "fabric": key["fabric"],
-            "dtype": key["dtype"], "peak busbw_gbps": None if best is None else float(best["busbw_gbps"]),
+            "dtype": key["dtype"], PEAK_BUSBW: None if best is None else float(best["busbw_gbps"]),
             "at size": "-" if best is None else size(best["size_bytes"]),
             "on ranks": None if best is None else int(best["nranks"]),
-            "model fit": fit_quality(judged(mape, worst)), "MAPE %": mape, "held-out MAPE %": worst["heldout_mape_pct"] if worst else None,
-            "outside 95% band": f"{coverage.outside} of {coverage.points}"}
+            "model fit": errors.quality, "judged on": errors.judged_on, "in-sample MAPE": pct(errors.mape_pct),
+            HELDOUT: pct(errors.heldout_pct), "outside 95% band": f"{coverage.outside} of {coverage.points}"}
 
 
-def crossover_sentence(crossing: CrossoverResult) -> str:
-    """The crossover in one sentence: where, measured or extrapolated how far, held-out error."""
-    name, limit = crossing.workload["name"], crossing.limit_nodes
-    measured = crossing.measured_nodes
-    cross, ci = crossing.crossover_nodes, crossing.crossover_nodes_ci
-    held = crossing.heldout_mape_pct
-    held_text = crossing.heldout_note or (f"the fit's held-out error was {fixed(held, 1)}%" if held is not None
-                                                 else "no held-out error")
+def crossover_sentence(crossing: CrossoverResult, all_sizes_pct: float | None = None) -> str:
+    """The crossover in one sentence: where, within the measured scale or extrapolated how
+    far, and the held-out error at the message size it rests on. `all_sizes_pct`: the same
+    fit's held-out error over all sizes (the findings table's), said beside it where it differs."""
+    name, limit, cross, ci = crossing.workload["name"], crossing.limit_nodes, crossing.crossover_nodes, \
+        crossing.crossover_nodes_ci
+    where = crossover_where(crossing, lambda n: count(n, "node"))
     if cross is None:
-        return (f"{name}: communication stays below compute up to the limit of {limit} nodes "
-                f"(extrapolated {fixed(limit / measured, 0)} x past the largest measured scale, "
-                f"{count(measured, 'node')}); "
-                f"{held_text}")
-    hi = "beyond the limit" if ci[1] is None else ci[1]
-    where = ("measured: within the measured scale" if cross <= measured else
-             f"extrapolated {fixed(cross / measured, 0)} x past the largest measured scale ({count(measured, 'node')})")
-    return (f"{name}: communication exceeds compute from {cross} nodes (95% interval {ci[0]} to {hi}), "
-            f"{where}; {held_text}")
+        lead = f"{name}: communication stays below compute up to the limit of {limit} nodes ({where})"
+    else:
+        hi = "beyond the limit" if ci[1] is None else ci[1]
+        lead = f"{name}: communication exceeds compute from {cross} nodes (95% interval {ci[0]} to {hi}); {where}"
+    return f"{lead}; {crossover_heldout(crossing, all_sizes_pct)}"
 
+
+def crossover_heldout(crossing: CrossoverResult, all_sizes_pct: float | None = None) -> str:
+    """The held-out error the crossover rests on: its fit's, in the size regime of the
+    messages at the crossover (or at the limit)."""
+    held, row = crossing.heldout_mape_pct, answer_row(crossing)
+    if held is None:
+        return crossing.heldout_note or "no held-out error"
+    at = f" of its {size(row.bytes_per_message)} messages" if row is not None else ""
+    text = f"held-out MAPE {pct(held)} in the fit's size regime{at}"
+    if all_sizes_pct is not None and pct(all_sizes_pct) != pct(held):
+        text += f" ({HELDOUT} {pct(all_sizes_pct)}, as in the table)"
+    return text

@@ -34,6 +34,12 @@ def percent(fraction, decimals: int = 1) -> str:
     return MISSING if missing(fraction) else f"{fraction:.{decimals}%}"
 
 
+def pct(x, decimals: int = 1) -> str:
+    """A value already in percent (a MAPE, a held-out error): 66.8%; missing as "-". The
+    report writes every error this way, in its sentences and its tables alike."""
+    return MISSING if missing(x) else f"{x:.{decimals}f}%"
+
+
 def size(n) -> str:
     """Bytes in binary units (1 KiB, 16 MiB); missing as "-"."""
     return MISSING if missing(n) else format_size(int(n))

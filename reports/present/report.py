@@ -5,6 +5,7 @@ PNG and summary.csv. docs/reports.md describes the report."""
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from reports.runs.load import load_run
 from reports.model.entries import fit_entries
 from reports.planning.results import CrossoverResult, PlanResult
 from reports.present.document import to_html, to_markdown
-from reports.present.format import fixed, interval, num, size
+from reports.present.format import interval, num, pct, size
 from reports.present.plan_text import plan_sentence, plan_view
 from reports.present.sections import report_document
 from reports.present.series import series_view
@@ -38,9 +39,10 @@ img{max-width:100%;border:1px solid #ddd}
 .headline{background:#f4f8ff;border:1px solid #c9d9f2;padding:.4em 1.2em;margin:1em 0}
 .headline li{margin:.25em 0}
 .note{background:#fff4d6;border-left:5px solid #e0a800;padding:.5em 1em;margin:.6em 0}
-.grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1em}
+.grid{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1em;margin-bottom:1em}
 .fit{font-size:13px;margin:.3em 0 .6em}.fit.poor{color:#a40000}
-figure{margin:0}figcaption{font-size:12px;color:#555}"""
+figure{margin:0}figcaption{font-size:12px;color:#555}
+details{margin:0 0 .8em 2.5em}summary{cursor:pointer;color:#444}details ul{font-size:13px}"""
 
 
 def _names(runs) -> list[str]:
@@ -53,35 +55,58 @@ def _names(runs) -> list[str]:
     return names
 
 
-def summary_view(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary for reading: sizes in binary units, units in the column names."""
+def time_statistic(frame: pd.DataFrame) -> str:
+    """The time a run's fits and smallest-size latency use: the median where the records
+    carry one (commscale's), else the mean (imported logs print only that)."""
+    return "median" if frame["time_us_median"].notna().any() else "mean"
+
+
+def _statistic_words(statistics: dict) -> str:
+    """The statistic of several runs in a header: 'median', or 'median; mean where imported'."""
+    kinds = sorted(set(statistics.values()), reverse=True)
+    return kinds[0] if len(kinds) == 1 else "median; mean where only that is known"
+
+
+def summary_view(summary: pd.DataFrame, statistics: dict | None = None) -> pd.DataFrame:
+    """The summary for reading: sizes in binary units, units and statistics in the column
+    names (peak busbw from the records' mean time; the smallest-size time a median where known)."""
+    time = _statistic_words(statistics or {"": "median"})
     return pd.DataFrame({
         "run": summary["run"], "collective": summary["collective"], "backend": summary["backend"],
         "fabric": summary["fabric"], "nranks": summary["nranks"], "nnodes": summary["nnodes"],
         "ok": summary["points_ok"], "skipped": summary["points_skipped"], "failed": summary["points_failed"],
         "wrong": summary["n_wrong"], "smallest size": summary["min_size_bytes"].map(size),
-        "time_us there": summary["min_size_time_us"], "peak busbw_gbps": summary["peak_busbw_gbps"],
+        f"time_us there ({time})": summary["min_size_time_us"], findings.PEAK_BUSBW: summary["peak_busbw_gbps"],
         "at size": summary["peak_at_size_bytes"].map(size)})
 
 
-def model_view(rows: list[tuple[str, dict]]) -> pd.DataFrame:
-    """(run, model.json entry) pairs as a table with R² and the 95% intervals."""
+def _with_ci(value, ci) -> str:
+    return f"{num(value)} {interval(ci)}" if ci else num(value)
+
+
+def model_view(rows: list[tuple[str, dict]], statistics: dict | None = None) -> pd.DataFrame:
+    """(run, model.json entry) pairs as a table with R² and the 95% intervals; `statistics`:
+    run -> the time its fits used ("median" or "mean"), named beside the fits' peak busbw."""
+    time = _statistic_words({run: (statistics or {}).get(run, "median") for run, _ in rows} or {"": "median"})
     return pd.DataFrame([{
-        "run": run, "collective": e["collective"], "backend": e["backend"], "fabric": e["fabric"],
-        "dtype": e["dtype"], "regime": f"{e['regime']} of {e['regimes']}",
-        "place": {True: "in", False: "out"}.get(e.get("in_place"), "-") + (" (batch)" if e.get("timing") == "batch" else ""),
-        "sizes": f"{size(e['size_bytes_min'])}-{size(e['size_bytes_max'])}", "family": e["family"],
-        "alpha_us": e["alpha_us"], "alpha_us 95%": interval(e["alpha_us_ci"]), "bandwidth_gbps": e["bandwidth_gbps"],
-        "bandwidth_gbps 95%": interval(e["bandwidth_gbps_ci"]), "busbw asymptote GB/s": e["busbw_asymptote_gbps"],
-        "busbw asymptote 95%": interval(e["busbw_asymptote_gbps_ci"]),
-        "asymptote reached": {True: "yes", False: "no (extrapolated)"}.get(e.get("busbw_asymptote_reached"), "-"),
-        "peak busbw (at size)": (f"{num(e['peak_busbw_gbps'])} at {size(e['peak_at_size_bytes'])}"
-                                 if e["peak_busbw_gbps"] is not None else "-"),
-        "R\u00b2": e["r2"], "MAPE %": e["mape_pct"],
-        "held-out MAPE %": (f"{fixed(e['heldout_mape_pct'], 1)} at {e['heldout_nranks']} ranks from "
-                            f"{', '.join(map(str, e['heldout_from_nranks']))}"
-                            if e["heldout_mape_pct"] is not None else "-"),
+        "run": run, "collective": e["collective"],
+        "backend, fabric, dtype, place": f"{e['backend']}, {e['fabric']}, {e['dtype']}, " + _place(e),
+        "regime: sizes": f"{e['regime']} of {e['regimes']}: {size(e['size_bytes_min'])}-{size(e['size_bytes_max'])}",
+        "family": e["family"], "alpha_us [95%]": _with_ci(e["alpha_us"], e["alpha_us_ci"]),
+        "bandwidth_gbps [95%]": _with_ci(e["bandwidth_gbps"], e["bandwidth_gbps_ci"]),
+        "busbw asymptote GB/s [95%]": _with_ci(e["busbw_asymptote_gbps"], e["busbw_asymptote_gbps_ci"])
+        + ("" if e.get("busbw_asymptote_reached", True) else ", not reached (extrapolated)"),
+        f"peak busbw_gbps ({time} time)": (f"{num(e['peak_busbw_gbps'])} at {size(e['peak_at_size_bytes'])}"
+                                          if e["peak_busbw_gbps"] is not None else "-"),
+        "R\u00b2": e["r2"], "in-sample MAPE": pct(e["mape_pct"]),
+        "held-out MAPE (this regime's sizes)": (f"{pct(e['heldout_mape_pct'])} ({e['heldout_nranks']} ranks from "
+                                               f"{', '.join(map(str, e['heldout_from_nranks']))})"
+                                               if e["heldout_mape_pct"] is not None else "-"),
         "points": e["points"]} for run, e in rows])
+
+
+def _place(e: dict) -> str:
+    return {True: "in", False: "out"}.get(e.get("in_place"), "-") + (" (batch)" if e.get("timing") == "batch" else "")
 
 
 def timing_view(ok: pd.DataFrame) -> pd.DataFrame:
@@ -128,19 +153,20 @@ class CollectiveSection:
 
 
 def _story(folder: Path, crossings: dict, plans: dict) -> list:
-    """The crossover and training-plan figures, (title, path) each."""
+    """The crossover and training-plan figures, (title, path, wide) each: the plan's two
+    panels take the page's width, the others half of it."""
     story = []
     for name, crossing in crossings.items():
         path = folder / f"crossover_{name}.png"
         figures.compute_vs_comm(crossing, path)
-        story.append((f"{name}: compute vs communication ({crossing.workload['name']})", path))
+        story.append((f"{name}: compute vs communication ({crossing.workload['name']})", path, False))
         path = folder / f"roofline_{name}.png"
         figures.roofline(crossing, path)
-        story.append((f"{name}: communication roofline", path))
+        story.append((f"{name}: communication roofline", path, False))
     for name, res in plans.items():
         path = folder / f"plan_{name}.png"
         figures.plan_breakdown(res, path)
-        story.append((f"{name}: training plan ({res.workload['name']}): the step and each communication", path))
+        story.append((f"{name}: training plan ({res.workload['name']}): the step and each communication", path, True))
     return story
 
 
@@ -260,14 +286,30 @@ def _headline(read: Runs, df, key_rows: list, series: list) -> Headline:
     if len(read.names) > 1:
         points = [f"{name}: {p}" for name, p in zip(read.names, points)]
     return Headline(cpu=findings.cpu_note(df), points=points + [s for s in [findings.unplotted_sentence(df)] if s],
-                    crossovers=[findings.crossover_sentence(c) for c in read.crossings.values()]
-                    + [plan_sentence(p) for p in read.plans.values()], keys=pd.DataFrame(key_rows),
-                    series=[v.sentence for v in series])
+                    crossovers=[findings.crossover_sentence(c, _all_sizes_heldout(read, name, c))
+                                for name, c in read.crossings.items()],
+                    keys=pd.DataFrame(key_rows), series=[v.sentence for v in series],
+                    plans=[plan_sentence(p) for p in read.plans.values()])
+
+
+def _all_sizes_heldout(read: Runs, name: str, crossing: CrossoverResult) -> float | None:
+    """The held-out error over all sizes (the findings table's) of the fit the crossover
+    priced with: the run's fit of its collective one of whose regimes has the crossover's
+    held-out error. None where no fit of the report is that one (a tiered model)."""
+    held = crossing.heldout_mape_pct
+    for (run, _, collective), fit in read.fits.items():
+        if run == name and collective == crossing.collective and held is not None and any(
+                r.heldout_mape_pct is not None and math.isclose(r.heldout_mape_pct, held, rel_tol=1e-6)
+                for r in fit.regimes):
+            return fit.heldout_mape_pct
+    return None
 
 
 def _tables(read: Runs, summary, ok, series: list) -> Tables:
-    model = model_view([(r, e) for (r, _, _), fit in read.fits.items() for e in fit_entries([fit])])
-    return Tables(summary_view(summary), model, {name: crossover_view(c) for name, c in read.crossings.items()},
+    statistics = {name: time_statistic(frame) for name, frame in zip(read.names, read.frames)}
+    model = model_view([(r, e) for (r, _, _), fit in read.fits.items() for e in fit_entries([fit])], statistics)
+    return Tables(summary_view(summary, statistics), model,
+                  {name: crossover_view(c) for name, c in read.crossings.items()},
                   timing_view(ok), read.doctors, {name: plan_view(p) for name, p in read.plans.items()}, series)
 
 
@@ -287,7 +329,7 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
                           _tables(read, summary, ok, series), more, home=out)
     (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
     (out / "report.html").write_text(to_html(doc, CSS), encoding="utf-8")
-    made = story + [f for s in sections for f in s.figures] + more
+    made = [(t, p) for t, p, _ in story] + [f for s in sections for f in s.figures] + more
     return {"html": out / "report.html", "md": out / "report.md", "csv": out / "summary.csv",
             "figures": [p for _, p in made]}
 
@@ -301,6 +343,8 @@ class Headline:
     """One row per fitted key (findings.key_row)."""
     series: list = ()
     """One sentence per collective measured at several node counts (reports/present/series.py)."""
+    plans: list = ()
+    """One sentence per training plan (plan_text.plan_sentence)."""
 
 
 @dataclass

@@ -4,12 +4,16 @@ report.py computes what they show; docs/reports.md#the-document-model says where
 section goes."""
 from __future__ import annotations
 
-from .document import Bold, BulletList, Document, Figure, Grid, Heading, Note, Panel, Paragraph, Table
+from .document import Bold, BulletList, Details, Document, Figure, Grid, Heading, Note, Panel, Paragraph, Table
 
 SERIES_TEXT = ("The runs taken together as one node-count series, with the model commscale predict uses "
                "(docs/model.md#predictions): measured busbw by node count at the largest size every scale "
                "measured, then predictions at 2x, 4x and 8x the largest with their predictive intervals. "
                "The per-run fits below describe each run alone.")
+FIT_WORDS = ("Per fitted collective: the peak busbw measured (from the records' mean time), and the model's fit "
+             "in a word (good: MAPE up to 10%, fair: up to 25%, poor: above), given on the held-out MAPE where "
+             "there is one (all sizes: predicting the largest rank count from a fit on the others), else on the "
+             "in-sample MAPE ('judged on' says which), with how many measured points lie outside its 95% band.")
 EXTRAPOLATED_ROWS = "Rows marked extrapolated lie past the measured scale."
 
 
@@ -27,9 +31,25 @@ def _figures(pairs) -> tuple:
     return tuple(Figure(title, path) for title, path in pairs)
 
 
+HOSTS_INLINE = 3
+"""Up to this many hosts are named in a run's line; more are counted there and listed,
+folded, under the runs."""
+
+
 def runs(names, metas) -> list:
-    """One line per run: where it came from, its world, hosts, versions and status."""
-    return [BulletList(tuple((Bold(name), f": {run_line(metas[name])}") for name in names))]
+    """One line per run: where it came from, its world, hosts, versions and status; long host
+    lists folded into one collapsed list below (each distinct list once, with its runs)."""
+    blocks = [BulletList(tuple((Bold(name), f": {run_line(metas[name])}") for name in names))]
+    lists = {}
+    for name in names:
+        hosts = tuple(map(str, metas[name].get("hosts") or ()))
+        if len(hosts) > HOSTS_INLINE:
+            lists.setdefault(hosts, []).append(name)
+    if lists:
+        total = len({h for hosts in lists for h in hosts})
+        blocks.append(Details(f"Hosts: {total} in all", (BulletList(tuple(
+            (Bold(", ".join(runs_of)), f": {', '.join(hosts)}") for hosts, runs_of in lists.items())),)))
+    return blocks
 
 
 def run_line(meta: dict) -> str:
@@ -38,8 +58,11 @@ def run_line(meta: dict) -> str:
     parts = [f"imported from {meta['tool']}" if "tool" in meta else f"launcher {meta.get('launcher', '?')}"]
     if meta.get("world_size"):
         parts.append(f"world {meta['world_size']}")
-    if meta.get("hosts"):
-        parts.append(f"hosts {', '.join(map(str, meta['hosts']))}")
+    hosts = meta.get("hosts") or []
+    if len(hosts) > HOSTS_INLINE:
+        parts.append(f"{len(hosts)} hosts (listed below)")
+    elif hosts:
+        parts.append(f"{'host' if len(hosts) == 1 else 'hosts'} {', '.join(map(str, hosts))}")
     parts += [what] if what else []
     parts.append(f"status {meta.get('status', '?')}")
     return "; ".join(parts)
@@ -51,11 +74,10 @@ def findings(headline) -> list:
     if headline.cpu:
         blocks.append(Note((Bold("CPU ranks stand in for GPUs."), f" {headline.cpu}")))
     blocks.append(BulletList((*headline.points, *((Bold("Scaling"), f" {t}") for t in headline.series),
-                              *((Bold("Crossover"), f" {t}") for t in headline.crossovers))))
+                              *((Bold("Crossover"), f" {t}") for t in headline.crossovers),
+                              *((Bold("Training plan"), f" {t}") for t in headline.plans))))
     if not headline.keys.empty:
-        blocks += [Paragraph("Per fitted collective: the peak busbw measured, and the model's fit in a word (good: "
-                             "MAPE up to 10%, fair: up to 25%, poor: above; the held-out error where it is worse), "
-                             "with how many measured points lie outside its 95% band."), Table(headline.keys)]
+        blocks += [Paragraph(FIT_WORDS), Table(headline.keys)]
     return [Panel(tuple(blocks), "headline")]
 
 
@@ -72,9 +94,11 @@ def story_figures(story) -> list:
     """The crossover, roofline and training-plan figures."""
     if not story:
         return []
+    half = [(title, path) for title, path, wide in story if not wide]
     return [Heading("Compute vs communication"),
             Paragraph("Solid lines and filled markers: the measured scale; dashed lines, hollow markers and the "
-                      "hatched background: extrapolated by the model."), Grid(_figures(story))]
+                      "hatched background: extrapolated by the model."), *([Grid(_figures(half))] if half else []),
+            *(Figure(title, path) for title, path, wide in story if wide)]
 
 
 def bandwidth(collectives) -> list:
@@ -91,16 +115,19 @@ def bandwidth(collectives) -> list:
 
 def summary(table) -> list:
     return [Heading("Summary"),
-            Paragraph("Per collective and group: points, wrong elements, the median time at the smallest size and "
-                      "the peak busbw with the size it was reached at."), Table(table)]
+            Paragraph("Per collective and group: points, wrong elements, the time at the smallest size (the median "
+                      "where the records have one) and the peak busbw (from the mean time, as nccl-tests prints it) "
+                      "with the size it was reached at."), Table(table)]
 
 
 def scaling_model(table) -> list:
     if table.empty:
         return []
     return [Heading("Scaling model"),
-            Paragraph("T(n, p) = alpha A(p) + n B(p) / bandwidth per collective, fitted on time with 95% bootstrap "
-                      "intervals; held-out: MAPE predicting the largest group size from the others."), Table(table)]
+            Paragraph("T(n, p) = alpha A(p) + n B(p) / bandwidth per collective and size regime, fitted on the "
+                      "median time (the mean where only that is known) with 95% bootstrap intervals; its peak busbw "
+                      "is from that time. Held-out MAPE: predicting the largest group size from a fit on the others, "
+                      "over this regime's sizes (the findings give it over all sizes)."), Table(table)]
 
 
 def _dim(table) -> tuple:
