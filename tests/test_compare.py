@@ -19,7 +19,8 @@ def _run(path, factor, spread_pct=None):
 def test_a_regression_beyond_noise_fails_and_one_within_does_not(tmp_path):
     base = _run(tmp_path / "base", 1.0, spread_pct=1.0)
     slow = _run(tmp_path / "slow", 1.25, spread_pct=1.0)        # busbw -20%, points' own noise ~1.4%
-    result = commscale_here("compare", base, slow, "--fail-on", "busbw_gbps:-5%", "--noise-floor-pct", "2")
+    result = commscale_here("compare", base, slow, "--fail-on", "busbw_gbps:-5%", "--noise-floor-pct", "2",
+                            "--collective-floor-pct", "10")
     assert result.returncode == 1, result.stdout + result.stderr
     assert "6 points aligned" in result.stdout and "# points beyond noise: 6 of 6" in result.stdout
     assert result.stdout.count("  slower") == 6
@@ -28,10 +29,11 @@ def test_a_regression_beyond_noise_fails_and_one_within_does_not(tmp_path):
                                                                                 "(busbw_gbps:-5%)"]
     assert result.stdout.splitlines()[-1].startswith("FAIL: 1 of 1 collectives regressed, 6 of 6 points beyond noise")
     # the same slowdown does not fail a looser threshold: slower, not regressed
-    looser = commscale_here("compare", base, slow, "--fail-on", "busbw_gbps:-25%")
+    looser = commscale_here("compare", base, slow, "--fail-on", "busbw_gbps:-25%", "--collective-floor-pct", "10")
     assert looser.returncode == 0 and " slower\n" in looser.stdout and looser.stdout.splitlines()[-1].startswith("PASS")
     # a time rule in the other direction catches it too
-    assert commscale_here("compare", base, slow, "--fail-on", "time_us:+10%").returncode == 1
+    assert commscale_here("compare", base, slow, "--fail-on", "time_us:+10%",
+                          "--collective-floor-pct", "10").returncode == 1
 
 
 def test_differences_inside_the_noise_are_not_flagged(tmp_path):

@@ -82,8 +82,8 @@ def options(args) -> CompareOptions:
     base, new = _sides(args)
     try:
         rules = tuple(parse_rule(r) for r in args.fail_on)
-        noise = NoiseModel.default(args.statistic or "median", point_floor_pct=args.noise_floor_pct,
-                                   collective_floor_pct=args.collective_floor_pct)
+        noise = NoiseModel.default(args.statistic or "median", min(len(base), *(len(n) for n in new)),
+                                   point_floor_pct=args.noise_floor_pct, collective_floor_pct=args.collective_floor_pct)
     except CompareError as exc:
         raise UsageError(str(exc).replace("statistic", "--statistic", 1)) from None
     match = tuple(f.strip() for f in args.match.split(",") if f.strip())
@@ -157,11 +157,14 @@ def _print_header(opts: CompareOptions, cmp, new_runs) -> None:
           + (f"; the mean for {fallback} points whose records have no {stat}" if fallback else "") +
           f"); busbw_gbps and algbw_gbps from it (the record's, x time_us_mean / time_us_{stat}), so time and "
           f"bandwidth changes always agree in sign")
-    runs = ", the runs' spread (t interval)" if kb + kn > 2 else ""
+    several = min(kb, kn) >= 3
+    runs = f", the runs' spread (t interval{', robust: MAD' if several else ''})" if kb + kn > 2 else ""
+    levels = "; a side's point is the median over its runs" if several else \
+        (", the t interval of the runs' levels" if kb + kn > 2 else "")
     print(f"# noise: a point is beyond noise past the largest of {noise.point_floor_pct:g}%, "
           f"{noise.ci_scale:g} x its two medians' 95% intervals combined{runs}; a collective when 0 lies outside its "
           f"interval: the sign-test 95% interval of its points' median change, at least +-"
-          f"{noise.collective_floor_pct:g}%{runs}")
+          f"{noise.collective_floor_pct:g}%{levels} (floors measured: docs/compare.md)")
 
 
 def _print_points(shown, match, total: int) -> None:

@@ -23,13 +23,18 @@ POOLED_OUT = ("size_bytes", "nranks", "count")
 STATISTICS = ("median", "min", "mean")
 """The per-point statistic of the timed calls every metric is computed from."""
 DEFAULT_STATISTIC = "median"
-POINT_FLOOR_PCT = {"median": 35.0, "min": 35.0, "mean": 35.0}
-"""Least noise of one point, per statistic, from identical dry runs
-(benchmarks/selfbench/compare_noise.py; docs/compare.md)."""
+ROBUST_RUNS = 3
+"""From this many runs on each side, a side's point is the median over its runs and the
+runs' spread a robust (MAD) one: one run's bad minute is outvoted; fewer use the mean and SD."""
+POINT_FLOOR_PCT = {"median": {1: 35.0, ROBUST_RUNS: 35.0}, "min": {1: 35.0, ROBUST_RUNS: 35.0},
+                   "mean": {1: 35.0, ROBUST_RUNS: 35.0}}
+"""Least noise of one point, per statistic, for one (or two) runs a side and for ROBUST_RUNS
+or more: measured on identical dry runs (benchmarks/selfbench/compare_noise.py; docs/compare.md)."""
 CI_SCALE = 1.0
 """Points' own noise: CI_SCALE x the two medians' 95% intervals combined."""
-COLLECTIVE_FLOOR_PCT = {"median": 8.0, "min": 8.0, "mean": 8.0}
-"""Least half-width of a collective's interval, per statistic, from the same dry runs."""
+COLLECTIVE_FLOOR_PCT = {"median": {1: 8.0, ROBUST_RUNS: 8.0}, "min": {1: 8.0, ROBUST_RUNS: 8.0},
+                        "mean": {1: 8.0, ROBUST_RUNS: 8.0}}
+"""Least half-width of a collective's interval, the same way."""
 
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086)
@@ -43,19 +48,22 @@ class CompareError(ValueError):
 @dataclass(frozen=True)
 class NoiseModel:
     """The statistic, and how far apart two sides may be on it and still be the same
-    (docs/compare.md). `NoiseModel.default(statistic)` is the measured default."""
+    (docs/compare.md). `NoiseModel.default(statistic, runs_per_side)` is the measured default."""
     statistic: str = DEFAULT_STATISTIC
-    point_floor_pct: float = POINT_FLOOR_PCT[DEFAULT_STATISTIC]
+    point_floor_pct: float = POINT_FLOOR_PCT[DEFAULT_STATISTIC][1]
     ci_scale: float = CI_SCALE
-    collective_floor_pct: float = COLLECTIVE_FLOOR_PCT[DEFAULT_STATISTIC]
+    collective_floor_pct: float = COLLECTIVE_FLOOR_PCT[DEFAULT_STATISTIC][1]
 
     @classmethod
-    def default(cls, statistic: str = DEFAULT_STATISTIC, **overrides) -> "NoiseModel":
+    def default(cls, statistic: str = DEFAULT_STATISTIC, runs_per_side: int = 1, **overrides) -> "NoiseModel":
+        """The measured floors for `statistic` with `runs_per_side` (the fewer side's) runs;
+        overrides that are not None replace them."""
         if statistic not in STATISTICS:
             raise CompareError(f"statistic {statistic!r} is unknown: choose from {', '.join(STATISTICS)}")
+        k = ROBUST_RUNS if runs_per_side >= ROBUST_RUNS else 1
         given = {k: v for k, v in overrides.items() if v is not None}
-        return cls(**{"statistic": statistic, "point_floor_pct": POINT_FLOOR_PCT[statistic],
-                      "collective_floor_pct": COLLECTIVE_FLOOR_PCT[statistic], **given})
+        return cls(**{"statistic": statistic, "point_floor_pct": POINT_FLOOR_PCT[statistic][k],
+                      "collective_floor_pct": COLLECTIVE_FLOOR_PCT[statistic][k], **given})
 
 
 @dataclass(frozen=True)
@@ -129,14 +137,20 @@ def _side(runs: list[pd.DataFrame], match, statistic) -> tuple[pd.DataFrame, pd.
 
 
 def _runs_half(dev_base: np.ndarray, dev_new: np.ndarray) -> np.ndarray:
-    """Half-width (log) of the run-to-run interval of the difference of the two sides' means,
-    from the runs' deviations from their side's mean (rows: points; columns: runs)."""
+    """Half-width (log) of the run-to-run 95% interval of the difference of the two sides,
+    from the runs' deviations from their side's centre (rows: points; a column per run): Student's
+    t x the SD; from ROBUST_RUNS runs a side, t x the MAD-based scale x 1.2533 (a median's
+    standard error over a mean's), so one run far off does not set it."""
     kb, kn = dev_base.shape[1], dev_new.shape[1]
     df = kb + kn - 2
     if kb + kn <= 2:
         return np.zeros(dev_base.shape[0])
-    ss = (dev_base ** 2).sum(axis=1) + (dev_new ** 2).sum(axis=1)
-    return t975(df) * np.sqrt(ss / df) * math.sqrt(1 / kb + 1 / kn)
+    both = np.hstack([dev_base, dev_new])
+    if min(kb, kn) >= ROBUST_RUNS:
+        scale = 1.4826 * np.median(np.abs(both), axis=1) * 1.2533
+    else:
+        scale = np.sqrt((both ** 2).sum(axis=1) / df)
+    return t975(df) * scale * math.sqrt(1 / kb + 1 / kn)
 
 
 def _as_runs(side) -> list[pd.DataFrame]:
@@ -213,8 +227,8 @@ def group_fields(match) -> list[str]:
 
 def collective_verdicts(cmp: Comparison, rules=()) -> list[CollectiveVerdict]:
     """Per collective: median of its points' log ratios; its interval, the sign-test 95% interval
-    of that median widened to at least +-the collective floor and +-the run-to-run interval of
-    the collective's level (with several runs on a side); beyond noise when 0 is outside it."""
+    of that median widened to at least +-the collective floor (and +-the run-to-run interval of
+    the collective's level with 2 runs a side); beyond noise when 0 is outside it."""
     points, fields = cmp.points, group_fields(cmp.match)
     floor = math.log1p(cmp.noise.collective_floor_pct / 100)
     grouped = points.groupby(fields, dropna=False, sort=True) if fields else [((), points)]
@@ -223,10 +237,7 @@ def collective_verdicts(cmp: Comparison, rules=()) -> list[CollectiveVerdict]:
         ratios = np.sort(g["log_ratio"].to_numpy())
         med = float(np.median(ratios))
         lo, hi = median_ci95(ratios)
-        rows = g.index.to_numpy()
-        lvl_b = np.median(cmp.dev_base[rows], axis=0)[None, :]
-        lvl_n = np.median(cmp.dev_new[rows], axis=0)[None, :]
-        half = max(floor, float(_runs_half(lvl_b, lvl_n)[0]))
+        half = max(floor, _level_half(cmp, g.index.to_numpy()))
         lo, hi = min(lo, med - half), max(hi, med + half)
         verdict = "slower" if lo > 0 else ("faster" if hi < 0 else "same")
         failed = tuple(f"{r.metric}:{r.threshold_pct:+g}%" for r in rules
@@ -235,6 +246,18 @@ def collective_verdicts(cmp: Comparison, rules=()) -> list[CollectiveVerdict]:
                                           log_median=med, log_lo=lo, log_hi=hi,
                                           verdict="regressed" if failed else verdict, failed_rules=failed))
     return verdicts
+
+
+def _level_half(cmp: Comparison, rows) -> float:
+    """With 2 runs on a side (a median of two is their mean: one bad run moves it), the t
+    interval of the runs' levels (each run's median deviation over the collective's points);
+    from ROBUST_RUNS a side none: the median over runs outvotes a bad run, and the floor
+    measured for that many runs stands for the rest."""
+    if min(cmp.runs) >= ROBUST_RUNS:
+        return 0.0
+    lvl_b = np.median(cmp.dev_base[rows], axis=0)[None, :]
+    lvl_n = np.median(cmp.dev_new[rows], axis=0)[None, :]
+    return float(_runs_half(lvl_b, lvl_n)[0])
 
 
 def compare(base, new, match=DEFAULT_MATCH, noise: NoiseModel = NoiseModel()) -> pd.DataFrame:
