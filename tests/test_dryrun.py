@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from conftest import local_run, read_records
+from conftest import commscale, local_run, read_records
 from record_checks import check_record
 from reports.runs.load import load_run
 
@@ -31,6 +31,13 @@ def test_default_dryrun_covers_every_collective_at_2_and_4_ranks(default_dryrun)
     assert meta["status"] == "complete" and meta["world_size"] == 4 and meta["versions"]["torch"]
     assert len(load_run(out)) == len(records)
     assert "busbw_gbps" in result.stdout and "ETA" in result.stdout
+    # brief on the terminal: a line per block, the summary, a few lines per step; the tables in files
+    assert len(result.stdout.splitlines()) < 80, len(result.stdout.splitlines())
+    rows = [line for line in (out / "sweep.txt").read_text().splitlines() if line.endswith(" ok")]
+    assert len(rows) == len(records) and not any(line.endswith(" ok") for line in result.stdout.splitlines())
+    assert result.stdout.count(" points ok, peak busbw ") == 14
+    for step in ("compute", "fit", "crossover", "plan"):
+        assert f"{out / step}.txt" in result.stdout and (out / f"{step}.txt").stat().st_size > 200, step
     summary = result.stdout.split("# summary of")[1].split("\n#\n")[0].splitlines()
     assert len(summary) == 2 + 14  # path line, header, 7 collectives x 2 group sizes
     # ... then the compute side, the fit and the crossover of the dry run's workload
@@ -93,3 +100,13 @@ def test_too_small_points_are_skipped_with_a_reason(tmp_path):
     small, big = read_records(out)
     assert small["status"] == "skipped" and "holds no float32 element per rank at 4 ranks" in small["reason"]
     assert big["status"] == "ok"
+
+
+def test_verbose_dry_run_prints_every_table(tmp_path):
+    out = tmp_path / "run"
+    result = commscale("dryrun", "--nproc", "2", "--out", out, "--collectives", "all_reduce", "-b", "1K", "-e", "64K",
+                       "-n", "2", "-w", "1", "-v")
+    assert result.returncode == 0, result.stderr
+    assert "# all_reduce  nranks 2  nnodes 1" in result.stdout and "# commscale compute on cpu" in result.stdout
+    assert "# scaling model of" in result.stdout and not (out / "fit.txt").exists()
+    assert result.stdout.count("\n       4 KiB") == 1 and (out / "sweep.txt").read_text().count("\n       4 KiB") == 1

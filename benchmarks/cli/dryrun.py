@@ -7,11 +7,12 @@ of a small workload and writes the report, all into the run directory.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from collectives.records import COMPUTE_FILE
 
-from ..analysis.after_run import fit_or_say_why, print_summary, write_report
+from ..analysis.after_run import fit_or_say_why, print_summary, step_output, write_report
 from ..analysis.crossover import CrossoverOptions, run_crossover
 from ..analysis.plan import PlanOptions, parse_nodes, run_plan
 from ..compute.measure import compute_options, run_compute
@@ -21,6 +22,7 @@ from ..launch.local import run_ranks
 from ..launch.outcome import launch_failed, launch_stopped
 from ..outdirs import check_out_dir
 from ..sweep.config import RunConfig
+from ..sweep.table import brief_wanted
 from .options import add_resume, add_run_options, env_default, sweep_config
 
 DRYRUN_WORKLOAD = "dryrun-small"
@@ -55,10 +57,15 @@ def add_parser(sub):
     p.add_argument("--nproc", type=int, default=env_default("nproc", "4"), help="CPU ranks to spawn [4]")
     add_run_options(p, cpu_only=True, min_bytes="1K", max_bytes="16M")
     add_resume(p)
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print every table (a row per point, the fit, crossover and plan tables); without it they "
+                        "go to files in the run directory and the terminal gets a line per step")
     return p
 
 
 def run(args) -> int:
+    if not args.verbose:
+        os.environ.setdefault("COMMSCALE_TABLE", "brief")  # the ranks inherit it
     cfg = sweep_config(args, cpu_only=True)
     opts = DryrunOptions(args.nproc)
     opts.check(cfg)
@@ -85,23 +92,42 @@ def dryrun(cfg: RunConfig, opts: DryrunOptions) -> int:
 def _model(cfg: RunConfig, nproc: int) -> None:
     """CPU GEMMs, the fit, the crossover of a small workload and the report, all into the
     run directory. A run too small to fit says why; the report is written whatever the
-    fit said."""
+    fit said. In brief (COMMSCALE_TABLE=brief: the dry run without -v) each step's tables
+    go to OUT/<step>.txt and the terminal gets its verdict lines."""
+    from reports.present.brief_text import brief_crossover, brief_plan
+    brief = brief_wanted()
     print("#", flush=True)
-    if (cfg.out / COMPUTE_FILE).exists():  # resumed: measured by the first attempt
-        print(f"# compute: kept from before in {cfg.out / COMPUTE_FILE}", flush=True)
-    else:
-        run_compute(compute_options(cfg.out, **DRYRUN_GEMMS))
-    print("#", flush=True)
+    _compute(cfg, brief)
     crossover = CrossoverOptions(runs=(cfg.out,), workload=DRYRUN_WORKLOAD, out=cfg.out, force=True)
     plan = PlanOptions(runs=(cfg.out,), workload=DRYRUN_TRAINING, nodes=parse_nodes("1-64"), out=cfg.out,
                        force=True)
 
     def then(fitted):
-        run_crossover(crossover, fitted)
+        with step_output(cfg.out, "crossover", brief) as table:
+            res = run_crossover(crossover, fitted)
+        if table:
+            print(f"{brief_crossover(res)}\n#   table: {table}", flush=True)
         print("#", flush=True)
         try:
-            run_plan(plan, fitted)
+            with step_output(cfg.out, "plan", brief) as table:
+                res = run_plan(plan, fitted)
+            if table:
+                print(f"{brief_plan(res)}\n#   table: {table}", flush=True)
         except UsageError as exc:
             print(f"# no training plan: {exc}", flush=True)
-    fits = fit_or_say_why(cfg.out, then=then)
+    fits = fit_or_say_why(cfg.out, then=then, brief=brief)
     write_report(cfg.out, fits)
+
+
+def _compute(cfg: RunConfig, brief: bool) -> None:
+    """The dry run's GEMMs and copy, unless a first attempt measured them."""
+    from reports.present.brief_text import brief_compute
+    from reports.runs.load import load_compute
+    if (cfg.out / COMPUTE_FILE).exists():  # resumed: measured by the first attempt
+        print(f"# compute: kept from before in {cfg.out / COMPUTE_FILE}", flush=True)
+    else:
+        with step_output(cfg.out, "compute", brief) as table:
+            run_compute(compute_options(cfg.out, **DRYRUN_GEMMS))
+        if table:
+            print(f"{brief_compute(load_compute(cfg.out))}\n#   table: {table}", flush=True)
+    print("#", flush=True)

@@ -37,7 +37,7 @@ from .harness import Point, Timing, measure_point
 from .meta import RunMeta, new_meta
 from .plan import GroupPlan, plan_groups, plan_points
 from .resume import done_points, point_key, resumable_meta
-from .table import Printer
+from .table import TABLE_FILE, Printer, brief_wanted
 from .transports import Transports, fabric_label
 
 NCCL_LOG_DIR = "nccl"
@@ -235,7 +235,9 @@ class Sweep:
             self.meta = RunMeta(cfg.out, new_meta(cfg, self.launch, backend, self.run_id, self.hosts, topology))
             self.meta.update(domains=self.domains_meta)
         self.writer = RecordWriter(cfg.out)
-        self.printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in self.plans for pt in self.points])
+        self.table = open(cfg.out / TABLE_FILE, "a", encoding="utf-8")
+        self.printer = Printer([(pt.size_bytes, len(plan.ranks)) for plan in self.plans for pt in self.points],
+                               table=self.table, brief=brief_wanted())
         self.printer.note(f"commscale run {self.run_id}: backend {backend.name} ({backend.device}), "
                           f"{backend.world_size} ranks on {len(set(self.hosts))} host(s), launcher "
                           f"{self.launch.launcher}, out {cfg.out}")
@@ -355,6 +357,7 @@ class Sweep:
                                   f"meta.json says status 'incomplete'; finish it with --resume {cfg.out}")
             if self.any_wrong:
                 self.printer.note("DATA CHECK FAILED: see records with status 'failed'")
+            self.table.close()
         if self.stopped_by:
             return EXIT_STOPPED
         return EXIT_WRONG_DATA if self.backend.sum_over([int(self.any_wrong)], None)[0] else EXIT_OK

@@ -1,9 +1,13 @@
 """Rank 0's live output: an nccl-tests-style table with units, and progress with an ETA.
 
-Printed for people; the records are the storage format.
+Printed for people; the records are the storage format. The whole table also goes to
+OUT/sweep.txt; with COMMSCALE_TABLE=brief (the dry run and the emulation without -v) the
+terminal gets one line per block of points (a collective on a group), plus every point
+that is not ok, instead of a row per point.
 """
 from __future__ import annotations
 
+import os
 import sys
 import time
 
@@ -21,23 +25,42 @@ def _weight(size_bytes: int, nranks: int) -> float:
     return _LATENCY_BYTES + size_bytes * nranks
 
 
+TABLE_FILE = "sweep.txt"
+"""The sweep's table, beside the records."""
+
+
+def brief_wanted() -> bool:
+    """COMMSCALE_TABLE=brief: one line per block on the terminal (the dry run sets it unless -v)."""
+    return os.environ.get("COMMSCALE_TABLE", "").strip().lower() == "brief"
+
+
 class Printer:
-    def __init__(self, planned: list[tuple[int, int]], stream=sys.stdout):
-        """`planned`: (size_bytes, nranks) of every point in the run, for the ETA."""
+    def __init__(self, planned: list[tuple[int, int]], stream=sys.stdout, table=None, brief: bool = False):
+        """`planned`: (size_bytes, nranks) of every point in the run, for the ETA; `table`:
+        a file the whole table is appended to; `brief`: the terminal gets a line per block."""
         self.stream = stream
+        self.table = table
+        self.brief = brief
         self.total_points = len(planned)
         self.total_weight = sum(_weight(s, p) for s, p in planned) or 1.0
         self.done_points = 0
         self.done_weight = 0.0
         self.start = time.monotonic()
+        self.block = None
+        """brief: (label, points, ok, peak busbw, its size) of the block being measured"""
 
-    def _print(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    def _print(self, text: str, terminal: bool = True) -> None:
+        if terminal:
+            print(text, file=self.stream, flush=True)
+        if self.table is not None and not self.table.closed:
+            print(text, file=self.table, flush=True)
 
     def header(self, collective: str, nranks: int, nnodes: int, fabric: str) -> None:
+        terminal = not self.brief
         self._print(f"#\n# {collective}  nranks {nranks}  nnodes {nnodes}  fabric {fabric}"
-                    "  (time: max over ranks, mean of iterations; GB/s = 1e9 B/s)")
-        self._print("# " + " ".join(f"{name:>{width}}" for name, width in _COLUMNS))
+                    "  (time: max over ranks, mean of iterations; GB/s = 1e9 B/s)", terminal)
+        self._print("# " + " ".join(f"{name:>{width}}" for name, width in _COLUMNS), terminal)
+        self.block = [f"{collective} {nranks} ranks, {nnodes} node(s), {fabric}", 0, 0, None, None]
 
     def row(self, rec: dict) -> None:
         def num(key, fmt):
@@ -48,18 +71,33 @@ class Printer:
             num("time_us_mean", ".2f"), num("algbw_gbps", ".3f"), num("busbw_gbps", ".3f"),
             rec["n_wrong"] if rec["n_wrong"] is not None else "-", rec["status"],
         )
-        self._print("  " + " ".join(f"{str(c):>{w}}" for c, (_, w) in zip(cells, _COLUMNS)))
-        if rec["status"] != "ok" and rec.get("reason"):
+        bad = rec["status"] != "ok"
+        self._print("  " + " ".join(f"{str(c):>{w}}" for c, (_, w) in zip(cells, _COLUMNS)), not self.brief or bad)
+        if bad and rec.get("reason"):
             self._print(f"#   {rec['status']}: {rec['reason']}")
+        self._count(rec, bad)
         self.done_points += 1
         self.done_weight += _weight(rec["size_bytes"] or 0, rec["nranks"])
+
+    def _count(self, rec: dict, bad: bool) -> None:
+        if self.block is None:
+            return
+        self.block[1] += 1
+        self.block[2] += not bad
+        bw = rec.get("busbw_gbps")
+        if not bad and bw is not None and (self.block[3] is None or bw > self.block[3]):
+            self.block[3], self.block[4] = bw, rec["size_bytes"]
 
     def progress(self) -> None:
         elapsed = time.monotonic() - self.start
         frac = min(self.done_weight / self.total_weight, 1.0)
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
-        self._print(f"# progress {self.done_points}/{self.total_points} points, "
-                    f"elapsed {elapsed:.1f} s, ETA {eta:.1f} s")
+        line = f"progress {self.done_points}/{self.total_points} points, elapsed {elapsed:.1f} s, ETA {eta:.1f} s"
+        self._print(f"# {line}", not self.brief)
+        if self.brief and self.block is not None:
+            label, points, ok, peak, at = self.block
+            best = f", peak busbw {peak:.3g} GB/s at {format_size(at)}" if peak is not None else ""
+            print(f"# {label}: {ok} of {points} points ok{best}; {line}", file=self.stream, flush=True)
 
     def note(self, text: str) -> None:
         self._print(f"# {text}")
