@@ -103,3 +103,28 @@ def test_gpus_per_node_default_to_the_runs_own_and_say_where_they_came_from(tmp_
     assert (res["gpus_per_node"], res["gpus_per_node_source"]) == (8, "the runs' ranks per node")
     given = commscale_here("plan", run, *VERBS["plan"][0], "--gpus-per-node", "4", "--out", tmp_path / "p")
     assert given.returncode == 0 and "# GPUs per node: 4 (--gpus-per-node)" in given.stdout
+
+
+def test_the_report_shows_a_plan_and_a_crossover_written_outside_the_run(tmp_path):
+    run = _run(tmp_path)
+    for verb in ("crossover", "plan"):
+        assert commscale_here(verb, run, *VERBS[verb][0], "--out", tmp_path / verb).returncode == 0
+    report = commscale_here("report", run, tmp_path / "crossover", tmp_path / "plan", "--out", tmp_path / "rep")
+    assert report.returncode == 0, report.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "## Training plan: plan" in md and "**Training plan** dryrun-llm:" in md
+    assert "gpt2-small-dp" in md
+    alone = commscale_here("report", tmp_path / "plan", "--out", tmp_path / "rep2")
+    assert alone.returncode == 2 and "no run among" in alone.stderr
+
+
+def test_gpus_per_node_are_said_to_be_assumed_where_the_runs_do_not_say(tmp_path):
+    from collectives.cost import RING_ALL_REDUCE as ring
+    from synthetic import family_time_us
+    pts = [(None, p, None, "net", n, family_time_us(ring, p, n, 10.0, 10.0)) for p in (16, 32) for n in
+           [8 * 4 ** i for i in range(12)]]
+    run = write_run(tmp_path / "run", pts, noise=0.01)  # an imported log that names no nodes
+    result = commscale_here("crossover", run, *VERBS["crossover"][0], "--out", tmp_path / "c")
+    assert result.returncode == 0, result.stderr
+    assert "# GPUs per node: 8 (assumed: the runs do not say how many ranks a node ran; set --gpus-per-node)" \
+        in result.stdout

@@ -73,7 +73,7 @@ def test_plan_on_real_nccl_tests_logs(tmp_path):
     assert rep.returncode == 0, rep.stderr
     md = (tmp_path / "rep" / "report.md").read_text()
     assert f"## Training plan: {runs[0].name}" in md and f"figures/plan_{runs[0].name}.png" in md
-    assert "training plan mixtral-8x7b:" in md
+    assert "**Training plan** mixtral-8x7b:" in md and "training plan mixtral" not in md
 
 
 @pytest.mark.parametrize("args, words", [

@@ -116,11 +116,11 @@ def test_the_quality_word_follows_the_held_out_error_where_there_is_one():
 
 def test_the_plan_bullet_is_labelled_training_plan_and_the_crossover_crossover():
     headline = Headline(cpu=None, points=["2 points"], crossovers=["wl: communication exceeds compute"],
-                        keys=pd.DataFrame(), plans=["training plan llm: MFU 40%"])
+                        keys=pd.DataFrame(), plans=["llm: MFU 40%"])
     (panel,) = sections.findings(headline)
     (bullets,) = [b for b in panel.blocks if isinstance(b, BulletList)]
     labels = {item[0].text: item[1] for item in bullets.items if isinstance(item, tuple)}
-    assert labels == {"Crossover": " wl: communication exceeds compute", "Training plan": " training plan llm: MFU 40%"}
+    assert labels == {"Crossover": " wl: communication exceeds compute", "Training plan": " llm: MFU 40%"}
 
 
 # --- 7: the time statistic named beside each peak busbw --------------------------------------

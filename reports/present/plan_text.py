@@ -64,13 +64,14 @@ def plan_view(res: PlanResult):
 
 
 def plan_sentence(res: PlanResult) -> str:
-    """The plan in one sentence: the first communication past its window, and the MFU across the scales."""
+    """The plan in one sentence, after the report's "Training plan" label: the workload, the
+    first communication past its window, and the MFU across the scales."""
     name, first = res.workload["name"], res.first
     over = sorted((f["exceeds_window_nodes"], k) for k, f in first.items() if f["exceeds_window_nodes"])
     ok = res.fitting_rows
     if not ok:
-        return f"training plan {name}: the layout fits none of the node counts asked for"
+        return f"{name}: the layout fits none of the node counts asked for"
     lead = (f"{over[0][1]} communication is the first to outgrow the compute it can hide under, from "
             f"{over[0][0]} node(s)" if over else "no communication outgrows the compute it can hide under")
-    return (f"training plan {name}: {lead}; MFU {ok[0].mfu:.0%} at {ok[0].nnodes} node(s), "
+    return (f"{name}: {lead}; MFU {ok[0].mfu:.0%} at {ok[0].nnodes} node(s), "
             f"{ok[-1].mfu:.0%} at {ok[-1].nnodes} (measured up to {res.measured_nodes} node(s))")

@@ -185,12 +185,24 @@ class Runs:
     """run name -> doctor_views(doctor.json): the doctor's sentence, suspects and nodes."""
 
 
-def _read_runs(runs, given: dict) -> Runs:
-    """`given`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
+def _read_runs(runs, given: dict, results=()) -> Runs:
+    """`given`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here);
+    `results`: directories of crossover.json or plan.json that crossover and plan wrote
+    outside the runs (their default), each shown under its directory's name."""
     read = Runs(_names(runs), [Path(r) for r in runs])
     for run, name in zip(runs, read.names):
         _read_run(Path(run), name, given.get(run), read)
+    for place in map(Path, results):
+        _read_results(place, place.name, read)
     return read
+
+
+def _read_results(place: Path, name: str, read: Runs) -> None:
+    """The crossover and the plan a directory holds, under `name`."""
+    if (place / "crossover.json").exists():
+        read.crossings[name] = CrossoverResult.from_json(json.loads((place / "crossover.json").read_text()))
+    if (place / "plan.json").exists():
+        read.plans[name] = PlanResult.from_json(json.loads((place / "plan.json").read_text()))
 
 
 def _read_run(run: Path, name: str, fitted, read: Runs) -> None:
@@ -199,10 +211,7 @@ def _read_run(run: Path, name: str, fitted, read: Runs) -> None:
     read.metas[name] = load_meta(run) if (run / "meta.json").exists() else {}
     for fit in fitted or _fits([run], df):
         read.fits.setdefault((name, fit.key["fabric"], fit.key["collective"]), fit)  # first dtype of each
-    if (run / "crossover.json").exists():
-        read.crossings[name] = CrossoverResult.from_json(json.loads((run / "crossover.json").read_text()))
-    if (run / "plan.json").exists():
-        read.plans[name] = PlanResult.from_json(json.loads((run / "plan.json").read_text()))
+    _read_results(run, name, read)
     if (run / DOCTOR_FILE).exists():
         read.doctors[name] = doctor_views(DoctorResult.from_json(json.loads((run / DOCTOR_FILE).read_text())))
 
@@ -313,13 +322,14 @@ def _tables(read: Runs, summary, ok, series: list) -> Tables:
                   timing_view(ok), read.doctors, {name: plan_view(p) for name, p in read.plans.items()}, series)
 
 
-def build_report(runs, out: Path, scale_sizes=None, fits=None) -> dict:
+def build_report(runs, out: Path, scale_sizes=None, fits=None, results=()) -> dict:
     """Write every output into `out`; returns their paths and what the figures hold.
-    `fits`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here)."""
+    `fits`: {run: [KeyFit]} for runs the caller has fitted already (others are fitted here);
+    `results`: directories of crossover.json or plan.json written outside the runs."""
     out = Path(out)
     folder = out / "figures"
     folder.mkdir(parents=True, exist_ok=True)
-    read = _read_runs(runs, fits or {})
+    read = _read_runs(runs, fits or {}, results)
     df, ok = _points(read.frames)
     sections, more, key_rows = _collectives(read, df, ok, folder, scale_sizes)
     series = [v for v in (series_view(df, c) for c in dict.fromkeys(ok["collective"])) if v is not None]
