@@ -1,4 +1,4 @@
-"""`python -m benchmarks.gloo_reference`, the command the README gives: commscale's gloo numbers beside a bare
+"""`python -m benchmarks.gloo_reference`, the command docs/guide.md gives: commscale's gloo numbers beside a bare
 torch.distributed loop. The code is benchmarks/selfbench/gloo_reference.py."""
 import sys
 

@@ -1,4 +1,4 @@
-"""`python -m benchmarks.mpi_reference`, the command the README gives: commscale's MPI numbers beside a C
+"""`python -m benchmarks.mpi_reference`, the command docs/guide.md gives: commscale's MPI numbers beside a C
 reference. The code is benchmarks/selfbench/mpi_reference.py."""
 import sys
 

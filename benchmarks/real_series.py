@@ -1,4 +1,4 @@
-"""`python -m benchmarks.real_series`, the command the README gives: the model on real
+"""`python -m benchmarks.real_series`, the command docs/guide.md gives: the model on real
 node-count series. The code is benchmarks/selfbench/real_series.py."""
 import sys
 

@@ -20,7 +20,7 @@ grad_bytes 2), full recomputation where its Table 2 does not say; Llama 3's micr
 parameters once a step). Predicted TFLOP/s per GPU use the source's own convention
 (hardware FLOPs with recomputation for SC'21, as its eq. 3; model FLOPs for Llama 3 MFU).
 
-    python -m benchmarks.selfbench.published_training       # the README's table
+    python -m benchmarks.selfbench.published_training       # docs/guide.md's table
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ this series (leave one series out of the corpus prior). Printed per row:
 - the series' note: what the model cannot know.
 Then coverage, width and error by extrapolation factor and tier crossing.
 
-    python -m benchmarks.real_series                  # the tables, as in the README
+    python -m benchmarks.real_series                  # the tables, as in docs/guide.md
     python -m benchmarks.real_series --levels 0.5,0.8,0.9   # coverage and width by level
     python -m benchmarks.real_series --write-prior    # also rewrite reports/model/data/predict_prior.json
 """
@@ -119,7 +119,7 @@ def _f(x, fmt="{:.3g}"):
 
 
 def table(rows: list[dict]) -> str:
-    """The rows as a Markdown table (the README's)."""
+    """The rows as a Markdown table (docs/guide.md's)."""
     out = ["| cluster | collective | place | scales used | scale predicted | x | size | predicted busbw GB/s "
            "[90%] | measured | in | error % | carry % | interval from | note |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
