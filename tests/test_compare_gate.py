@@ -102,7 +102,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     cases = (((run,), "compare needs a BASE run and a NEW run"),
              ((run, run, "--base", run), "give runs either as BASE NEW [NEW ...] or as --base"),
              (("--base", run), "give runs either as BASE NEW [NEW ...] or as --base"),
-             ((run, run, "--statistic", "mode"), "--statistic 'mode' is unknown: choose from median, min, mean"),
+             ((run, run, "--statistic", "mode"), "--statistic 'mode' is unknown: choose from min, median, mean"),
              ((run, run, "--collective-floor-pct", "-1"), "--collective-floor-pct must be 0 or more"),
              ((run, tmp_path / "missing"), "holds no records.jsonl"))
     for args, message in cases:

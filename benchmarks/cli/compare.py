@@ -30,7 +30,8 @@ def add_parser(sub):
                    help="e.g. time_us:+5%% or busbw_gbps:-5%%; exit 1 if a collective's median change goes that far "
                         "and beyond noise (repeatable; metrics time_us, busbw_gbps, algbw_gbps)")
     p.add_argument("--statistic", default=None, metavar="STAT",
-                   help="per point: median, min or mean of the timed calls; bandwidths follow it [median]")
+                   help="per point: min, median or mean of the timed calls; bandwidths follow it [min: measured the "
+                        "most repeatable, docs/compare.md]")
     p.add_argument("--match", default=",".join(_default_match()),
                    help="fields that align points [collective,backend,fabric,dtype,size_bytes,nranks]")
     p.add_argument("--noise-floor-pct", type=float, default=None,
@@ -78,11 +79,11 @@ def _sides(args) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
 
 def options(args) -> CompareOptions:
     from collectives.records import FIELDS
-    from reports.runs.compare import CompareError, NoiseModel, parse_rule
+    from reports.runs.compare import DEFAULT_STATISTIC, CompareError, NoiseModel, parse_rule
     base, new = _sides(args)
     try:
         rules = tuple(parse_rule(r) for r in args.fail_on)
-        noise = NoiseModel.default(args.statistic or "median", min(len(base), *(len(n) for n in new)),
+        noise = NoiseModel.default(args.statistic or DEFAULT_STATISTIC, min(len(base), *(len(n) for n in new)),
                                    point_floor_pct=args.noise_floor_pct, collective_floor_pct=args.collective_floor_pct)
     except CompareError as exc:
         raise UsageError(str(exc).replace("statistic", "--statistic", 1)) from None

@@ -29,10 +29,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -77,39 +79,39 @@ def _slowed(records, collective: str, factor: float):
     return out
 
 
-def pair_figures(base, new, rules, noise) -> dict:
-    """False alarms and power for one pair of identical-code sides (lists of runs), under `noise`:
-    caught means the verdict `slower` or `regressed`."""
+def comparison_figures(base, new, rules, noise) -> tuple[dict, dict]:
+    """For one comparison of identical-code sides (lists of runs): (false alarms and power under
+    `noise`, what the floors need). Each comparison is made once with no floors and judged at
+    `noise`'s floors after (the floors only raise the thresholds); caught: the verdict of the
+    collective slowed is `slower` or `regressed`."""
     from reports.runs.compare import collective_verdicts, compare_points
-    null = compare_points(base, new, noise=noise)
-    verdicts = collective_verdicts(null, rules)
-    names = [v.key[0] for v in verdicts]
-    fig = {"points": len(null.points), "flagged": int((null.points["verdict"] != "same").sum()),
-           "coll_flagged": [v.key[0] for v in verdicts if v.verdict != "same"], "collectives": names}
-    for factor in (1.2, 1.05):
-        caught, changes = 0, []
-        for name in names:
-            v = _verdict_of(collective_verdicts(compare_points(base, slowed(new, name, factor), noise=noise), rules),
-                            name)
-            caught += v.verdict in ("slower", "regressed")
-            changes.append(v.change_pct())
-        fig[factor] = (caught, changes)
-    return fig
-
-
-def needs(base, new, statistic: str) -> dict:
-    """With no floors: each point's |change| and own noise, and per collective the floor its
-    verdict needs to stay `same` (|median change| where the sign-test interval excludes 0) or,
-    with x1.2 injected, the most it allows to be caught (its median change, or 0 if not)."""
-    from reports.runs.compare import NoiseModel, collective_verdicts, compare_points
-    bare = NoiseModel(statistic=statistic, point_floor_pct=0.0, collective_floor_pct=0.0)
+    bare = replace(noise, point_floor_pct=0.0, collective_floor_pct=0.0)
     null = compare_points(base, new, noise=bare)
+    names = [v.key[0] for v in collective_verdicts(null)]
+    hits = {f: {n: replace(compare_points(base, slowed(new, n, f), noise=bare), noise=noise) for n in names}
+            for f in (1.2, 1.05)}
+    judged = collective_verdicts(replace(null, noise=noise), rules)
+    noise_pct = np.maximum(null.points["noise_pct"].to_numpy(), noise.point_floor_pct)
+    flagged = np.abs(null.points["log_ratio"].to_numpy()) > np.log1p(noise_pct / 100)
+    fig = {"points": len(null.points), "flagged": int(flagged.sum()),
+           "coll_flagged": [v.key[0] for v in judged if v.verdict != "same"], "collectives": names}
+    for factor, cmps in hits.items():
+        verdicts = [_verdict_of(collective_verdicts(cmps[n], rules), n) for n in names]
+        fig[factor] = (sum(v.verdict in ("slower", "regressed") for v in verdicts), [v.change_pct() for v in verdicts])
+    return fig, needs(null, {n: replace(c, noise=bare) for n, c in hits[1.2].items()})
+
+
+def needs(null, hits) -> dict:
+    """With no floors: each point's |change| and own noise (with the runs' spread), and per
+    collective the floor its verdict needs to stay `same` (its |median change| where the
+    sign-test interval excludes 0), or with x1.2 injected, the most it allows to be caught
+    (its median change, or 0 if not caught at all)."""
+    from reports.runs.compare import collective_verdicts
     out = {"change_pct": 100 * np.expm1(np.abs(null.points["log_ratio"].to_numpy())),
-           "own_pct": null.points["own_noise_pct"].to_numpy(), "null_floor": [], "hit_floor": []}
+           "own_pct": null.points["noise_pct"].to_numpy(), "null_floor": [], "hit_floor": []}
     for v in collective_verdicts(null):
         out["null_floor"].append(100 * np.expm1(abs(v.log_median)) if v.verdict != "same" else 0.0)
-        hit = _verdict_of(collective_verdicts(compare_points(base, slowed(new, v.key[0], 1.2), noise=bare)),
-                          v.key[0])
+        hit = _verdict_of(collective_verdicts(hits[v.key[0]]), v.key[0])
         out["hit_floor"].append(100 * np.expm1(hit.log_median) if hit.verdict == "slower" else 0.0)
     return out
 
@@ -152,10 +154,16 @@ def print_calibration(statistic: str, need: list[dict]) -> None:
     point_floor = float(beyond[allowed]) if len(beyond) > allowed else 0.0
     null_floor = max(max(n["null_floor"]) for n in need)
     hit_floor = min(min(n["hit_floor"]) for n in need)
-    print(f"# calibration ({statistic}): {len(beyond)} of {len(change)} point changes exceed the points' own noise; "
+    print(f"# calibration ({statistic}): {len(beyond)} of {len(change)} point changes exceed the points' own noise "
+          f"(and the runs' spread); "
           f"a point floor of {point_floor:.1f}% leaves {allowed} (1%) flagged")
+    hits = np.concatenate([n["hit_floor"] for n in need])
+    caught = int((hits > math.ceil(null_floor)).sum())
     print(f"# calibration ({statistic}): collective floor needed for no false alarm: {null_floor:.1f}%; largest that "
-          f"catches every x1.2: {hit_floor:.1f}%" + ("" if hit_floor > null_floor else " (none does both)"))
+          f"catches every x1.2: {hit_floor:.1f}%" + ("" if hit_floor > null_floor else " (none does both)") +
+          f"; at {math.ceil(null_floor)}% x1.2 is caught in {caught} of {len(hits)}")
+    print(f"# calibration ({statistic}): floors from these runs: --noise-floor-pct {math.ceil(point_floor)} "
+          f"--collective-floor-pct {math.ceil(null_floor)}")
 
 
 def _complete(run_dir: Path) -> bool:
@@ -188,7 +196,7 @@ def _side_label(side: list[str]) -> str:
     return "+".join(n.removeprefix("run-") for n in side)
 
 
-def analyse(runs_dir: Path, all_pairs: bool, statistics, per_sides, splits: int) -> None:
+def analyse(runs_dir: Path, all_pairs: bool, statistics, per_sides, splits: int, floors: dict) -> None:
     from reports.runs.compare import NoiseModel, parse_rule
     from reports.runs.load import load_run
     names = sorted(p.name for p in runs_dir.glob("run-*") if _complete(p))
@@ -200,15 +208,16 @@ def analyse(runs_dir: Path, all_pairs: bool, statistics, per_sides, splits: int)
         pairs = comparisons(names, k, all_pairs, splits)
         if not pairs:
             continue
-        noise = NoiseModel.default(statistic, k)
+        noise = NoiseModel.default(statistic, k, **floors)
         sides = [([runs[n] for n in b], [runs[n] for n in n_]) for b, n_ in pairs]
-        figs = [pair_figures(b, n_, rules, noise) for b, n_ in sides]
+        both = [comparison_figures(b, n_, rules, noise) for b, n_ in sides]
+        figs = [fig for fig, _ in both]
         print(f"# {len(names)} identical-code dry runs in {runs_dir}; {k} run{'s' if k > 1 else ''} a side, "
               f"{len(pairs)} comparisons; statistic {statistic}, default noise model (point floor "
               f"{noise.point_floor_pct:g}%, collective floor {noise.collective_floor_pct:g}%); gate --fail-on {GATE}; "
               f"slowdowns injected into one collective of NEW at a time")
         print_table([(_side_label(b), _side_label(n_)) for b, n_ in pairs], figs)
-        print_calibration(f"{statistic}, {k} a side", [needs(b, n_, statistic) for b, n_ in sides])
+        print_calibration(f"{statistic}, {k} a side", [need for _, need in both])
 
 
 def main(argv=None) -> int:
@@ -217,9 +226,11 @@ def main(argv=None) -> int:
     ap.add_argument("--out", help="directory for the runs [a new temporary directory]")
     ap.add_argument("--runs-dir", help="analyse the run-* directories here; measure nothing")
     ap.add_argument("--all-pairs", action="store_true", help="every pair of runs, not only consecutive ones")
-    ap.add_argument("--statistic", default="median", help="median, min, mean, or a comma list [median: the default]")
+    ap.add_argument("--statistic", default="min", help="min, median, mean, or a comma list [min: the default]")
     ap.add_argument("--runs-per-side", default="1,3", help="runs pooled a side, a comma list [1,3]")
     ap.add_argument("--splits", type=int, default=20, help="draws of BASE and NEW runs when several a side [20]")
+    ap.add_argument("--noise-floor-pct", type=float, help="judge with this point floor, not compare's default")
+    ap.add_argument("--collective-floor-pct", type=float, help="judge with this collective floor, not the default")
     args = ap.parse_args(argv)
     start = time.monotonic()
     print(f"# uptime before: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
@@ -231,7 +242,7 @@ def main(argv=None) -> int:
         measured = measure(runs_dir, args.runs)
     analysed = time.monotonic()
     analyse(runs_dir, args.all_pairs, args.statistic.split(","), [int(k) for k in args.runs_per_side.split(",")],
-            args.splits)
+            args.splits, {"point_floor_pct": args.noise_floor_pct, "collective_floor_pct": args.collective_floor_pct})
     print(f"# uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print(f"# seconds: measuring {sum(measured):.0f} ({len(measured)} dry runs"
           + (f", {min(measured):.0f} to {max(measured):.0f} each" if measured else ": reused") +

@@ -20,21 +20,24 @@ the record's own, rescaled from the mean time they were computed from to that st
 POOLED_OUT = ("size_bytes", "nranks", "count")
 """Match fields a collective's verdict pools over: its points are its sizes and rank counts."""
 
-STATISTICS = ("median", "min", "mean")
+STATISTICS = ("min", "median", "mean")
 """The per-point statistic of the timed calls every metric is computed from."""
-DEFAULT_STATISTIC = "median"
+DEFAULT_STATISTIC = "min"
+"""The most repeatable of the three on identical dry runs of a shared machine (docs/compare.md)."""
 ROBUST_RUNS = 3
 """From this many runs on each side, a side's point is the median over its runs and the
 runs' spread a robust (MAD) one: one run's bad minute is outvoted; fewer use the mean and SD."""
-POINT_FLOOR_PCT = {"median": {1: 35.0, ROBUST_RUNS: 35.0}, "min": {1: 35.0, ROBUST_RUNS: 35.0},
-                   "mean": {1: 35.0, ROBUST_RUNS: 35.0}}
+POINT_FLOOR_PCT = {"min": {1: 1308.0, ROBUST_RUNS: 843.0}, "median": {1: 2569.0, ROBUST_RUNS: 1203.0},
+                   "mean": {1: 2424.0, ROBUST_RUNS: 882.0}}
 """Least noise of one point, per statistic, for one (or two) runs a side and for ROBUST_RUNS
-or more: measured on identical dry runs (benchmarks/selfbench/compare_noise.py; docs/compare.md)."""
+or more: what leaves 1% of points flagged between 11 identical-code dry runs of the 2-core
+VM, loaded 4 to 16 (benchmarks/selfbench/compare_noise.py, 2026-12-06; docs/compare.md)."""
 CI_SCALE = 1.0
 """Points' own noise: CI_SCALE x the two medians' 95% intervals combined."""
-COLLECTIVE_FLOOR_PCT = {"median": {1: 8.0, ROBUST_RUNS: 8.0}, "min": {1: 8.0, ROBUST_RUNS: 8.0},
-                        "mean": {1: 8.0, ROBUST_RUNS: 8.0}}
-"""Least half-width of a collective's interval, the same way."""
+COLLECTIVE_FLOOR_PCT = {"min": {1: 185.0, ROBUST_RUNS: 20.0}, "median": {1: 110.0, ROBUST_RUNS: 38.0},
+                        "mean": {1: 141.0, ROBUST_RUNS: 74.0}}
+"""Least half-width of a collective's interval, the same way: the largest median change of a
+collective between those identical runs whose sign-test interval excluded 0, rounded up."""
 
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
         2.120, 2.110, 2.101, 2.093, 2.086)
