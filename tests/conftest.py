@@ -141,22 +141,6 @@ def run_cli():
     return commscale
 
 
-MPICH_THROTTLE = "MPIR_CVAR_CH4_PROGRESS_THROTTLE"
-
-
-@pytest.fixture(scope="session", autouse=True)
-def mpich_waits_without_spinning():
-    """MPICH's ranks spin while they wait; with more ranks than cores (4 on the 2-core VM)
-    the waiting ones starve the working ones, and a 4-rank sweep under mpiexec took 30 s
-    where it takes 9 s when MPICH throttles its polling once nothing progresses. The MPI
-    tests check records, statuses and messages, not times: every process they start runs
-    with the throttle on (unless the environment sets it already; other MPIs ignore it)."""
-    with pytest.MonkeyPatch.context() as mp:
-        if MPICH_THROTTLE not in os.environ:
-            mp.setenv(MPICH_THROTTLE, "1")
-        yield
-
-
 @pytest.fixture(scope="session")
 def default_dryrun(tmp_path_factory):
     """`commscale dryrun --nproc 4` as the README's quick start runs it (every collective at 2
