@@ -1,6 +1,7 @@
 """The mpi4py backend under a real mpiexec (MPICH from pip in CI), 2 and 4 ranks."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -53,6 +54,52 @@ def test_every_collective_under_mpiexec_at_2_and_4_ranks(tmp_path):
     assert meta["launcher"] == "mpiexec" and meta["world_size"] == 4 and meta["status"] == "complete"
     assert meta["versions"]["mpi_library"].startswith(("MPICH", "Open MPI", "Intel"))
     assert meta["versions"]["mpi4py"] and meta["versions"]["mpi_standard"]
+    cpus = len(os.sched_getaffinity(0))
+    load = meta["host_load"]  # 4 ranks on this host: MPICH yields where they outnumber the CPUs
+    assert load["local_ranks"] == 4 and load["usable_cpus"] == cpus and load["mpi_oversubscribed"] == (cpus < 4)
+    assert ("oversubscribed; MPICH yields while it waits" in result.stdout) == (cpus < 4)
+    if cpus < 4:
+        assert "MPIR_CVAR_CH4_PROGRESS_THROTTLE=1" in load["mpi_yield"]
+        assert "MPIR_CVAR_ALLREDUCE_POSIX_INTRA_ALGORITHM=mpir" in load["mpi_yield"]
+
+
+def test_ranks_pinned_to_fewer_cpus_yield_and_the_users_values_win(tmp_path):
+    """Two ranks on one CPU (taskset) are oversubscribed: MPICH is told to yield, but a value
+    the user set stays; two ranks on two CPUs are not, and nothing is set."""
+    if len(os.sched_getaffinity(0)) < 2 or not shutil.which("taskset"):
+        pytest.skip("needs 2 CPUs and taskset")
+    argv = ["run", "--backend", "mpi", "--collectives", "all_reduce,broadcast", "--sizes", "64K", "-n", "3", "-w", "1"]
+    one = subprocess.run(["taskset", "-c", "0", MPIEXEC, "-n", "2", sys.executable, "-m", "benchmarks", *argv,
+                          "--out", str(tmp_path / "one")], env=_env(MPIR_CVAR_CH4_PROGRESS_THROTTLE_NO_PROGRESS_COUNT="64"),
+                         capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert one.returncode == 0, one.stderr
+    load = json.loads((tmp_path / "one" / "meta.json").read_text())["host_load"]
+    assert load["local_ranks"] == 2 and load["usable_cpus"] == 1 and load["mpi_oversubscribed"]
+    assert "NO_PROGRESS_COUNT=64" in load["mpi_yield"] and "MPIR_CVAR_CH4_PROGRESS_THROTTLE=1" in load["mpi_yield"]
+    assert "# mpi: 2 ranks on 1 usable CPUs of this host: oversubscribed" in one.stdout
+    two = mpiexec(2, *argv, "--out", tmp_path / "two")
+    assert two.returncode == 0, two.stderr
+    load = json.loads((tmp_path / "two" / "meta.json").read_text())["host_load"]
+    assert load == {"local_ranks": 2, "usable_cpus": len(os.sched_getaffinity(0)), "mpi_oversubscribed": False,
+                    "mpi_yield": None} and "oversubscribed" not in two.stdout
+
+
+def test_the_local_rank_count_comes_from_each_launchers_variables():
+    """Hydra, Open MPI, Slurm's per-node task list; nothing: unknown (never oversubscribed)."""
+    code = textwrap.dedent("""
+        import mpi4py
+        mpi4py.rc.initialize = False
+        from collectives.backends.mpi import local_ranks
+        assert local_ranks({"MPI_LOCALNRANKS": "4"}) == 4
+        assert local_ranks({"OMPI_COMM_WORLD_LOCAL_SIZE": "8"}) == 8
+        assert local_ranks({"SLURM_STEP_TASKS_PER_NODE": "2(x3),1", "SLURM_NODEID": "3"}) == 1
+        assert local_ranks({"SLURM_STEP_TASKS_PER_NODE": "2(x3),1", "SLURM_NODEID": "2"}) == 2
+        assert local_ranks({"SLURM_TASKS_PER_NODE": "4", "SLURM_NODEID": "0"}) == 4
+        assert local_ranks({}) is None
+    """)
+    done = subprocess.run([sys.executable, "-c", code], env=_env(), capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr
 
 
 def test_dryrun_starts_mpiexec_itself_and_checks_every_dtype_op_and_placement(tmp_path):

@@ -189,3 +189,28 @@ def test_a_signal_to_the_doctor_ends_it_after_the_round(tmp_path):
     assert doc["status"] == "incomplete" and meta["status"] == "incomplete" and meta["stopped_by"] == "SIGTERM"
     assert 4 <= len(read_records(out)) == len(doc["pairs"]) < 3 * 2 * 50
     assert "# stopped by SIGTERM after" in stdout0 and "run it again to finish" in stdout0
+
+
+def test_stopping_a_launcher_also_ends_what_it_started_in_other_sessions():
+    """Hydra starts its proxies and ranks with setsid: ending mpiexec alone would leave them.
+    stop_ranks ends them too, found in /proc below the process it started."""
+    from benchmarks.launch.local import descendants, stop_ranks
+    child = ("import subprocess, sys, time\n"
+             "for _ in range(2):\n"
+             "    subprocess.Popen([sys.executable, '-c', 'import signal, time; signal.signal(signal.SIGTERM, "
+             "signal.SIG_IGN); time.sleep(300)'], start_new_session=True)\n"
+             "time.sleep(300)\n")
+    launcher = subprocess.Popen([sys.executable, "-c", child])
+    try:
+        deadline = time.monotonic() + 30
+        while len(below := descendants(launcher.pid)) < 2:
+            assert time.monotonic() < deadline, "the launcher's children did not start"
+            time.sleep(0.05)
+        start = time.monotonic()
+        stop_ranks([launcher])
+        assert time.monotonic() - start < 15
+        time.sleep(0.2)
+        assert not [pid for pid, started in below if _running(pid, started)]  # SIGTERM ignored: killed
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
