@@ -1,28 +1,34 @@
-"""`commscale compare` on identical code: its false alarms and its power, measured.
+"""`commscale compare` on identical code: its false alarms and its power, measured, and the
+floors its defaults are (reports/runs/compare.py: POINT_FLOOR_PCT, COLLECTIVE_FLOOR_PCT).
 
-    python -m benchmarks.selfbench.compare_noise [--runs 11] [--out DIR] [--all-pairs]
-    python -m benchmarks.selfbench.compare_noise --runs-dir DIR [--all-pairs]
+    python -m benchmarks.selfbench.compare_noise [--runs 11] [--out DIR] [options]
+    python -m benchmarks.selfbench.compare_noise --runs-dir DIR [options]
+    options: [--statistic min[,median,mean]] [--runs-per-side 1,3] [--splits 20] [--all-pairs]
+             [--noise-floor-pct P] [--collective-floor-pct C]
 
-Runs `commscale dryrun --out DIR/run-NN` RUNS times, one after another, with its defaults
-(4 gloo ranks; 7 collectives at 2 and 4 ranks; 1 KiB to 16 MiB: 210 points a run), the same
-code each time, into DIR (a new temporary directory unless --out; never commit it). With
---runs-dir, analyses the run-* directories already there and measures nothing.
+Runs `python -m benchmarks dryrun --out DIR/run-NN` RUNS times, one after another, with its
+defaults (4 gloo ranks; 7 collectives at 2 and 4 ranks; 1 KiB to 16 MiB: 210 points a run),
+the same code each time, into DIR (a new temporary directory unless --out; never commit
+it). With --runs-dir, analyses the complete run-* directories already there (meta.json
+status complete) and measures nothing.
 
-Then compares each run with the next (and every pair with --all-pairs) as `commscale
-compare` does by default (reports/runs/compare.py: the median time, the default noise
-model), and prints per pair:
+Then compares them as `commscale compare` does with its defaults for that statistic and
+number of runs a side (or with the floors given): one run a side, each run with the next
+(every pair with --all-pairs); K runs a side, SPLITS seeded draws of 2K different runs.
+Per comparison:
 
-- false alarms: the points flagged beyond noise (of those aligned) and the collectives
-  whose verdict is not `same` -- targets: at most 1% of points, no collective;
+- false alarms: the points beyond noise (of those aligned) and the collectives whose
+  verdict is not `same` -- targets: at most 1% of points, no collective;
 - power: NEW's records copied with one collective's time fields x1.2 (its bandwidths / 1.2),
-  for each collective in turn: in how many of the 7 the verdict was `regressed` under the
-  gate `--fail-on time_us:+5%` (target: 7 of 7); the same at x1.05, and the median change
-  the collective's verdict line shows for it.
+  for each collective in turn: in how many of the 7 the verdict was `slower` or `regressed`
+  (the gate `--fail-on time_us:+5%`; target: 7 of 7), the same at x1.05, and the range of
+  the median change the verdict lines show for the collective slowed.
 
-Then the calibration figures the defaults rest on (the point floor that keeps false alarms
-at 1%, the largest collective change between identical runs, the smallest at x1.2), the
-load (`uptime`) before and after, and the seconds spent measuring and analysing.
-The table and the command that produced it: docs/compare.md.
+Then the calibration, with no floors: the point floor that leaves 1% of points flagged,
+the collective floor no identical comparison crosses (the largest median change whose
+sign-test interval excludes 0) and how many x1.2 it still catches, printed as the flags to
+pass; the load (`uptime`) before and after, and the seconds spent measuring and analysing.
+The table, the command that produced it and what it means: docs/compare.md.
 """
 from __future__ import annotations
 
@@ -174,15 +180,16 @@ def _complete(run_dir: Path) -> bool:
         return False
 
 
-def comparisons(names: list[str], per_side: int, all_pairs: bool, splits: int) -> list[tuple[list[str], list[str]]]:
+def comparisons(names: list[str], per_side: int, all_pairs: bool, splits: int,
+                seed: int = 0) -> list[tuple[list[str], list[str]]]:
     """One run a side: each run and the next (or every pair); K runs a side: SPLITS draws of
-    2K different runs (seeded), the first K as BASE."""
+    2K different runs (seeded by SEED), the first K as BASE."""
     if per_side == 1:
         pairs = itertools.combinations(names, 2) if all_pairs else zip(names, names[1:])
         return [([a], [b]) for a, b in pairs]
     if len(names) < 2 * per_side:
         return []
-    rng = np.random.default_rng(per_side)
+    rng = np.random.default_rng([seed, per_side])
     draws = [sorted(rng.choice(len(names), 2 * per_side, replace=False)[:per_side]) for _ in range(splits)]
     out = []
     for base in draws:
@@ -196,7 +203,7 @@ def _side_label(side: list[str]) -> str:
     return "+".join(n.removeprefix("run-") for n in side)
 
 
-def analyse(runs_dir: Path, all_pairs: bool, statistics, per_sides, splits: int, floors: dict) -> None:
+def analyse(runs_dir: Path, all_pairs: bool, statistics, per_sides, splits: int, floors: dict, seed: int) -> None:
     from reports.runs.compare import NoiseModel, parse_rule
     from reports.runs.load import load_run
     names = sorted(p.name for p in runs_dir.glob("run-*") if _complete(p))
@@ -205,16 +212,17 @@ def analyse(runs_dir: Path, all_pairs: bool, statistics, per_sides, splits: int,
     runs = {n: load_run(runs_dir / n) for n in names}
     rules = [parse_rule(GATE)]
     for statistic, k in itertools.product(statistics, per_sides):
-        pairs = comparisons(names, k, all_pairs, splits)
+        pairs = comparisons(names, k, all_pairs, splits, seed)
         if not pairs:
             continue
         noise = NoiseModel.default(statistic, k, **floors)
         sides = [([runs[n] for n in b], [runs[n] for n in n_]) for b, n_ in pairs]
         both = [comparison_figures(b, n_, rules, noise) for b, n_ in sides]
         figs = [fig for fig, _ in both]
+        given = "given" if any(v is not None for v in floors.values()) else "default"
         print(f"# {len(names)} identical-code dry runs in {runs_dir}; {k} run{'s' if k > 1 else ''} a side, "
-              f"{len(pairs)} comparisons; statistic {statistic}, default noise model (point floor "
-              f"{noise.point_floor_pct:g}%, collective floor {noise.collective_floor_pct:g}%); gate --fail-on {GATE}; "
+              f"{len(pairs)} comparison{'s' if len(pairs) > 1 else ''}; statistic {statistic}, {given} floors "
+              f"(point {noise.point_floor_pct:g}%, collective {noise.collective_floor_pct:g}%); gate --fail-on {GATE}; "
               f"slowdowns injected into one collective of NEW at a time")
         print_table([(_side_label(b), _side_label(n_)) for b, n_ in pairs], figs)
         print_calibration(f"{statistic}, {k} a side", [need for _, need in both])
@@ -229,6 +237,7 @@ def main(argv=None) -> int:
     ap.add_argument("--statistic", default="min", help="min, median, mean, or a comma list [min: the default]")
     ap.add_argument("--runs-per-side", default="1,3", help="runs pooled a side, a comma list [1,3]")
     ap.add_argument("--splits", type=int, default=20, help="draws of BASE and NEW runs when several a side [20]")
+    ap.add_argument("--seed", type=int, default=0, help="of the draws [0]")
     ap.add_argument("--noise-floor-pct", type=float, help="judge with this point floor, not compare's default")
     ap.add_argument("--collective-floor-pct", type=float, help="judge with this collective floor, not the default")
     args = ap.parse_args(argv)
@@ -242,7 +251,8 @@ def main(argv=None) -> int:
         measured = measure(runs_dir, args.runs)
     analysed = time.monotonic()
     analyse(runs_dir, args.all_pairs, args.statistic.split(","), [int(k) for k in args.runs_per_side.split(",")],
-            args.splits, {"point_floor_pct": args.noise_floor_pct, "collective_floor_pct": args.collective_floor_pct})
+            args.splits, {"point_floor_pct": args.noise_floor_pct, "collective_floor_pct": args.collective_floor_pct},
+            args.seed)
     print(f"# uptime after: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
     print(f"# seconds: measuring {sum(measured):.0f} ({len(measured)} dry runs"
           + (f", {min(measured):.0f} to {max(measured):.0f} each" if measured else ": reused") +

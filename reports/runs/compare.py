@@ -27,15 +27,16 @@ DEFAULT_STATISTIC = "min"
 ROBUST_RUNS = 3
 """From this many runs on each side, a side's point is the median over its runs and the
 runs' spread a robust (MAD) one: one run's bad minute is outvoted; fewer use the mean and SD."""
-POINT_FLOOR_PCT = {"min": {1: 1308.0, ROBUST_RUNS: 843.0}, "median": {1: 2569.0, ROBUST_RUNS: 1203.0},
-                   "mean": {1: 2424.0, ROBUST_RUNS: 882.0}}
+POINT_FLOOR_PCT = {"min": {1: 1328.0, ROBUST_RUNS: 904.0}, "median": {1: 2951.0, ROBUST_RUNS: 1613.0},
+                   "mean": {1: 2418.0, ROBUST_RUNS: 1121.0}}
 """Least noise of one point, per statistic, for one (or two) runs a side and for ROBUST_RUNS
 or more: what leaves 1% of points flagged between 11 identical-code dry runs of the 2-core
-VM, loaded 4 to 16 (benchmarks/selfbench/compare_noise.py, 2026-12-06; docs/compare.md)."""
+VM, loaded 8 to 16 (benchmarks/selfbench/compare_noise.py on 2026-12-06: all 55 pairs one
+run a side; 80 seeded draws, seeds 0 and 1, three a side; docs/compare.md)."""
 CI_SCALE = 1.0
 """Points' own noise: CI_SCALE x the two medians' 95% intervals combined."""
-COLLECTIVE_FLOOR_PCT = {"min": {1: 185.0, ROBUST_RUNS: 20.0}, "median": {1: 110.0, ROBUST_RUNS: 38.0},
-                        "mean": {1: 141.0, ROBUST_RUNS: 74.0}}
+COLLECTIVE_FLOOR_PCT = {"min": {1: 238.0, ROBUST_RUNS: 23.0}, "median": {1: 274.0, ROBUST_RUNS: 61.0},
+                        "mean": {1: 178.0, ROBUST_RUNS: 119.0}}
 """Least half-width of a collective's interval, the same way: the largest median change of a
 collective between those identical runs whose sign-test interval excluded 0, rounded up."""
 
