@@ -128,3 +128,15 @@ def test_gpus_per_node_are_said_to_be_assumed_where_the_runs_do_not_say(tmp_path
     assert result.returncode == 0, result.stderr
     assert "# GPUs per node: 8 (assumed: the runs do not say how many ranks a node ran; set --gpus-per-node)" \
         in result.stdout
+
+
+def test_compare_writes_its_csv_only_where_told_and_replaces_it_only_with_force(tmp_path):
+    run = _run(tmp_path)
+    quiet = commscale_here("compare", run, run)
+    assert quiet.returncode == 0 and not _written(quiet) and _untouched(run) == {"records.jsonl"}
+    first = commscale_here("compare", run, run, "--out", tmp_path / "cmp")
+    assert first.returncode == 0 and [p.name for p in _written(first)] == ["compare-run.csv"]
+    assert first.stdout.splitlines()[-1].startswith("PASS")  # the CI verdict stays the last line
+    again = commscale_here("compare", run, run, "--out", tmp_path / "cmp")
+    assert again.returncode == 2 and "exists: add --force" in again.stderr and "PASS" not in again.stdout
+    assert commscale_here("compare", run, run, "--out", tmp_path / "cmp", "--force").returncode == 0

@@ -11,7 +11,7 @@ from collectives.sizes import format_size
 
 from ..analysis.records import load_records
 from ..errors import EXIT_OK, EXIT_WRONG_DATA, UsageError
-from ..outdirs import make_out_dir
+from ..outdirs import claim, make_out_dir, say_written
 
 
 def add_parser(sub):
@@ -39,7 +39,8 @@ def add_parser(sub):
     p.add_argument("--collective-floor-pct", type=float, default=None,
                    help="least half-width of a collective's interval [measured: docs/compare.md]")
     p.add_argument("--all", action="store_true", help="print every point, not only those beyond noise")
-    p.add_argument("--out", help="directory for compare-NEW.csv (one row per point and metric)")
+    p.add_argument("--out", help="directory for compare-NEW.csv (one row per point and metric) [none written]")
+    p.add_argument("--force", action="store_true", help="replace a compare-NEW.csv already in --out")
     return p
 
 
@@ -64,6 +65,7 @@ class CompareOptions:
     """reports.runs.compare.NoiseModel: the statistic and the noise floors."""
     show_all: bool
     out: str | None
+    force: bool = False
 
 
 def _sides(args) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
@@ -97,11 +99,18 @@ def options(args) -> CompareOptions:
         if value is not None and value < 0:
             raise UsageError(f"{flag} must be 0 or more: use e.g. 10")
     return CompareOptions(base=base, new=new, fail_on=tuple(args.fail_on), rules=rules, match=match, noise=noise,
-                          show_all=args.all, out=args.out)
+                          show_all=args.all, out=args.out, force=args.force)
+
+
+def _csv_path(opts: CompareOptions, new_runs: tuple[str, ...]) -> Path:
+    return Path(opts.out) / f"compare-{Path(new_runs[0]).name}.csv"
 
 
 def run(args) -> int:
     opts = options(args)
+    if opts.out:  # every CSV checked before anything is compared
+        for side in opts.new:
+            claim(_csv_path(opts, side), opts.force)
     base = [load_records([b]) for b in opts.base]
     tallies = [_compare_one(opts, base, side) for side in opts.new]
     regressed = [name for t in tallies for name in t["regressed"]]
@@ -143,7 +152,10 @@ def _compare_one(opts: CompareOptions, base, new_runs: tuple[str, ...]) -> dict:
     _print_points(shown, opts.match, len(points))
     _print_collectives(verdicts)
     if opts.out:
-        long_form(cmp).to_csv(make_out_dir(opts.out) / f"compare-{Path(new_runs[0]).name}.csv", index=False)
+        make_out_dir(opts.out)
+        path = _csv_path(opts, new_runs)
+        long_form(cmp).to_csv(path, index=False)
+        say_written(path)
     return {"collectives": len(verdicts), "points": len(points), "flagged": int((points["verdict"] != "same").sum()),
             "regressed": [name for name, v in zip(_labels(verdicts), verdicts) if v.verdict == "regressed"]}
 
