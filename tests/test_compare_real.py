@@ -37,17 +37,17 @@ def test_identical_code_passes_and_an_injected_slowdown_fails(tmp_path):
     same = commscale_here("compare", a, b, "--fail-on", "time_us:+5%")
     assert same.returncode == 0, same.stdout
     assert same.stdout.splitlines()[-1].startswith("PASS: 0 of 2 collectives regressed")
-    # b's own records, broadcast 20% slower: shown as +20.0%; one run a side on this machine
-    # resolves only what its measured floor (238%) allows, a quieter machine's floor catches it
+    # b's own records, broadcast 20% slower: past the measured one-run-a-side floor (19%): caught
     slow = _slowed(b, tmp_path / "slow", "broadcast", 1.2)
-    shown = commscale_here("compare", b, slow, "--fail-on", "time_us:+5%")
-    verdict = next(line for line in shown.stdout.splitlines() if line.startswith("  broadcast"))
-    assert shown.returncode == 0 and verdict.split()[2] == "+20.0" and verdict.split()[-1] == "same"
-    caught = commscale_here("compare", b, slow, "--fail-on", "time_us:+5%", "--collective-floor-pct", "10")
+    caught = commscale_here("compare", b, slow, "--fail-on", "time_us:+5%")
     assert caught.returncode == 1, caught.stdout
     verdict = next(line for line in caught.stdout.splitlines() if line.startswith("  broadcast"))
     assert verdict.split()[2] == "+20.0" and "regressed (time_us:+5%)" in verdict
     assert caught.stdout.splitlines()[-1].startswith("FAIL: 1 of 2 collectives regressed")
-    # 4x slower is past this machine's one-run floor: the defaults fail it
-    worse = commscale_here("compare", b, _slowed(b, tmp_path / "worse", "broadcast", 4.0), "--fail-on", "time_us:+5%")
-    assert worse.returncode == 1 and worse.stdout.splitlines()[-1].endswith(": broadcast")
+    # 5% slower: reported (its change is on the verdict line) but inside the floor, so not a failure
+    small = commscale_here("compare", b, _slowed(b, tmp_path / "small", "broadcast", 1.05), "--fail-on", "time_us:+5%")
+    verdict = next(line for line in small.stdout.splitlines() if line.startswith("  broadcast"))
+    assert small.returncode == 0 and verdict.split()[2] == "+5.0" and verdict.split()[-1] == "same"
+    # a machine with a wider floor (the loaded VM needed 238%) lets the 20% through: the floor is the user's to set
+    loose = commscale_here("compare", b, slow, "--fail-on", "time_us:+5%", "--collective-floor-pct", "238")
+    assert loose.returncode == 0, loose.stdout

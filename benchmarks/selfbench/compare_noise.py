@@ -1,7 +1,7 @@
 """`commscale compare` on identical code: its false alarms and its power, measured, and the
 floors its defaults are (reports/runs/compare.py: POINT_FLOOR_PCT, COLLECTIVE_FLOOR_PCT).
 
-    python -m benchmarks.selfbench.compare_noise [--runs 11] [--out DIR] [options]
+    python -m benchmarks.selfbench.compare_noise [--runs 11] [--out DIR] [--dryrun-args '--nproc 2'] [options]
     python -m benchmarks.selfbench.compare_noise --runs-dir DIR [options]
     options: [--statistic min[,median,mean]] [--runs-per-side 1,3] [--splits 20] [--all-pairs]
              [--noise-floor-pct P] [--collective-floor-pct C]
@@ -36,6 +36,7 @@ import argparse
 import itertools
 import json
 import math
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -45,19 +46,21 @@ from pathlib import Path
 
 import numpy as np
 
+from reports.runs.compare import DEFAULT_STATISTIC
+
 TIME_FIELDS = ("time_us_mean", "time_us_median", "time_us_min", "time_us_max", "time_us_p99")
 BW_FIELDS = ("algbw_gbps", "busbw_gbps")
 GATE = "time_us:+5%"
 
 
-def measure(out: Path, runs: int) -> list[float]:
-    """RUNS default dry runs into out/run-NN, one after another; their seconds."""
+def measure(out: Path, runs: int, extra=()) -> list[float]:
+    """RUNS dry runs (defaults, and `extra` flags) into out/run-NN, one after another; their seconds."""
     seconds = []
     for i in range(1, runs + 1):
         start = time.monotonic()
         run_dir = out / f"run-{i:02d}"
         with open(out / f"run-{i:02d}.log", "w") as log:
-            rc = subprocess.run([sys.executable, "-m", "benchmarks", "dryrun", "--out", str(run_dir)],
+            rc = subprocess.run([sys.executable, "-m", "benchmarks", "dryrun", "--out", str(run_dir), *extra],
                                 stdout=log, stderr=subprocess.STDOUT).returncode
         seconds.append(time.monotonic() - start)
         print(f"# run-{i:02d}: exit {rc}, {seconds[-1]:.0f} s, load {_load()}", flush=True)
@@ -233,8 +236,10 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=11, help="identical dry runs to measure [11]")
     ap.add_argument("--out", help="directory for the runs [a new temporary directory]")
     ap.add_argument("--runs-dir", help="analyse the run-* directories here; measure nothing")
+    ap.add_argument("--dryrun-args", help="flags for each dry run, e.g. '--nproc 2' [its defaults]")
     ap.add_argument("--all-pairs", action="store_true", help="every pair of runs, not only consecutive ones")
-    ap.add_argument("--statistic", default="min", help="min, median, mean, or a comma list [min: the default]")
+    ap.add_argument("--statistic", default=DEFAULT_STATISTIC,
+                    help=f"min, median, mean, or a comma list [{DEFAULT_STATISTIC}: compare's default]")
     ap.add_argument("--runs-per-side", default="1,3", help="runs pooled a side, a comma list [1,3]")
     ap.add_argument("--splits", type=int, default=20, help="draws of BASE and NEW runs when several a side [20]")
     ap.add_argument("--seed", type=int, default=0, help="of the draws [0]")
@@ -248,7 +253,7 @@ def main(argv=None) -> int:
     else:
         runs_dir = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="compare-noise-"))
         runs_dir.mkdir(parents=True, exist_ok=True)
-        measured = measure(runs_dir, args.runs)
+        measured = measure(runs_dir, args.runs, shlex.split(args.dryrun_args or ""))
     analysed = time.monotonic()
     analyse(runs_dir, args.all_pairs, args.statistic.split(","), [int(k) for k in args.runs_per_side.split(",")],
             args.splits, {"point_floor_pct": args.noise_floor_pct, "collective_floor_pct": args.collective_floor_pct},
