@@ -22,7 +22,7 @@ from reports.model.fit import fit_frame
 from reports.planning.results import CrossoverResult
 from reports.present import figures, findings, sections
 from reports.present.crossover_text import crossover_within, format_crossover
-from reports.present.document import Bold, BulletList, Details, Document, Grid, Figure, to_html, to_markdown
+from reports.present.document import BulletList, Details, Document, Grid, Figure, to_html, to_markdown
 from reports.present.report import Headline, model_view, summary_view, time_statistic
 from reports.runs.load import load_run
 from synthetic import flat_points, write_run
