@@ -97,3 +97,16 @@ def test_a_host_name_that_resolves_to_nothing_gets_one_line_not_a_c10d_warning_p
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Unable to resolve hostname" not in result.stderr
     assert result.stderr.count("resolves to no address: gloo binds to lo") == 1, result.stderr[-2000:]
+
+
+def test_a_crossover_past_the_limit_in_some_samples_warns_nothing(tmp_path):
+    """A real 4-node log: some bootstrap samples never cross within --limit, so the interval's
+    upper end is 'beyond the limit'; numpy's inf - inf there is no news for the user."""
+    log = REAL / "all_reduce_32xA100_4nodes_no-rank-lines-no-header__NVIDIA-deepops.txt"
+    assert commscale_here("import", log, "--format", "nccl-tests", "--out", tmp_path / "r", "--nranks", "32",
+                          "--nnodes", "4", "--collective", "all_reduce").returncode == 0
+    result = commscale_here("crossover", tmp_path / "r", "--workload", "gpt2-small-dp", "--gpu-tflops", "100",
+                            "--limit", "64", "--out", tmp_path / "c")
+    assert result.returncode == 0, result.stderr
+    assert "95% interval 16 to beyond the limit" in result.stdout
+    assert "RuntimeWarning" not in result.stderr and "note:" not in result.stderr, result.stderr

@@ -27,7 +27,8 @@ def _first_over(exceeds: np.ndarray) -> np.ndarray:
 
 def _nodes_ci(first_idx: np.ndarray) -> list:
     nodes = np.where(first_idx >= 0, first_idx + 1.0, math.inf)
-    lo, hi = np.percentile(nodes, [2.5, 97.5])
+    with np.errstate(invalid="ignore"):  # inf - inf between two samples past the limit: nan, "beyond the limit"
+        lo, hi = np.percentile(nodes, [2.5, 97.5])
     return [None if not math.isfinite(v) else int(round(v)) for v in (lo, hi)]
 
 
