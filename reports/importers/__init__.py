@@ -6,11 +6,11 @@ import hashlib
 import re
 from pathlib import Path
 
-from . import nccl_json, nccl_text, nccl_run, osu
+from . import imb, nccl_json, nccl_text, nccl_run, osu
 from .evidence import ImportFailure
 from .lines import commands as command_lines, commands_for
 
-FORMATS = ("nccl-tests", "osu")
+FORMATS = ("nccl-tests", "osu", "imb")
 __all__ = ["FORMATS", "ImportFailure", "parse"]
 TIMING = "as the tool printed it: the average over ranks (commscale run records the max)"
 
@@ -39,7 +39,7 @@ def parse(path: Path, fmt: str, given: dict) -> list[dict]:
     text = raw.decode("utf-8", errors="replace")
     source = {"imported_from": str(Path(path).resolve()), "source_file": Path(path).name,
               "sha256": hashlib.sha256(raw).hexdigest(), "format": fmt, "timing": TIMING}
-    runs = (_osu_runs if fmt == "osu" else _nccl_runs)(text, path, given, source)
+    runs = {"osu": _osu_runs, "imb": _imb_runs}.get(fmt, _nccl_runs)(text, path, given, source)
     _name_runs(runs)
     return runs
 
@@ -77,6 +77,32 @@ def _osu_runs(text: str, path, given: dict, source: dict) -> list[dict]:
         kinds = ", ".join(f"{t} x{skipped.count(t)}" if skipped.count(t) > 1 else t for t in dict.fromkeys(skipped))
         runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} OSU tests that are not blocking sized "
                                                f"collectives: {kinds}")
+    return runs
+
+
+def _imb_runs(text: str, path, given: dict, source: dict) -> list[dict]:
+    """Each IMB collective table in the file with its meta; a note on the first run names
+    the benchmarks skipped."""
+    found = imb.parse(text)
+    tables = [r for r in found.runs if r.rows]
+    runs = []
+    cmds = command_lines(found.lines)
+    for run in (r for r in tables if r.collective):
+        mine = commands_for(cmds, run.first_line, len(tables) == 1)
+        built = imb.build(run, found, mine, given, path)
+        meta = {**source, "tool": "Intel MPI Benchmarks (IMB-MPI1)", "tool_version": found.version,
+                "imb_benchmark": run.benchmark, "processes_waiting": run.waiting or None,
+                "lines": [run.first_line, run.rows[-1][0]], "command_lines": mine[:3]}
+        runs.append({**built, "meta": meta})
+    skipped = [r.benchmark for r in tables if not r.collective]
+    if not runs:
+        what = f" (only {', '.join(dict.fromkeys(skipped))}, not collectives commscale records)" if skipped else ""
+        raise ImportFailure(f"{path}: no IMB collective table ('# Benchmarking Allreduce' and its '#bytes' rows)"
+                            f"{what}: give IMB-MPI1's output of Allreduce, Alltoall, Allgather, Reduce_scatter, "
+                            f"Bcast, Reduce, Gather or Scatter")
+    if skipped:
+        runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} IMB benchmarks that are not collectives "
+                                               f"commscale records: {', '.join(dict.fromkeys(skipped))}")
     return runs
 
 
