@@ -18,15 +18,15 @@ def check_bootstrap(samples: int) -> int:
     return samples
 
 
-def fit_records(runs, samples: int = BOOTSTRAP, fitted=None, places=()):
+def fit_records(runs, samples: int = BOOTSTRAP, fitted=None, places=(), df=None):
     """(the runs' records, their fits, their hierarchical fits). The fits are `fitted`
     ((fits, hierarchical fits) the caller has already), else those of a current model.json
     in `places` or the runs (fitted on exactly these records with `samples`), else fitted
-    here."""
+    here. `df`: the runs' records where the caller has read them already."""
     from reports.model.fit import fit_frame
     from reports.model.store import current_model
     from reports.model.tiers import fit_tiers
-    df = load_records(runs)
+    df = load_records(runs) if df is None else df
     if fitted is None:
         stored = current_model([*places, *runs], runs, samples)
         fitted = stored.fitted if stored else (fit_frame(df, samples), fit_tiers(df, samples))

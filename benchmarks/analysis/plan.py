@@ -44,7 +44,8 @@ class PlanOptions:
     """Replace a plan.json already in `out`."""
 
     def __post_init__(self):
-        if (self.gpus_per_node is not None and self.gpus_per_node < 1) or not self.nodes or min(self.nodes) < 1 or (self.rails or 1) < 1:
+        counts = [1 if self.gpus_per_node is None else self.gpus_per_node, self.rails or 1, *self.nodes]
+        if not self.nodes or min(counts) < 1:
             raise UsageError("--gpus-per-node, --rails and every --nodes count must be at least 1: "
                              "e.g. --nodes 1,2,4,8")
         for flag, v in (("--gpu-tflops", self.gpu_tflops), ("--peak-tflops", self.peak_tflops)):
@@ -113,10 +114,11 @@ def run_plan(opts: PlanOptions, fitted=None):
         w = load_training(opts.workload, opts.sets)
     except TrainingError as exc:
         raise UsageError(str(exc)) from None
-    gpus, source = gpus_per_node_of(usable(load_records(opts.runs)), opts.gpus_per_node)
+    df = load_records(opts.runs)
+    gpus, source = gpus_per_node_of(usable(df), opts.gpus_per_node)
     across = check_tp(w, gpus, source, opts.allow_tp_across_nodes)
     rate = opts.gpu_tflops or compute_rate(opts.runs, w.dtype)
-    result = _priced_plan(opts, w, gpus, rate, fitted)
+    result = _priced_plan(opts, w, gpus, rate, fitted, df)
     if not result.fitting_rows:
         raise UsageError(f"workload {w.name} fits none of --nodes {','.join(map(str, opts.nodes))} at "
                          f"{gpus} GPUs per node ({result.rows[0].problem}): change --nodes, "
@@ -129,12 +131,13 @@ def run_plan(opts: PlanOptions, fitted=None):
     return result
 
 
-def _priced_plan(opts: PlanOptions, w, gpus: int, rate: float, fitted):
-    """The plan of `w` on `gpus` GPUs per node, each collective priced by its fit."""
+def _priced_plan(opts: PlanOptions, w, gpus: int, rate: float, fitted, df):
+    """The plan of `w` on `gpus` GPUs per node, each collective priced by its fit (of the
+    runs' records `df`)."""
     from reports.model.fit import usable
     from reports.planning.pricing import CrossoverError, with_model_error
     from reports.planning.training_plan import needed_collectives, plan, pricing
-    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted, places=[opts.out])
+    df, fits, hier = fit_records(opts.runs, opts.bootstrap, fitted, places=[opts.out], df=df)
     wanted = needed_collectives(w, opts.nodes, gpus)
     used = usable(df)
     try:

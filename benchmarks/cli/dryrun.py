@@ -85,11 +85,11 @@ def dryrun(cfg: RunConfig, opts: DryrunOptions) -> int:
     if code != 2:
         from reports.runs.load import load_run
         print_summary(cfg.out, load_run(cfg.out))
-        _model(cfg, opts.nproc)
+        _model(cfg)
     return code
 
 
-def _model(cfg: RunConfig, nproc: int) -> None:
+def _model(cfg: RunConfig) -> None:
     """CPU GEMMs, the fit, the crossover of a small workload and the report, all into the
     run directory. A run too small to fit says why; the report is written whatever the
     fit said. In brief (COMMSCALE_TABLE=brief: the dry run without -v) each step's tables

@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..analysis.crossover import CROSSOVER_FILE
+from ..analysis.plan import PLAN_FILE
 from ..analysis.records import load_records
 from ..errors import EXIT_OK, UsageError
 from ..outdirs import analysis_out, claim, make_out_dir, say_written
@@ -40,7 +42,7 @@ def options(args) -> ReportOptions:
                          scale_sizes=sizes)
 
 
-RESULT_FILES = ("crossover.json", "plan.json")
+RESULT_FILES = (CROSSOVER_FILE, PLAN_FILE)
 """What crossover and plan write: a directory holding one (and no records) is shown beside the runs."""
 
 
@@ -64,10 +66,10 @@ def run(args) -> int:
     args.runs, results = split_runs(args.runs)
     load_records(args.runs)  # every RUN must be a readable run: one-line errors otherwise
     opts = options(args)
+    out = make_out_dir(opts.out)
     for name in ("report.html", "report.md", "summary.csv"):
-        claim(make_out_dir(opts.out) / name, opts.force)
-    made = build_report(list(opts.runs), make_out_dir(opts.out), list(opts.scale_sizes) if opts.scale_sizes else None,
-                        results=results)
+        claim(out / name, opts.force)
+    made = build_report(list(opts.runs), out, list(opts.scale_sizes) if opts.scale_sizes else None, results=results)
     print(f"# report: {len(made['figures'])} figures, inline in the HTML and in {made['html'].parent / 'figures'}")
     say_written(made["html"], made["md"], made["csv"])
     return EXIT_OK
