@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 from collectives.sizes import format_size
 
@@ -34,6 +35,16 @@ def brief_wanted() -> bool:
     return os.environ.get("COMMSCALE_TABLE", "").strip().lower() == "brief"
 
 
+@dataclass
+class _Block:
+    """brief: the block (a collective on a group) being measured, for its one line."""
+    label: str
+    points: int = 0
+    ok: int = 0
+    peak_busbw_gbps: float | None = None
+    peak_size_bytes: int | None = None
+
+
 class Printer:
     def __init__(self, planned: list[tuple[int, int]], stream=sys.stdout, table=None, brief: bool = False):
         """`planned`: (size_bytes, nranks) of every point in the run, for the ETA; `table`:
@@ -46,8 +57,7 @@ class Printer:
         self.done_points = 0
         self.done_weight = 0.0
         self.start = time.monotonic()
-        self.block = None
-        """brief: (label, points, ok, peak busbw, its size) of the block being measured"""
+        self.block: _Block | None = None
 
     def _print(self, text: str, terminal: bool = True) -> None:
         if terminal:
@@ -60,7 +70,7 @@ class Printer:
         self._print(f"#\n# {collective}  nranks {nranks}  nnodes {nnodes}  fabric {fabric}"
                     "  (time: max over ranks, mean of iterations; GB/s = 1e9 B/s)", terminal)
         self._print("# " + " ".join(f"{name:>{width}}" for name, width in _COLUMNS), terminal)
-        self.block = [f"{collective} {nranks} ranks, {nnodes} node(s), {fabric}", 0, 0, None, None]
+        self.block = _Block(f"{collective} {nranks} ranks, {nnodes} node(s), {fabric}")
 
     def row(self, rec: dict) -> None:
         def num(key, fmt):
@@ -80,13 +90,14 @@ class Printer:
         self.done_weight += _weight(rec["size_bytes"] or 0, rec["nranks"])
 
     def _count(self, rec: dict, bad: bool) -> None:
-        if self.block is None:
+        block = self.block
+        if block is None:
             return
-        self.block[1] += 1
-        self.block[2] += not bad
+        block.points += 1
+        block.ok += not bad
         bw = rec.get("busbw_gbps")
-        if not bad and bw is not None and (self.block[3] is None or bw > self.block[3]):
-            self.block[3], self.block[4] = bw, rec["size_bytes"]
+        if not bad and bw is not None and (block.peak_busbw_gbps is None or bw > block.peak_busbw_gbps):
+            block.peak_busbw_gbps, block.peak_size_bytes = bw, rec["size_bytes"]
 
     def progress(self) -> None:
         elapsed = time.monotonic() - self.start
@@ -94,10 +105,12 @@ class Printer:
         eta = elapsed * (1 - frac) / frac if frac > 0 else float("nan")
         line = f"progress {self.done_points}/{self.total_points} points, elapsed {elapsed:.1f} s, ETA {eta:.1f} s"
         self._print(f"# {line}", not self.brief)
-        if self.brief and self.block is not None:
-            label, points, ok, peak, at = self.block
-            best = f", peak busbw {peak:.3g} GB/s at {format_size(at)}" if peak is not None else ""
-            print(f"# {label}: {ok} of {points} points ok{best}; {line}", file=self.stream, flush=True)
+        block = self.block
+        if self.brief and block is not None:
+            best = (f", peak busbw {block.peak_busbw_gbps:.3g} GB/s at {format_size(block.peak_size_bytes)}"
+                    if block.peak_busbw_gbps is not None else "")
+            print(f"# {block.label}: {block.ok} of {block.points} points ok{best}; {line}", file=self.stream,
+                  flush=True)
 
     def note(self, text: str) -> None:
         self._print(f"# {text}")
