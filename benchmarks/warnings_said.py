@@ -14,25 +14,30 @@ import warnings
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _library(filename: str) -> str:
-    """The top package a warning was raised in ('numpy', 'pandas', ...), or 'commscale'."""
-    path = os.path.abspath(filename)
-    if path.startswith(REPO + os.sep) and "site-packages" not in path:
-        return "commscale"
+def _installed(path: str) -> list[str] | None:
+    """The parts of an absolute path below site-packages (or dist-packages), None elsewhere."""
     parts = path.split(os.sep)
     for marker in ("site-packages", "dist-packages"):
         if marker in parts:
-            return parts[parts.index(marker) + 1].split(".")[0]
-    return os.path.basename(filename)
+            return parts[parts.index(marker) + 1:]
+    return None
+
+
+def _library(filename: str) -> str:
+    """The top package a warning was raised in ('numpy', 'pandas', ...), or 'commscale'."""
+    path = os.path.abspath(filename)
+    installed = _installed(path)
+    if installed:
+        return installed[0].split(".")[0]
+    return "commscale" if path.startswith(REPO + os.sep) else os.path.basename(filename)
 
 
 def _where(filename: str, lineno: int) -> str:
     """The file, within the repository or the library, and the line."""
     path = os.path.abspath(filename)
-    parts = path.split(os.sep)
-    for marker in ("site-packages", "dist-packages"):
-        if marker in parts:
-            return f"{os.path.join(*parts[parts.index(marker) + 1:])}:{lineno}"
+    installed = _installed(path)
+    if installed:
+        return f"{os.path.join(*installed)}:{lineno}"
     return f"{os.path.relpath(path, REPO)}:{lineno}" if path.startswith(REPO + os.sep) else f"{path}:{lineno}"
 
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from conftest import REPO, commscale_here
+from conftest import REPO, commscale_here, read_records
 
 IMB = REPO / "tests" / "fixtures" / "real" / "imb"
 
@@ -49,7 +49,7 @@ def test_every_real_imb_log_imports_as_the_file_says(prefix, tmp_path):
     runs = _runs(tmp_path / "run")
     assert len(runs) == len(LOGS[prefix])
     for run, (coll, ranks, nodes, x, t_avg, t_min, t_max, reps) in zip(runs, LOGS[prefix]):
-        records = [json.loads(line) for line in (run / "records.jsonl").read_text().splitlines()]
+        records = read_records(run)
         assert {(r["collective"], r["nranks"], r["nnodes"], r["backend"], r["timing"]) for r in records} == \
             {(coll, ranks, nodes, "mpi", "batch")}
         top = max(records, key=lambda r: r["size_bytes"])
@@ -94,7 +94,7 @@ def test_rows_without_times_are_kept_as_skipped_and_benchmarks_not_recorded_are_
                    "         0.00\n")
     result = commscale_here("import", log, "--format", "imb", "--out", tmp_path / "r")
     assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in (tmp_path / "r" / "records.jsonl").read_text().splitlines()]
+    records = read_records(tmp_path / "r")
     assert [(r["size_bytes"], r["status"]) for r in records] == [(0, "ok"), (8192, "ok"), (33554432, "skipped")]
     assert records[-1]["reason"] == "IMB: out of memory" and records[1]["busbw_gbps"] == pytest.approx(
         8192 / 11.0 * 1e-3 * 7 / 8)

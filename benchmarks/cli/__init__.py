@@ -26,7 +26,8 @@ USAGE_ERROR_GRACE_S = 2.0
 
 VERBS = {"run": run, "dryrun": dryrun, "emulate": emulate, "doctor": doctor, "compute": compute, "fit": fit,
          "predict": predict, "export": export,
-         "crossover": crossover, "plan": plan, "workloads": workloads, "import": imports, "compare": compare, "report": report, "slurm": slurm}
+         "crossover": crossover, "plan": plan, "workloads": workloads, "import": imports, "compare": compare,
+         "report": report, "slurm": slurm}
 """Verb name -> its module, in the order --help lists them."""
 
 

@@ -14,7 +14,8 @@ def add_parser(sub):
                        description="Predict compute and communication time per step from 1 node up to --limit "
                                    "and find where communication exceeds compute.")
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories: records (fitted here) and compute.jsonl")
-    p.add_argument("--workload", required=True, help=f"a preset ({', '.join(PRESETS)}; 'commscale workloads' lists them with their fields) "
+    p.add_argument("--workload", required=True,
+                   help=f"a preset ({', '.join(PRESETS)}; 'commscale workloads' lists them with their fields) "
                         f"or a JSON/YAML file")
     g = p.add_argument_group("workload fields (override the preset or file)")
     for flag in ("params", "bytes-per-param", "global-tokens", "tokens", "hidden", "top-k", "bytes-per-element",

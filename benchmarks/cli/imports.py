@@ -20,13 +20,14 @@ from ..outdirs import check_out_dir
 
 def add_parser(sub):
     p = sub.add_parser("import", help="nccl-tests (text or -J JSON), OSU or IMB output as commscale runs",
-                       description="Convert nccl-tests stdout or -J JSON, OSU collective latency output or IMB-MPI1 tables into "
-                                   "records so fit, report and compare work on them. The collective, rank and node "
-                                   "counts come from the log; a flag settles what the log does not say, and a flag "
-                                   "that contradicts the log is an error.")
+                       description="Convert nccl-tests stdout or -J JSON, OSU collective latency output or IMB-MPI1 "
+                                   "tables into records so fit, report and compare work on them. The collective, "
+                                   "rank and node counts come from the log; a flag settles what the log does not "
+                                   "say, and a flag that contradicts the log is an error.")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", required=True,
-                   help="nccl-tests (text or JSON, told apart by content), osu, or imb (Intel MPI Benchmarks, IMB-MPI1)")
+                   help="nccl-tests (text or JSON, told apart by content), osu, or imb (Intel MPI Benchmarks, "
+                        "IMB-MPI1)")
     p.add_argument("--out", required=True,
                    help="the new run directory (one run), or a directory for one run directory per run")
     p.add_argument("--collective", help="when the log does not say (e.g. all_reduce); one, or one per FILE: a,b,... "

@@ -47,8 +47,8 @@ def options(args) -> PlanOptions:
         raise UsageError(str(exc)) from None
     return PlanOptions(runs=tuple(args.runs), workload=args.workload, sets=sets, nodes=parse_nodes(args.nodes),
                        gpu_tflops=args.gpu_tflops, peak_tflops=args.peak_tflops, gpus_per_node=args.gpus_per_node,
-                       rails=args.rails, allow_tp_across_nodes=args.allow_tp_across_nodes, backend=args.backend, bootstrap=args.bootstrap,
-                       out=analysis_out("plan", args.out), force=args.force)
+                       rails=args.rails, allow_tp_across_nodes=args.allow_tp_across_nodes, backend=args.backend,
+                       bootstrap=args.bootstrap, out=analysis_out("plan", args.out), force=args.force)
 
 
 def run(args) -> int:

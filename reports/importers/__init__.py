@@ -73,11 +73,15 @@ def _osu_runs(text: str, path, given: dict, source: dict) -> list[dict]:
         raise ImportFailure(f"{path}: no collective results under the OSU headers{what}: give the stdout of "
                             f"osu_allreduce, osu_allgather, osu_alltoall, osu_reduce_scatter, osu_bcast, osu_reduce, "
                             f"osu_gather or osu_scatter")
+    _note_skipped(runs, skipped, "OSU tests that are not blocking sized collectives")
+    return runs
+
+
+def _note_skipped(runs: list[dict], skipped: list[str], what: str) -> None:
+    """A note on the first run naming the tests of the file that were not read, counted."""
     if skipped:
         kinds = ", ".join(f"{t} x{skipped.count(t)}" if skipped.count(t) > 1 else t for t in dict.fromkeys(skipped))
-        runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} OSU tests that are not blocking sized "
-                                               f"collectives: {kinds}")
-    return runs
+        runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} {what}: {kinds}")
 
 
 def _imb_runs(text: str, path, given: dict, source: dict) -> list[dict]:
@@ -100,9 +104,7 @@ def _imb_runs(text: str, path, given: dict, source: dict) -> list[dict]:
         raise ImportFailure(f"{path}: no IMB collective table ('# Benchmarking Allreduce' and its '#bytes' rows)"
                             f"{what}: give IMB-MPI1's output of Allreduce, Alltoall, Allgather, Reduce_scatter, "
                             f"Bcast, Reduce, Gather or Scatter")
-    if skipped:
-        runs[0].setdefault("notes", []).append(f"skipped {len(skipped)} IMB benchmarks that are not collectives "
-                                               f"commscale records: {', '.join(dict.fromkeys(skipped))}")
+    _note_skipped(runs, skipped, "IMB benchmarks that are not collectives commscale records")
     return runs
 
 
