@@ -21,7 +21,8 @@ REPORTS_LAYERS = {
     "model": {"runs"},
     "planning": {"model", "runs"},
     "exports": {"model"},
-    "present": {"importers", "runs", "doctor", "model", "planning", "exports"},
+    "reference": {"importers"},
+    "present": {"importers", "runs", "doctor", "model", "planning", "exports", "reference"},
 }
 BENCHMARKS_BELOW = {
     # package under benchmarks/ -> packages under benchmarks/ it must not import

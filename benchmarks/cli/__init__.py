@@ -19,14 +19,15 @@ import traceback
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, report_usage_error
 from ..warnings_said import say_once
-from . import (compare, compute, crossover, doctor, dryrun, emulate, export, fit, imports, plan, predict, report, run,
-               slurm, workloads)
+from . import (compare, compute, crossover, doctor, dryrun, emulate, export, fit, imports, normal, plan, predict,
+               report, run, slurm, workloads)
 
 USAGE_ERROR_GRACE_S = 2.0
 
 VERBS = {"run": run, "dryrun": dryrun, "emulate": emulate, "doctor": doctor, "compute": compute, "fit": fit,
          "predict": predict, "export": export,
-         "crossover": crossover, "plan": plan, "workloads": workloads, "import": imports, "compare": compare,
+         "crossover": crossover, "plan": plan, "workloads": workloads, "import": imports, "normal": normal,
+         "compare": compare,
          "report": report, "slurm": slurm}
 """Verb name -> its module, in the order --help lists them."""
 

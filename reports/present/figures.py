@@ -345,3 +345,35 @@ def plan_breakdown(res: PlanResult, path):
     if not kinds:
         right.text(0.5, 0.5, "no communication at these scales", ha="center", transform=right.transAxes)
     return _save(fig, path)
+
+
+def normal_band(pl, path):
+    """A run's busbw by size over the comparable published runs (reports/reference/match.py):
+    each published curve thin, the band between the lowest and highest where 3 or more
+    reach a size, their median dashed, the compared size marked."""
+    from reports.reference.match import MIN_COMPARABLE
+    fig, ax = _figure(7, 4.4)
+    comps = [c for c, _ in pl.others]
+    for i, e in enumerate(e for c in comps for e in c.entries):
+        ax.plot(e.sizes_bytes, e.busbw_gbps, "-" if len(e.sizes_bytes) > 1 else ".", color="0.6", lw=0.8, alpha=0.7,
+                label="a comparable published run" if i == 0 else None)
+    lo_size = min(min(e.sizes_bytes) for c in comps for e in c.entries)
+    hi_size = max(max(e.sizes_bytes) for c in comps for e in c.entries)
+    grid = np.geomspace(lo_size, hi_size, 80)
+    band = [(n, [v for c in comps if (v := c.busbw_at(n)) is not None]) for n in grid]
+    band = [(n, np.min(v), np.median(v), np.max(v)) for n, v in band if len(v) >= MIN_COMPARABLE]
+    if band:
+        b = np.array(band)
+        ax.fill_between(b[:, 0], b[:, 1], b[:, 3], color="tab:blue", alpha=0.15, lw=0,
+                        label=f"range of the published runs ({MIN_COMPARABLE}+ at a size)")
+        ax.plot(b[:, 0], b[:, 2], "--", color="tab:blue", lw=1.2, label="their median")
+    ax.plot(pl.key.sizes_bytes, pl.key.busbw_gbps, "o-", color="tab:red", ms=4, lw=1.6, label=_label(pl.key.label))
+    ax.axvline(pl.size_bytes, color="0.3", lw=0.8, ls=":")
+    ax.annotate(f"{pl.percentile:.0f}th percentile at {size(pl.size_bytes)}", (pl.size_bytes, pl.busbw_gbps),
+                textcoords="offset points", xytext=(-8, 8), ha="right", fontsize=LEGEND_PT)
+    _bytes_axis(ax)
+    ax.set_xlabel("size (bytes, per rank, as nccl-tests)")
+    ax.set_ylabel("busbw (GB/s)")
+    ax.set_title(_label(f"{pl.key.label}: {len(comps)} comparable published runs"), fontsize=10)
+    _legend_below(fig, [ax], ncols=2)
+    return _save(fig, path)

@@ -25,6 +25,7 @@ from reports.model.entries import fit_entries
 from reports.planning.results import CrossoverResult, PlanResult
 from reports.present.document import to_html, to_markdown
 from reports.present.format import interval, num, pct, size
+from reports.present.normal_view import normal_views
 from reports.present.plan_text import plan_sentence, plan_view
 from reports.present.sections import report_document
 from reports.present.series import series_view
@@ -314,12 +315,13 @@ def _all_sizes_heldout(read: Runs, name: str, crossing: CrossoverResult) -> floa
     return None
 
 
-def _tables(read: Runs, summary, ok, series: list) -> Tables:
+def _tables(read: Runs, summary, ok, series: list, normal: list) -> Tables:
     statistics = {name: time_statistic(frame) for name, frame in zip(read.names, read.frames)}
     model = model_view([(r, e) for (r, _, _), fit in read.fits.items() for e in fit_entries([fit])], statistics)
     return Tables(summary_view(summary, statistics), model,
                   {name: crossover_view(c) for name, c in read.crossings.items()},
-                  timing_view(ok), read.doctors, {name: plan_view(p) for name, p in read.plans.items()}, series)
+                  timing_view(ok), read.doctors, {name: plan_view(p) for name, p in read.plans.items()}, series,
+                  normal)
 
 
 def build_report(runs, out: Path, scale_sizes=None, fits=None, results=()) -> dict:
@@ -335,11 +337,13 @@ def build_report(runs, out: Path, scale_sizes=None, fits=None, results=()) -> di
     series = [v for v in (series_view(df, c) for c in dict.fromkeys(ok["collective"])) if v is not None]
     story = _story(folder, read.crossings, read.plans)  # the crossover and plan figures lead
     summary = _summary(read, out / "summary.csv")
+    normal = normal_views(read.names, read.frames, read.metas, folder)
     doc = report_document(read.names, read.metas, _headline(read, df, key_rows, series), story, sections,
-                          _tables(read, summary, ok, series), more, home=out)
+                          _tables(read, summary, ok, series, normal), more, home=out)
     (out / "report.md").write_text(to_markdown(doc), encoding="utf-8")
     (out / "report.html").write_text(to_html(doc, CSS), encoding="utf-8")
-    made = [(t, p) for t, p, _ in story] + [f for s in sections for f in s.figures] + more
+    made = [(t, p) for t, p, _ in story] + [f for s in sections for f in s.figures] + more + \
+        [v.figure for v in normal if v.figure]
     return {"html": out / "report.html", "md": out / "report.md", "csv": out / "summary.csv",
             "figures": [p for _, p in made]}
 
@@ -370,6 +374,8 @@ class Tables:
     """run name -> plan_view(plan.json): the training plan per node count."""
     series: list = field(default_factory=list)
     """SeriesView per collective measured at several node counts."""
+    normal: list = field(default_factory=list)
+    """NormalView per run and key: where it sits among comparable published runs."""
 
 
 def _scale_sizes(df) -> list[int]:

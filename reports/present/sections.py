@@ -21,7 +21,8 @@ def report_document(names, metas, headline, story, collectives, tables, more, ho
     """The whole report. `story`, `more`: (title, path) figures; `collectives`: the report's
     CollectiveSection per collective; `headline`, `tables`: report.Headline and report.Tables."""
     blocks = [*runs(names, metas), *findings(headline), *series(tables.series), *story_figures(story),
-              *bandwidth(collectives), *summary(tables.summary), *scaling_model(tables.model),
+              *bandwidth(collectives), *normal(tables.normal), *summary(tables.summary),
+              *scaling_model(tables.model),
               *crossovers(tables.crossover), *plans(tables.plan), *doctors(tables.doctor),
               *timing(tables.timing), *more_figures(more)]
     return Document(f"commscale report: {', '.join(names)}", tuple(blocks), home)
@@ -171,6 +172,29 @@ def timing(table) -> list:
             Paragraph("The same points timed each call alone (the max over ranks per call) and in batches of calls "
                       "between two synchronisations (as nccl-tests times): medians, and batch / call. On hosts they "
                       "agree within noise at large sizes; on GPUs batches hide the launch cost."), Table(table)]
+
+
+NORMAL_TEXT = ("Each run's busbw against comparable published runs from the reference set shipped with "
+               "commscale (nccl-tests, OSU and IMB logs others published, each with its source; docs/normal.md): "
+               "the same collective, GPU generation and one node or several; then network, node count and GPUs per "
+               "node, relaxed in that order where too few match exactly. The percentile is at the largest size the "
+               "run measured "
+               "that 3 or more of them reached.")
+
+
+def normal(views) -> list:
+    """Is this normal? A sentence per run and key; a figure and the runs compared with, where placed."""
+    if not views:
+        return []
+    blocks = [Heading("Is this normal? Published runs compared"), Paragraph(NORMAL_TEXT)]
+    many = len({v.run for v in views}) > 1
+    unplaced = tuple(f"{v.run}: {v.sentence}" if many else v.sentence for v in views if v.table is None)
+    if unplaced:
+        blocks.append(BulletList(unplaced))
+    for v in (v for v in views if v.table is not None):
+        blocks += [Paragraph(f"{v.run}: {v.sentence}" if many else v.sentence), Paragraph(v.compared),
+                   Figure(*v.figure), Table(v.table)]
+    return blocks
 
 
 def more_figures(more) -> list:
