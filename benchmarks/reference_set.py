@@ -2,7 +2,9 @@
 (reports/reference/data/published.json, read by `commscale normal`) from the real logs in
 tests/fixtures/real and the manifest benchmarks/published/reference_sources.json (each
 log's source URL and the facts its text does not carry: device, network, GPUs per node).
---check builds it and compares with the shipped file (exit 1 when they differ: rebuild)."""
+--check builds it and compares with the shipped file (exit 1 when they differ: rebuild);
+--place-each places every published log's runs among the others (each run's own log left
+out, as `commscale normal` leaves a run out of its own comparison) and counts the answers."""
 from __future__ import annotations
 
 import argparse
@@ -40,12 +42,45 @@ def summary(doc: dict) -> list[str]:
     return lines
 
 
+def place_each(manifest_path: Path = MANIFEST, logs: Path = LOGS) -> list[str]:
+    """Each log of the manifest, imported and placed against the shipped set: a line per run
+    placed, then the count of each answer."""
+    import pandas as pd
+
+    from reports.importers import ImportFailure, parse
+    from reports.reference.entries import load
+    from reports.reference.facts import run_keys
+    from reports.reference.match import place
+    ref, tally, lines = load(), Counter(), []
+    for item in json.loads(manifest_path.read_text(encoding="utf-8")):
+        if item["exclude"]:
+            continue
+        try:
+            runs = parse(logs / item["path"], item["format"], dict(item["flags"]))
+        except ImportFailure:
+            continue
+        for run in runs:
+            meta = {**run["meta"], "gpu": item["device"] or run["meta"].get("gpu")}
+            for key in run_keys(pd.DataFrame(run["points"]), meta):
+                pl = place(key, ref.entries)
+                tally[pl.status] += 1
+                if pl.status == "placed":
+                    lines.append(f"  {pl.percentile:5.1f}  {len(pl.others):>3}  {', '.join(pl.relaxed) or '-':<46} "
+                                 f"{key.label} ({key.device.generation}): {item['path']}")
+    return ["# percentile, comparable runs, relaxed, the run: its log", *lines,
+            f"# {sum(tally.values())} runs: " + ", ".join(f"{n} {s}" for s, n in tally.most_common())]
+
+
 def main(argv=None) -> int:
     from reports.reference.entries import DATA
     p = argparse.ArgumentParser(prog="python -m benchmarks.reference_set", description=__doc__.split("\n\n")[0])
     p.add_argument("--check", action="store_true", help="compare with the shipped file; exit 1 when it differs")
+    p.add_argument("--place-each", action="store_true", help="place every published run among the others")
     p.add_argument("--out", default=str(DATA), help=f"where to write it [{DATA.relative_to(ROOT)}]")
     args = p.parse_args(argv)
+    if args.place_each:
+        print("\n".join(place_each()))
+        return 0
     doc = document()
     if args.check:
         same = Path(args.out).is_file() and Path(args.out).read_text(encoding="utf-8") == text(doc)

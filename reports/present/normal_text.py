@@ -3,7 +3,7 @@ published runs (reports/reference/match.py), the runs it was compared with and t
 sources; one line when there are too few or none."""
 from __future__ import annotations
 
-from ..reference.match import LEVELS, MIN_COMPARABLE, Comparable, Placement, RunKey
+from ..reference.match import MIN_COMPARABLE, Comparable, Placement, RunKey
 from .format import num, size
 
 
@@ -16,7 +16,8 @@ def _ordinal(p: float) -> str:
 def scope(key: RunKey) -> str:
     where = "one node" if key.nnodes == 1 else "several nodes"
     per = f", {key.gpus_per_node} {'ranks' if key.memory == 'host' else 'GPUs'} per node" if key.gpus_per_node else ""
-    net = "" if key.network_class in ("none", "unknown") else f", network {key.network_class}"
+    net = {"none": "", "unknown": ", any network (this run's is not known: --network says it)"}.get(
+        key.network_class, f", network {key.network_class}")
     return f"{key.collective} on {key.device.generation or 'an unknown device'}, {where}{per}{net}"
 
 
@@ -29,10 +30,13 @@ def headline(pl: Placement) -> str:
                 f"{_ordinal(pl.percentile)} percentile of {len(vals)} comparable published runs (above {pl.below} of "
                 f"{len(vals)}); their median {num(_median(vals), 4)}, range {num(vals[0], 4)} to "
                 f"{num(vals[-1], 4)} GB/s")
-    if pl.status == "too_few":
-        return (f"{k.label}: too few comparable published runs to judge: {len(pl.candidates)} of {scope(k)} at any "
-                f"node count and GPUs per node, fewer than {MIN_COMPARABLE} of them at a size this run measured")
     where = "inside one node" if k.nnodes == 1 else "across nodes"
+    if pl.status == "too_few":
+        unit = "ranks" if k.memory == "host" else "GPUs"
+        names = "; ".join(name(c) for c in pl.candidates[:3]) + (" ..." if len(pl.candidates) > 3 else "")
+        return (f"{k.label}: too few comparable published runs to judge: {len(pl.candidates)} {k.collective} "
+                f"run{'s' * (len(pl.candidates) > 1)} on {k.device.generation} {where} with any {unit} per node "
+                f"({names}); {MIN_COMPARABLE} are needed at a size this run measured")
     why = pl.reason or f"the reference set holds no {k.collective} on {k.device.generation} {where}"
     return f"{k.label}: no comparable published run: {why}"
 
@@ -67,7 +71,7 @@ def lines(pl: Placement) -> list[str]:
     if pl.status == "none":
         return out
     relaxed = ", ".join(pl.relaxed) if pl.relaxed else "nothing"
-    out.append(f"  compared with: {scope(pl.key)}; relaxed: {relaxed} (levels: {', '.join(LEVELS)})")
+    out.append(f"  compared with: {scope(pl.key)}; relaxed to find {MIN_COMPARABLE}: {relaxed}")
     table = rows(pl)
     head = ["busbw_gbps", "nodes x gpus", "device", "network", "system (publisher)", "source"]
     widths = [max(len(r[i]) for r in [head, *table]) for i in range(5)]

@@ -26,12 +26,29 @@ class NormalView:
 
 
 def normal_views(names, frames, metas: dict, folder: Path) -> list[NormalView]:
+    """Per run: a view per key placed or with too few to judge, and one sentence for all the
+    keys nothing in the set compares with (a CPU dry run's fourteen keys are one line)."""
     ref = load()
     views = []
     for name, frame in zip(names, frames):
-        for key in run_keys(frame, metas.get(name, {})):
-            pl = place(key, ref.entries)
-            views.append(_view(name, pl, folder))
+        placements = [place(key, ref.entries) for key in run_keys(frame, metas.get(name, {}))]
+        views += [_view(name, pl, folder) for pl in placements if pl.status != "none"]
+        views += _none(name, [pl for pl in placements if pl.status == "none"])
+    return views
+
+
+def _none(name: str, placements: list) -> list[NormalView]:
+    """One sentence per reason: the collectives and rank counts nothing published compares with."""
+    by_reason: dict[str, dict[str, list[int]]] = {}
+    for pl in placements:
+        k = pl.key
+        where = "inside one node" if k.nnodes == 1 else "across nodes"
+        reason = pl.reason or f"the reference set holds none on {k.device.generation} {where}"
+        by_reason.setdefault(reason, {}).setdefault(k.collective, []).append(k.nranks)
+    views = []
+    for reason, colls in by_reason.items():
+        what = "; ".join(f"{c} at {', '.join(map(str, sorted(r)))} ranks" for c, r in colls.items())
+        views.append(NormalView(name, f"No comparable published run for {what}: {reason}.", "", None, None))
     return views
 
 

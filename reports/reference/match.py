@@ -100,6 +100,15 @@ def _matches(key: RunKey, e: Entry, level: int) -> bool:
     return not (level < 1 and key.network_class not in ("unknown", "none") and e.network_class != key.network_class)
 
 
+def _relaxed(key: RunKey, level: int) -> tuple[str, ...]:
+    """The criteria given up at this level that did constrain the run: a run whose network is
+    unknown (or one node) was never matched on network, nor a one-node run on node count."""
+    skip = {"any network"} if key.network_class in ("unknown", "none") else set()
+    if key.nnodes == 1:
+        skip.add("any node count")
+    return tuple(r for r in LEVELS[1:level + 1] if r not in skip)
+
+
 def _fold(entries: list[Entry]) -> list[Comparable]:
     groups: dict[tuple, list[Entry]] = {}
     for e in entries:
@@ -133,11 +142,11 @@ def place(key: RunKey, entries: tuple[Entry, ...] | list[Entry]) -> Placement:
             size, bw, others = found
             below = sum(1 for _, v in others if v < bw)
             ties = sum(1 for _, v in others if v == bw)
-            return Placement(key=key, status="placed", level=level, relaxed=LEVELS[1:level + 1], size_bytes=size,
+            return Placement(key=key, status="placed", level=level, relaxed=_relaxed(key, level), size_bytes=size,
                              busbw_gbps=bw, percentile=100.0 * (below + 0.5 * ties) / len(others), below=below,
                              others=tuple(others), left_out_self=same)
     comps = _fold([e for e in pool if _matches(key, e, len(LEVELS) - 1)])
     if comps:
-        return Placement(key=key, status="too_few", level=len(LEVELS) - 1, relaxed=LEVELS[1:],
+        return Placement(key=key, status="too_few", level=len(LEVELS) - 1, relaxed=_relaxed(key, len(LEVELS) - 1),
                          candidates=tuple(comps), left_out_self=same)
     return Placement(key=key, status="none", left_out_self=same)
