@@ -28,7 +28,10 @@ FIELDS = (
     "ndomains", "nodes_per_domain", "domain_size_nodes",
     "warmup", "iters", "timing", "time_us_mean", "time_us_median", "time_us_min", "time_us_max",
     "time_us_p99", "median_ci95_rel_pct", "algbw_gbps", "busbw_gbps", "n_wrong",
+    "samples_us", "samples_skipped", "process_samples_us",
 )
+"""The last three (optional, null where the tool gave no per-iteration times; records
+written before them read as null): imported nccl-tests -I 1 times, see docs/records.md."""
 STATUSES = ("ok", "skipped", "failed")
 TIMINGS = ("call", "batch")
 """`timing`: each call timed alone (max over ranks per call), or a batch of calls between

@@ -6,7 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from . import imb, nccl_json, nccl_text, nccl_run, osu
+from . import imb, nccl_iters, nccl_json, nccl_text, nccl_run, osu, stragglers
 from .evidence import ImportFailure
 from .lines import commands as command_lines, commands_for
 
@@ -108,35 +108,51 @@ def _imb_runs(text: str, path, given: dict, source: dict) -> list[dict]:
     return runs
 
 
-def _nccl_segments(text: str, path) -> tuple[list, list, str]:
+def _nccl_segments(text: str, path) -> tuple[list, list, str, list]:
     """(the runs in an nccl-tests stdout or -J JSON file, its command lines as (line, text),
-    the tool's name for meta)."""
+    the tool's name for meta, per run what only the JSON holds: nccl_json.Extras or None)."""
     if text.lstrip().startswith("{"):
-        seg, cmds = nccl_json.segment(text, path)
-        return [seg], [(0, c) for c in cmds], "nccl-tests (JSON)"
+        seg, cmds, extras = nccl_json.segment(text, path)
+        return [seg], [(0, c) for c in cmds], "nccl-tests (JSON)", [extras]
     segs, lines = nccl_text.segments(text)
     cmds = command_lines(lines)
     if not segs:
         hint = " (this looks like OSU output: pass --format osu)" if "# OSU" in text else ""
         raise ImportFailure(f"{path}: no nccl-tests result rows found{hint}: give the stdout of an nccl-tests "
                             f"binary (all_reduce_perf, ...) or the file its -J option wrote")
-    return segs, cmds, "nccl-tests"
+    return segs, cmds, "nccl-tests", [None] * len(segs)
 
 
 def _nccl_runs(text: str, path, given: dict, source: dict) -> list[dict]:
     """Each nccl-tests run in the file with its meta: in a file of several runs a flag
     applies to each; a run whose own lines disagree stops it."""
-    segs, cmds, tool = _nccl_segments(text, path)
+    segs, cmds, tool, extras = _nccl_segments(text, path)
     runs = []
-    for seg in segs:
+    for seg, extra in zip(segs, extras):
         mine = commands_for(cmds, seg.first_line, len(segs) == 1)
         built = nccl_run.build(seg, text if len(segs) == 1 else "", mine, given, path)
         meta = {**source, "tool": tool, "tool_version": seg.versions.get("nccl_tests"),
                 "lines": [seg.first_line, seg.rows[-1].line_no], **_provenance(seg, mine)}
         if seg.elided_rows:
             meta["elided_rows"] = True
-        runs.append({**built, "meta": meta})
+        run = {**built, "meta": meta}
+        if extra is not None:
+            _per_iteration(run, extra, path)
+        runs.append(run)
     return runs
+
+
+def _per_iteration(run: dict, extra, path) -> None:
+    """-I 1 data of a -J file: the samples into the records, and the straggler check into
+    meta.json (`straggler_check`, `stragglers`) with a note naming a straggler found."""
+    nccl_iters.apply(run["points"], extra.per_iter, path)
+    result = stragglers.check([(p["size_bytes"], one) for p, one in zip(run["points"], extra.per_iter)])
+    if result is None:
+        return
+    run["meta"]["straggler_check"] = result
+    found = [stragglers.finding(result, extra.devices, extra.ranks_per_process)] if result["found"] else []
+    run["meta"]["stragglers"] = found
+    run.setdefault("notes", []).extend(stragglers.note(f) for f in found)
 
 
 def _name_runs(runs: list[dict]) -> None:
