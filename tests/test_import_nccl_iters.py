@@ -200,3 +200,13 @@ def test_malformed_per_iteration_data_is_one_line_naming_the_problem_and_the_fix
     assert line.startswith("commscale: error: ") and says in line, line
     assert "give the unedited -J file, or delete the '*_per_iter' objects" in line
     assert not (tmp_path / "out").exists()
+
+
+def test_the_report_says_the_straggler_among_its_findings(tmp_path):
+    _import(STRAGGLER, tmp_path / "runs" / "s")
+    _import(RANDOM, tmp_path / "runs" / "r")
+    result = commscale_here("report", tmp_path / "runs" / "s", tmp_path / "runs" / "r", "--out", tmp_path / "rep")
+    assert result.returncode == 0, result.stderr
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert md.count("Straggler") == 1
+    assert "Straggler in s: process 5 (rank 5 on nid005487, CUDA device 1, NVIDIA GH200 120GB)" in md

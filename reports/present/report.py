@@ -14,7 +14,7 @@ import pandas as pd
 from collectives.records import load_meta
 from collectives.registry import COLLECTIVES, get_collective
 
-from reports.present import figures, findings
+from reports.present import figures, findings, straggler_text
 from reports.doctor.result import DoctorResult
 from reports.doctor.stats import DOCTOR_FILE
 from reports.present.doctor_text import doctor_views
@@ -295,7 +295,8 @@ def _headline(read: Runs, df, key_rows: list, series: list) -> Headline:
     points = [findings.points_sentence(findings.point_counts(f)) for f in read.frames]
     if len(read.names) > 1:
         points = [f"{name}: {p}" for name, p in zip(read.names, points)]
-    return Headline(cpu=findings.cpu_note(df), points=points + [s for s in [findings.unplotted_sentence(df)] if s],
+    points += [s for s in [findings.unplotted_sentence(df)] if s] + straggler_text.sentences(read.metas)
+    return Headline(cpu=findings.cpu_note(df), points=points,
                     crossovers=[findings.crossover_sentence(c, _all_sizes_heldout(read, name, c))
                                 for name, c in read.crossings.items()],
                     keys=pd.DataFrame(key_rows), series=[v.sentence for v in series],
