@@ -185,6 +185,18 @@ def test_a_run_with_no_comparable_entries_says_so_in_one_line(tmp_path):
                     "all_reduce on CDNA 2 across nodes"]
 
 
+def test_a_gpu_log_that_names_no_gpu_asks_for_device_and_is_matched_with_it(tmp_path):
+    # OSU with -d cuda on CSCS Clariden (SOURCES_heldout3.md): the log names no GPU model
+    name = "osu_alltoall_heldout3-02_cuda-srun-prompt__eth-cscs-cray-network-stack.txt"
+    out = tmp_path / "osu"
+    assert commscale_here("import", LOGS / name, "--format", "osu", "--out", out).returncode == 0
+    r = commscale_here("normal", out)
+    assert "all_to_all at 8 ranks on 2 nodes: no comparable published run: the GPU model is not recorded: name it " \
+           "with --device (e.g. --device H100)" in r.stdout
+    r = commscale_here("normal", out, "--device", "NVIDIA GH200 120GB")
+    assert "on Hopper across nodes" in r.stdout and "GPU model is not recorded" not in r.stdout
+
+
 @pytest.mark.parametrize("args, words", [
     (("normal", "no-such-run"), "holds no records.jsonl"),
     (("normal", "{run}", "--reference", "no-such.json"), "--reference 'no-such.json' is not a file"),

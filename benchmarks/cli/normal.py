@@ -23,6 +23,9 @@ def add_parser(sub):
     p.add_argument("runs", nargs="+", metavar="RUN", help="run directories (commscale run, dryrun or import)")
     p.add_argument("--network", choices=[c for c in NETWORK_CLASSES if c not in ("none", "unknown")],
                    help="the runs' network between nodes, when the records do not say it [from NCCL's transport]")
+    p.add_argument("--device", metavar="NAME",
+                   help="the runs' GPU model (e.g. H100, MI300X), when the records do not say it "
+                        "[from the log or NVML]")
     p.add_argument("--collective", help="only this collective")
     p.add_argument("--reference", metavar="FILE", help="another reference set (a published.json) [the shipped one]")
     return p
@@ -32,6 +35,7 @@ def add_parser(sub):
 class NormalOptions:
     runs: tuple[str, ...]
     network: str | None
+    device: str | None
     collective: str | None
     reference: str | None
 
@@ -40,8 +44,8 @@ def options(args) -> NormalOptions:
     if args.reference and not Path(args.reference).is_file():
         raise UsageError(f"--reference {args.reference!r} is not a file: give a published.json written by "
                          f"python -m benchmarks.reference_set, or leave it out")
-    return NormalOptions(runs=tuple(args.runs), network=args.network, collective=args.collective,
-                         reference=args.reference)
+    return NormalOptions(runs=tuple(args.runs), network=args.network, device=args.device,
+                         collective=args.collective, reference=args.reference)
 
 
 def _meta(run: str) -> dict:
@@ -64,7 +68,7 @@ def run(args) -> int:
           f"{n.get('publishers', '?')} publishers (docs/normal.md); busbw in GB/s from the mean time, as nccl-tests")
     for run_dir in opts.runs:
         meta = _meta(run_dir)
-        keys = run_keys(load_records([run_dir]), meta, opts.network)
+        keys = run_keys(load_records([run_dir]), meta, opts.network, opts.device)
         if opts.collective:
             keys = [k for k in keys if k.collective == opts.collective]
         if not keys:

@@ -41,12 +41,13 @@ def _dtype(group: pd.DataFrame) -> pd.DataFrame:
     return group[group["dtype"] == dtypes.value_counts().index[0]]
 
 
-def run_keys(records: pd.DataFrame, meta: dict, network: str | None = None) -> list[RunKey]:
+def run_keys(records: pd.DataFrame, meta: dict, network: str | None = None, device: str | None = None) -> list[RunKey]:
     """One key per (collective, ranks, nodes) of the run's ok records, busbw from the mean
-    time as nccl-tests prints it."""
+    time as nccl-tests prints it; `network`, `device`: what the user says of the run, over
+    what its records and meta.json say."""
     keys = []
     memory = "host" if (records["device"].dropna() == "cpu").all() and records["device"].notna().any() else "device"
-    device = classify(device_name(meta), memory)
+    device = classify(device or device_name(meta), memory)
     ok = records[(records["status"] == "ok") & records["nranks"].notna()]
     for (coll, nranks), group in ok.groupby(["collective", "nranks"], sort=True):
         nodes = group["nnodes"].dropna()

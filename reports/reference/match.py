@@ -130,8 +130,9 @@ def place(key: RunKey, entries: tuple[Entry, ...] | list[Entry]) -> Placement:
     logs = {i.split("#")[0] for i in same}  # the run's own log: its other runs are not others' results
     pool = [e for e in entries if e.id.split("#")[0] not in logs]
     if key.device.generation is None:
+        which = f"{key.device.name!r}, a model of no known generation" if key.device.name else "not recorded"
         return Placement(key=key, status="none", left_out_self=same,
-                         reason=f"the device ({key.device.name or 'not recorded'}) has no known generation")
+                         reason=f"the GPU model is {which}: name it with --device (e.g. --device H100)")
     if key.nnodes is None:
         return Placement(key=key, status="none", left_out_self=same,
                          reason="the node count is unknown (import again with --nnodes N)")
