@@ -219,3 +219,18 @@ def test_the_report_has_the_section_and_its_figure(tmp_path):
     assert "all_reduce at 80 ranks on 10 nodes: busbw" in md and "percentile" in md
     figs = list((out / "figures").glob("normal_*all_reduce_80.png"))
     assert len(figs) == 1 and figs[0].stat().st_size > 10_000
+
+
+@pytest.mark.slow  # reads the session's real gloo dry run
+def test_the_cpu_dry_run_gets_one_line_per_key_and_a_section_in_its_report(default_dryrun):
+    out, result = default_dryrun
+    assert result.returncode == 0, result.stderr
+    r = commscale_here("normal", out)
+    assert r.returncode == 0, r.stderr
+    answers = [line for line in r.stdout.splitlines() if not line.startswith(("#", "  "))]  # "  ": details
+    assert len(answers) == 14 and all(" ranks on 1 node: " in a for a in answers)  # 7 collectives x 2, 4 ranks
+    assert all("no comparable published run" in a or "too few comparable published runs" in a for a in answers)
+    md = next(out.glob("report*/report.md"), None) or next(out.rglob("report.md"))
+    text = md.read_text()
+    assert "## Is this normal? Published runs compared" in text
+    assert "No comparable published run for all_gather at 2, 4 ranks" in text
