@@ -368,12 +368,11 @@ def normal_band(pl, path):
                         label=f"range of the published runs ({MIN_COMPARABLE}+ at a size)")
         ax.plot(b[:, 0], b[:, 2], "--", color="tab:blue", lw=1.2, label="their median")
     ax.plot(pl.key.sizes_bytes, pl.key.busbw_gbps, "o-", color="tab:red", ms=4, lw=1.6, label=_label(pl.key.label))
-    ax.axvline(pl.size_bytes, color="0.3", lw=0.8, ls=":")
-    ax.annotate(f"{pl.percentile:.0f}th percentile at {size(pl.size_bytes)}", (pl.size_bytes, pl.busbw_gbps),
-                textcoords="offset points", xytext=(-8, 8), ha="right", fontsize=LEGEND_PT)
+    ax.axvline(pl.size_bytes, color="0.3", lw=0.8, ls=":", label=f"compared at {size(pl.size_bytes)}")
     _bytes_axis(ax)
     ax.set_xlabel("size (bytes, per rank, as nccl-tests)")
     ax.set_ylabel("busbw (GB/s)")
-    ax.set_title(_label(f"{pl.key.label}: {len(comps)} comparable published runs"), fontsize=10)
+    ax.set_title(_label(f"{pl.key.label}: percentile {pl.percentile:.0f} of {len(comps)} comparable published runs "
+                        f"at {size(pl.size_bytes)}"), fontsize=10)
     _legend_below(fig, [ax], ncols=2)
     return _save(fig, path)
