@@ -5,7 +5,6 @@ percentile, the median and range of the others, each named with its source; one 
 too few or none are comparable. docs/normal.md."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,11 +48,14 @@ def options(args) -> NormalOptions:
 
 
 def _meta(run: str) -> dict:
-    path = Path(run) / "meta.json"
+    """The run's meta.json (collectives.records.load_meta), {} where it has none."""
+    from collectives.records import META_FILE, load_meta
     try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}: not JSON ({exc.msg}): repair or remove it") from None
+        return load_meta(Path(run))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:  # not JSON, or not an object
+        raise UsageError(f"{Path(run) / META_FILE}: {exc}: repair or remove it") from None
 
 
 def run(args) -> int:

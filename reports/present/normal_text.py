@@ -3,6 +3,8 @@ published runs (reports/reference/match.py), the runs it was compared with and t
 sources; one line when there are too few or none."""
 from __future__ import annotations
 
+import statistics
+
 from ..reference.match import MIN_COMPARABLE, Comparable, Placement, RunKey
 from .format import num, size
 
@@ -28,7 +30,7 @@ def headline(pl: Placement) -> str:
         vals = pl.values
         return (f"{k.label}: busbw {num(pl.busbw_gbps, 4)} GB/s at {size(pl.size_bytes)} is at the "
                 f"{_ordinal(pl.percentile)} percentile of {len(vals)} comparable published runs (above {pl.below} of "
-                f"{len(vals)}); their median {num(_median(vals), 4)}, range {num(vals[0], 4)} to "
+                f"{len(vals)}); their median {num(statistics.median(vals), 4)}, range {num(vals[0], 4)} to "
                 f"{num(vals[-1], 4)} GB/s")
     where = "inside one node" if k.nnodes == 1 else "across nodes"
     if pl.status == "too_few":
@@ -39,11 +41,6 @@ def headline(pl: Placement) -> str:
                 f"({names}); {MIN_COMPARABLE} are needed at a size this run measured")
     why = pl.reason or f"the reference set holds no {k.collective} on {k.device.generation} {where}"
     return f"{k.label}: no comparable published run: {why}"
-
-
-def _median(values: list[float]) -> float:
-    s = sorted(values)
-    return (s[len(s) // 2] + s[(len(s) - 1) // 2]) / 2
 
 
 def name(c: Comparable) -> str:

@@ -17,7 +17,7 @@ import hashlib
 from pathlib import Path
 
 from ..importers import ImportFailure, parse
-from .devices import classify
+from .devices import classify, device_name
 from .entries import NETWORK_CLASSES, Entry
 
 MANIFEST_KEYS = ("path", "format", "flags", "url", "publisher", "system", "device", "memory", "gpus_per_node",
@@ -99,8 +99,7 @@ def _entry(item: dict, run: dict) -> tuple[Entry | None, str]:
     if not points:
         return None, "no ok point above 0 bytes"
     meta = run["meta"]
-    dev = classify(item["device"] or meta.get("gpu") if isinstance(meta.get("gpu"), (str, type(None))) else
-                   item["device"], item["memory"])
+    dev = classify(item["device"] or device_name(meta), item["memory"])
     per_node = item["gpus_per_node"] or (nranks // nnodes if nranks % nnodes == 0 else None)
     tool = meta.get("tool") or item["format"]
     version = meta.get("tool_version")

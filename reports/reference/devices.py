@@ -40,6 +40,19 @@ class Device:
         return f"{self.name} ({self.generation})" if self.name and self.generation else (self.name or "unknown")
 
 
+def device_name(meta: dict) -> str | None:
+    """The GPU model a run's meta names: an import's `gpu` (the first where a log names
+    several), a measured run's NVML names; None where neither says."""
+    gpu = meta.get("gpu")
+    if isinstance(gpu, list):
+        gpu = gpu[0] if gpu else None
+    if gpu:
+        return str(gpu)
+    names = (meta.get("versions") or {}).get("gpus") or []
+    names = [n if isinstance(n, str) else (n or {}).get("name") for n in names]
+    return next((n for n in names if n), None)
+
+
 def classify(name: str | None, memory: str = "device") -> Device:
     """The device a run used: `memory` 'host' (buffers in CPU memory) is the CPU class
     whatever the machine's GPUs; an unrecognised GPU name keeps its name, generation None."""

@@ -5,23 +5,11 @@ from __future__ import annotations
 import pandas as pd
 
 from .build import chosen_points, fingerprint
-from .devices import classify
+from .devices import classify, device_name
 from .match import RunKey
 
 _TRANSPORT_CLASSES = (("NET/IB", "ib"), ("NET/SOCKET", "tcp"), ("LIBFABRIC", "efa"), ("OFI", "efa"),
                       ("FASTSOCKET", "tcpx"), ("GPUDIRECTTCPX", "tcpx"))
-
-
-def device_name(meta: dict) -> str | None:
-    """The GPU model of a run: an import's `gpu`, a measured run's NVML names."""
-    gpu = meta.get("gpu")
-    if isinstance(gpu, list):
-        gpu = gpu[0] if gpu else None
-    if gpu:
-        return str(gpu)
-    names = (meta.get("versions") or {}).get("gpus") or []
-    names = [n if isinstance(n, str) else (n or {}).get("name") for n in names]
-    return next((n for n in names if n), None)
 
 
 def network_class(records: pd.DataFrame, nnodes: int | None) -> str:
@@ -36,8 +24,10 @@ def network_class(records: pd.DataFrame, nnodes: int | None) -> str:
 def _dtype(group: pd.DataFrame) -> pd.DataFrame:
     """One dtype: float32 (nccl-tests' default) when measured, else the one with most points."""
     dtypes = group["dtype"].dropna()
-    if dtypes.empty or "float32" in set(dtypes):
-        return group[group["dtype"].isna() | (group["dtype"] == "float32")] if len(dtypes) else group
+    if dtypes.empty:
+        return group
+    if (dtypes == "float32").any():  # with the points whose dtype is unknown
+        return group[group["dtype"].isna() | (group["dtype"] == "float32")]
     return group[group["dtype"] == dtypes.value_counts().index[0]]
 
 

@@ -146,8 +146,7 @@ def place(key: RunKey, entries: tuple[Entry, ...] | list[Entry]) -> Placement:
             return Placement(key=key, status="placed", level=level, relaxed=_relaxed(key, level), size_bytes=size,
                              busbw_gbps=bw, percentile=100.0 * (below + 0.5 * ties) / len(others), below=below,
                              others=tuple(others), left_out_self=same)
-    comps = _fold([e for e in pool if _matches(key, e, len(LEVELS) - 1)])
-    if comps:
+    if comps:  # the last level's: every relaxation made
         return Placement(key=key, status="too_few", level=len(LEVELS) - 1, relaxed=_relaxed(key, len(LEVELS) - 1),
                          candidates=tuple(comps), left_out_self=same)
     return Placement(key=key, status="none", left_out_self=same)
